@@ -1,0 +1,27 @@
+"""fairser: train and audit speech emotion recognition for gender fairness across corpora.
+
+The public API is re-exported here; everything else lives in private modules.
+"""
+
+from __future__ import annotations
+
+from fairser.errors import (
+    AudioError,
+    ConfigError,
+    CorpusError,
+    FairserError,
+    FeatureError,
+    TrainingError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioError",
+    "ConfigError",
+    "CorpusError",
+    "FairserError",
+    "FeatureError",
+    "TrainingError",
+    "__version__",
+]

@@ -1,0 +1,7 @@
+"""`fairser corpus ...` commands (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="corpus commands", no_args_is_help=True)
