@@ -17,7 +17,7 @@ demo: $(BIN)/.installed
 	$(BIN)/fairser demo
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 test: $(BIN)/.installed lint
 	$(BIN)/pytest -q
