@@ -1,0 +1,188 @@
+"""Gender detection: how much of the protected attribute a representation still carries.
+
+Two measurements, both reported:
+
+- :func:`gc_accuracy`: the accuracy of the model's own gender head. Adversarial training drives
+  it towards chance, but a head that cannot read gender does not prove the representation
+  lacks it.
+- :func:`gender_probe`: an independent probe, a logistic regression trained on the frozen
+  embeddings with speaker-disjoint folds, scored by balanced accuracy (chance 0.5). Run it on
+  the pooled input features (:func:`pool_frames`) too, as the reference the model starts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from fairser.metrics._core import MetricError, as_1d, core_metrics, encode, group_counts
+
+__all__ = ["gc_accuracy", "gender_probe", "pool_frames"]
+
+
+def _balanced_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Mean recall over the classes of ``y_true`` (the UAR)."""
+    enc = encode(y_true, y_pred, pos_label=object())
+    return float(core_metrics(group_counts(enc), pos=None)["uar"])
+
+
+def gc_accuracy(
+    sensitive_features: Any, attribute_pred: Any | None, *, balanced: bool = True
+) -> float:
+    """Accuracy of a model's own gender head on its predictions.
+
+    Parameters
+    ----------
+    sensitive_features : array-like of shape (n,)
+        True gender of each row.
+    attribute_pred : array-like of shape (n,) or None
+        Gender predicted by the model's head (``FittedModel.attribute_predict``); None for
+        methods without a gender head.
+    balanced : bool, default True
+        Balanced accuracy (mean recall over genders, chance 0.5 whatever the gender mix) if
+        True, plain accuracy if False.
+
+    Returns
+    -------
+    float
+        The accuracy, or NaN when ``attribute_pred`` is None.
+    """
+    if attribute_pred is None:
+        return float("nan")
+    truth = as_1d(sensitive_features, name="sensitive_features")
+    pred = as_1d(attribute_pred, name="attribute_pred")
+    if len(truth) != len(pred):
+        raise MetricError(
+            f"attribute_pred has {len(pred)} rows but sensitive_features has {len(truth)}; "
+            "pass one prediction per row"
+        )
+    if balanced:
+        return _balanced_accuracy(truth, pred)
+    return float(np.mean(truth.astype(str) == pred.astype(str)))
+
+
+def pool_frames(arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """Mean-pool frame features over time and concatenate the layers, one row per utterance.
+
+    Parameters
+    ----------
+    arrays : iterable of numpy.ndarray
+        Per-utterance features of shape ``(L, T, D)`` (a :class:`fairser.features.FeatureSet`
+        item) or ``(T, D)``; all with the same L and D.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, L * D)``, float32: the input-feature reference for :func:`gender_probe`.
+    """
+    rows = []
+    for i, a in enumerate(arrays):
+        x = np.asarray(a, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[1] == 0:
+            raise MetricError(
+                f"pool_frames: item {i} has shape {x.shape}; expected (L, T, D) with T >= 1"
+            )
+        rows.append(x.mean(axis=1).reshape(-1))
+    if not rows:
+        raise MetricError("pool_frames: no arrays given; pass at least one utterance")
+    widths = {r.size for r in rows}
+    if len(widths) != 1:
+        raise MetricError(
+            f"pool_frames: items have different sizes {sorted(widths)}; use one frontend/layers"
+        )
+    return np.stack(rows)
+
+
+def gender_probe(
+    embeddings: Any,
+    *,
+    sensitive_features: Any,
+    groups: Any,
+    n_splits: int = 5,
+    seed: int = 0,
+    C: float = 1.0,
+    max_iter: int = 2000,
+) -> float:
+    """Balanced accuracy of a logistic-regression gender probe with speaker-disjoint folds.
+
+    Each fold trains a standardised logistic regression on the other folds' speakers and
+    predicts the held-out speakers; the balanced accuracy is computed once over all
+    out-of-fold predictions. 0.5 means gender is not linearly recoverable; 1.0 means it is
+    perfectly recoverable. A training fold that holds a single gender predicts that gender.
+
+    Parameters
+    ----------
+    embeddings : array-like of shape (n, E)
+        Frozen embeddings (``FittedModel.embed``) or pooled input features (:func:`pool_frames`).
+    sensitive_features : array-like of shape (n,)
+        Gender of each row.
+    groups : array-like of shape (n,)
+        Speaker of each row; no speaker is in both the training and the held-out part of a fold
+        (scikit-learn's ``groups``).
+    n_splits : int, default 5
+        Number of folds, reduced to the number of speakers when there are fewer (at least 2).
+    seed : int, default 0
+        Seed of the assignment of speakers to folds.
+    C : float, default 1.0
+        Inverse L2 regularisation strength of the logistic regression.
+    max_iter : int, default 2000
+        Iteration limit of the solver.
+
+    Returns
+    -------
+    float
+        Balanced accuracy over all rows, chance 0.5.
+
+    Raises
+    ------
+    MetricError
+        If shapes disagree, a value is missing or not finite, or there are fewer than two
+        speakers or genders.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2:
+        raise MetricError(f"embeddings: expected shape (n, E), got {x.shape}; pool or reshape")
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise MetricError(
+            f"embeddings: row {int(np.flatnonzero(bad)[0])} holds NaN or inf "
+            f"({int(bad.sum())} rows); drop them or fix the features"
+        )
+    y = as_1d(sensitive_features, name="sensitive_features").astype(str)
+    spk = as_1d(groups, name="groups").astype(str)
+    if not len(y) == len(spk) == len(x):
+        raise MetricError(
+            f"embeddings has {len(x)} rows, sensitive_features {len(y)}, groups {len(spk)}; "
+            "pass one row per utterance in each"
+        )
+    if n_splits < 2:
+        raise MetricError(f"n_splits={n_splits} must be >= 2; e.g. 5")
+    genders = np.unique(y)
+    if genders.size < 2:
+        raise MetricError(
+            f"sensitive_features holds only {genders.tolist()}; the probe needs two genders"
+        )
+    n_spk = np.unique(spk).size
+    if n_spk < 2:
+        raise MetricError("groups holds a single speaker; the probe needs speaker-disjoint folds")
+    folds = GroupKFold(n_splits=min(n_splits, n_spk), shuffle=True, random_state=seed)
+    pred = np.empty(len(y), dtype=object)
+    for train, test in folds.split(x, y, groups=spk):
+        present = np.unique(y[train])
+        if present.size < 2:
+            pred[test] = present[0]
+            continue
+        model = make_pipeline(
+            StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+        )
+        model.fit(x[train], y[train])
+        pred[test] = model.predict(x[test])
+    return _balanced_accuracy(y, pred.astype(str))

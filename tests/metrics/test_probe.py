@@ -1,0 +1,98 @@
+"""Gender probe with speaker-disjoint folds, gender-head accuracy and frame pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fairser import metrics as fm
+from fairser.metrics import MetricError
+
+
+def _speakers(n_speakers: int = 20, utts: int = 15):
+    gender = np.repeat(np.array(["M", "F"] * (n_speakers // 2)), utts)
+    speaker = np.repeat(np.arange(n_speakers), utts).astype(str)
+    return gender, speaker
+
+
+def test_probe_reads_a_gender_direction() -> None:
+    rng = np.random.default_rng(0)
+    gender, speaker = _speakers()
+    emb = rng.normal(size=(gender.size, 8))
+    emb[:, 3] += np.where(gender == "M", 2.0, -2.0)
+    assert fm.gender_probe(emb, sensitive_features=gender, groups=speaker) > 0.95
+
+
+def test_probe_is_at_chance_without_gender_information() -> None:
+    rng = np.random.default_rng(1)
+    gender, speaker = _speakers()
+    emb = rng.normal(size=(gender.size, 8))
+    assert abs(fm.gender_probe(emb, sensitive_features=gender, groups=speaker) - 0.5) < 0.12
+
+
+def test_probe_folds_are_speaker_disjoint() -> None:
+    # Embeddings encode only speaker identity. A probe that saw a held-out speaker in training
+    # would map it to its gender; speaker-disjoint folds leave it at chance.
+    rng = np.random.default_rng(2)
+    gender, speaker = _speakers(n_speakers=20, utts=15)
+    centre = rng.normal(size=(20, 40)) * 3.0
+    emb = centre[speaker.astype(int)] + rng.normal(size=(gender.size, 40)) * 0.3
+    disjoint = fm.gender_probe(emb, sensitive_features=gender, groups=speaker)
+    leaky = fm.gender_probe(emb, sensitive_features=gender, groups=np.arange(gender.size))
+    assert leaky > 0.9
+    assert disjoint < 0.75
+
+
+def test_probe_is_seeded_and_handles_float16_and_few_speakers() -> None:
+    rng = np.random.default_rng(3)
+    gender, speaker = _speakers(n_speakers=4, utts=10)
+    emb = rng.normal(size=(gender.size, 6)).astype(np.float16)
+    a = fm.gender_probe(emb, sensitive_features=gender, groups=speaker, seed=5)
+    b = fm.gender_probe(emb, sensitive_features=gender, groups=speaker, seed=5)
+    assert a == b and 0.0 <= a <= 1.0
+
+
+def test_probe_with_single_gender_training_fold_predicts_that_gender() -> None:
+    # Two speakers (one per gender): each training fold holds a single gender, so every
+    # held-out row gets the other gender: balanced accuracy 0.
+    gender, speaker = _speakers(n_speakers=2, utts=10)
+    emb = np.random.default_rng(4).normal(size=(gender.size, 3))
+    assert fm.gender_probe(emb, sensitive_features=gender, groups=speaker) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("emb", "gender", "groups", "fragment"),
+    [
+        (np.zeros((4, 2, 2)), list("MFMF"), list("abcd"), "expected shape"),
+        (np.array([[0.0], [np.nan], [1.0], [2.0]]), list("MFMF"), list("abcd"), "row 1 holds NaN"),
+        (np.zeros((4, 2)), list("MMMM"), list("abcd"), "two genders"),
+        (np.zeros((4, 2)), list("MFMF"), list("aaaa"), "single speaker"),
+        (np.zeros((4, 2)), list("MFM"), list("abcd"), "embeddings has 4 rows"),
+    ],
+)
+def test_probe_bad_input(emb, gender, groups, fragment) -> None:
+    with pytest.raises(MetricError, match=fragment):
+        fm.gender_probe(emb, sensitive_features=gender, groups=groups)
+
+
+def test_gc_accuracy_balanced_and_plain() -> None:
+    truth = np.array(["M"] * 8 + ["F"] * 2)
+    head = np.array(["M"] * 10)
+    assert fm.gc_accuracy(truth, head) == pytest.approx(0.5)
+    assert fm.gc_accuracy(truth, head, balanced=False) == pytest.approx(0.8)
+    assert np.isnan(fm.gc_accuracy(truth, None))
+    with pytest.raises(MetricError, match="attribute_pred has 3 rows"):
+        fm.gc_accuracy(truth, head[:3])
+
+
+def test_pool_frames_means_over_time_and_concatenates_layers() -> None:
+    a = np.arange(2 * 3 * 4, dtype=np.float16).reshape(2, 3, 4)
+    b = np.ones((2, 5, 4), dtype=np.float16)
+    pooled = fm.pool_frames([a, b])
+    assert pooled.shape == (2, 8) and pooled.dtype == np.float32
+    np.testing.assert_allclose(pooled[0], a.astype(np.float32).mean(axis=1).reshape(-1))
+    np.testing.assert_allclose(fm.pool_frames([np.ones((3, 4))]), np.ones((1, 4)))
+    with pytest.raises(MetricError, match="different sizes"):
+        fm.pool_frames([a, np.ones((1, 2, 4))])
+    with pytest.raises(MetricError, match="no arrays"):
+        fm.pool_frames([])
