@@ -207,7 +207,7 @@ def test_paired_shares_resamples_with_single_bootstrap(binary_set) -> None:
     ("kwargs", "fragment"),
     [
         ({"n_boot": -1}, "n_boot=-1"),
-        ({"ci": 1.5}, "ci=1.5"),
+        ({"confidence": 1.5}, "confidence=1.5"),
         ({"average": "min"}, "average='min'"),
     ],
 )

@@ -38,7 +38,7 @@ def test_values_agree_with_point_metrics(binary_set) -> None:
         fm.equal_opportunity_difference(ts.y_true, ts.y_pred, **kw)
     )
     assert out["deo_sum"] == pytest.approx(out["tpr_gap"] + out["fpr_gap"])
-    assert out["n_boot"] == 50 and out["ci"] == 0.95
+    assert out["n_boot"] == 50 and out["confidence"] == 0.95
     assert isinstance(out["n"], int) and isinstance(out["uar"], float)
 
 

@@ -71,7 +71,7 @@ class BootstrapResult:
     samples : pandas.DataFrame
         One row per resample, one column per metric (NaN where a resample leaves it undefined,
         e.g. a gender without positives); the bounds ignore those rows.
-    ci : float
+    confidence : float
         Coverage of the intervals, e.g. 0.95.
     seed : int
         Seed of the resampling.
@@ -83,7 +83,7 @@ class BootstrapResult:
     lo: dict[str, float]
     hi: dict[str, float]
     samples: pd.DataFrame = field(repr=False)
-    ci: float
+    confidence: float
     seed: int
     n_speakers: dict
 
@@ -218,11 +218,11 @@ def _metric_table(
     return pd.DataFrame(cols)
 
 
-def _percentiles(samples: pd.DataFrame, ci: float) -> tuple[dict, dict]:
+def _percentiles(samples: pd.DataFrame, confidence: float) -> tuple[dict, dict]:
     if len(samples) == 0:
         nan = dict.fromkeys(samples.columns, float("nan"))
         return nan, dict(nan)
-    q = [50.0 * (1.0 - ci), 50.0 * (1.0 + ci)]
+    q = [50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         bounds = np.nanpercentile(samples.to_numpy(), q, axis=0)
@@ -231,12 +231,12 @@ def _percentiles(samples: pd.DataFrame, ci: float) -> tuple[dict, dict]:
     return lo, hi
 
 
-def _check_options(n_boot: int, ci: float, average: Any) -> None:
+def _check_options(n_boot: int, confidence: float, average: Any) -> None:
     check_average(average, allow_none=False)
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise MetricError(f"n_boot={n_boot!r} must be an integer >= 0; e.g. 1000")
-    if not 0.0 < ci < 1.0:
-        raise MetricError(f"ci={ci!r} must lie strictly between 0 and 1; e.g. 0.95")
+    if not 0.0 < confidence < 1.0:
+        raise MetricError(f"confidence={confidence!r} must lie strictly between 0 and 1; e.g. 0.95")
 
 
 def speaker_bootstrap(
@@ -246,7 +246,7 @@ def speaker_bootstrap(
     sensitive_features: Any,
     speakers: Any,
     n_boot: int = 1000,
-    ci: float = 0.95,
+    confidence: float = 0.95,
     seed: int = 0,
     group_order: Sequence | None = None,
     labels: Sequence | None = None,
@@ -267,7 +267,7 @@ def speaker_bootstrap(
         Speaker of each row: the resampling unit.
     n_boot : int, default 1000
         Number of resamples; 0 gives the estimates with NaN bounds.
-    ci : float, default 0.95
+    confidence : float, default 0.95
         Coverage of the percentile intervals.
     seed : int, default 0
         Seed of the resampling; the same seed gives the same intervals.
@@ -292,7 +292,7 @@ def speaker_bootstrap(
         If lengths differ, a value is missing, a speaker spans two groups or an option is out
         of range.
     """
-    _check_options(n_boot, ci, average)
+    _check_options(n_boot, confidence, average)
     prep = _prepare(
         y_true,
         [y_pred],
@@ -305,14 +305,14 @@ def speaker_bootstrap(
     k = len(prep.cluster_group)
     estimate = _metric_table(prep, prep.counts[0], np.ones((1, k)), average).iloc[0]
     samples = _metric_table(prep, prep.counts[0], _draw(prep, n_boot=n_boot, seed=seed), average)
-    lo, hi = _percentiles(samples, ci)
+    lo, hi = _percentiles(samples, confidence)
     n_speakers = {g: int(np.sum(prep.cluster_group == gi)) for gi, g in enumerate(prep.groups)}
     return BootstrapResult(
         estimate={c: float(v) for c, v in estimate.items()},
         lo=lo,
         hi=hi,
         samples=samples,
-        ci=ci,
+        confidence=confidence,
         seed=seed,
         n_speakers=n_speakers,
     )
@@ -327,7 +327,7 @@ def paired_bootstrap_test(
     speakers: Any,
     metrics: Sequence[str] | None = None,
     n_boot: int = 1000,
-    ci: float = 0.95,
+    confidence: float = 0.95,
     seed: int = 0,
     group_order: Sequence | None = None,
     labels: Sequence | None = None,
@@ -353,7 +353,7 @@ def paired_bootstrap_test(
         Metrics to test, from :func:`metric_names`; default all of them.
     n_boot : int, default 1000
         Number of resamples (at least 1).
-    ci : float, default 0.95
+    confidence : float, default 0.95
         Coverage of the interval of the difference.
     seed : int, default 0
         Seed of the resampling.
@@ -369,7 +369,7 @@ def paired_bootstrap_test(
         add-one correction (B+1 in the denominator). Identical predictions give a difference
         of 0 and a p-value of 1.
     """
-    _check_options(n_boot, ci, average)
+    _check_options(n_boot, confidence, average)
     if n_boot < 1:
         raise MetricError("n_boot=0 leaves nothing to test; pass n_boot >= 1, e.g. 1000")
     prep = _prepare(
@@ -394,7 +394,7 @@ def paired_bootstrap_test(
     diff = _metric_table(prep, prep.counts[0], weights, average) - _metric_table(
         prep, prep.counts[1], weights, average
     )
-    lo, hi = _percentiles(diff, ci)
+    lo, hi = _percentiles(diff, confidence)
     rows = []
     for name in chosen:
         d = diff[name].to_numpy()

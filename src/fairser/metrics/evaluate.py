@@ -32,7 +32,7 @@ EVALUATION_KEYS: dict[str, str] = {
     "deo_max": "equalized odds max(|dTPR|, |dFPR|), fairlearn's definition (CI)",
     "deo_sum": "equalized odds |dTPR| + |dFPR| (CI)",
     "n_boot": "number of speaker bootstrap resamples behind the intervals",
-    "ci": "coverage of the percentile intervals, e.g. 0.95",
+    "confidence": "coverage of the percentile intervals, e.g. 0.95",
 }
 
 
@@ -44,7 +44,7 @@ def evaluate_predictions(
     speakers: Any,
     n_boot: int = 1000,
     seed: int = 0,
-    ci: float = 0.95,
+    confidence: float = 0.95,
     group_order: Sequence = ("M", "F"),
     labels: Sequence | None = None,
     pos_label: Any = 1,
@@ -66,7 +66,7 @@ def evaluate_predictions(
         Bootstrap resamples; 0 skips the intervals (their keys are NaN).
     seed : int, default 0
         Seed of the resampling.
-    ci : float, default 0.95
+    confidence : float, default 0.95
         Coverage of the percentile intervals.
     group_order : sequence, default ("M", "F")
         The genders. Per-group keys are ``<key>_<group lower-cased>``; a gender absent from
@@ -97,7 +97,7 @@ def evaluate_predictions(
         sensitive_features=sensitive_features,
         speakers=speakers,
         n_boot=n_boot,
-        ci=ci,
+        confidence=confidence,
         seed=seed,
         group_order=order,
         labels=labels,
@@ -116,5 +116,5 @@ def evaluate_predictions(
         out[f"n_speakers_{str(g).lower()}"] = int(boot.n_speakers[g])
     out.update(boot.to_dict())
     out["n_boot"] = boot.n_boot
-    out["ci"] = float(ci)
+    out["confidence"] = float(confidence)
     return out
