@@ -1,0 +1,97 @@
+"""The synthetic pair: real espeak-ng audio, bias as designed, deterministic, cached."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fairser.corpora import load_corpus, validate_manifest
+from fairser.corpora.synthetic import SynthConfig, generate_pair, pair_dir
+from fairser.errors import ConfigError
+
+SMALL = SynthConfig(utterances=48, speakers_per_gender=3)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    t0 = time.perf_counter()
+    src, tgt = generate_pair(root, seed=0)
+    return root, src, tgt, time.perf_counter() - t0
+
+
+def test_default_pair_shape_bias_and_speed(pair):
+    root, src, tgt, seconds = pair
+    assert seconds < 20.0
+    for df, lang, corpus in ((src, "en", "synth-en"), (tgt, "zh", "synth-zh")):
+        validate_manifest(df)
+        assert len(df) == 320 and (df["language"] == lang).all() and (df["corpus"] == corpus).all()
+        assert df.groupby("gender")["speaker"].nunique().to_dict() == {"F": 6, "M": 6}
+        # official speaker-disjoint splits, both genders in each
+        assert df.groupby("speaker")["split"].nunique().max() == 1
+        per_split = df.drop_duplicates("speaker").groupby("split")["gender"].nunique()
+        assert per_split.to_dict() == {"dev": 2, "test": 2, "train": 2}
+        assert df["duration_s"].between(0.5, 4.0).all()
+    src_counts = src.groupby(["emotion", "gender"]).size().unstack()
+    assert src_counts.loc["angry", "M"] == 64 and src_counts.loc["angry", "F"] == 16
+    assert src_counts.loc["happy", "F"] == 64 and src_counts.loc["sad", "F"] == 64
+    assert src_counts.loc["neutral"].tolist() == [40, 40]
+    assert tgt.groupby(["emotion", "gender"]).size().eq(40).all()
+
+
+def test_audio_is_speech_like_and_prosody_differs(pair):
+    _, src, _, _ = pair
+    stats = {}
+    for emo, group in src.groupby("emotion"):
+        rms, dur = [], []
+        for path in group["path"].head(12):
+            x, sr = sf.read(path)
+            assert sr == 16000 and x.ndim == 1 and np.abs(x).max() < 1.0
+            rms.append(np.sqrt(np.mean(x**2)))
+            dur.append(len(x) / sr)
+        stats[emo] = (np.mean(rms), np.mean(dur))
+    assert stats["angry"][0] > stats["neutral"][0] > stats["sad"][0]  # loudness rule
+    assert stats["sad"][1] > stats["angry"][1]  # sad is slow, angry fast
+
+
+def test_cached_and_deterministic(pair, tmp_path):
+    root, src, _, _ = pair
+    t0 = time.perf_counter()
+    again, _ = generate_pair(root, seed=0)
+    assert time.perf_counter() - t0 < 2.0  # reused, not regenerated
+    assert again.equals(src)
+    a, _ = generate_pair(tmp_path / "a", seed=7, config=SMALL)
+    b, _ = generate_pair(tmp_path / "b", seed=7, config=SMALL)
+    c, _ = generate_pair(tmp_path / "c", seed=8, config=SMALL)
+
+    def digest(df):
+        return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in df["path"]]
+
+    assert digest(a) == digest(b)
+    assert digest(a) != digest(c)
+    assert pair_dir(tmp_path / "a", seed=7, config=SMALL).is_dir()
+    assert not list((tmp_path / "a").glob(".tmp-*"))  # no half-written folders left
+
+
+def test_specs_load_the_pair(pair):
+    root, src, tgt, _ = pair
+    assert load_corpus(f"synthetic-source:{root}").equals(src)
+    assert load_corpus(f"synthetic-target:{root}").equals(tgt)
+
+
+def test_default_root_is_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("FAIRSER_CACHE", str(tmp_path / "cache"))
+    df = load_corpus("synthetic-source:", options={"utterances": 48, "speakers_per_gender": 3})
+    assert df["path"].str.startswith(str(tmp_path / "cache" / "synthetic")).all()
+    assert len(df) == 48
+
+
+def test_bad_config():
+    with pytest.raises(ConfigError, match="speakers_per_gender=2 must be between 3 and 12"):
+        SynthConfig(speakers_per_gender=2)
+    with pytest.raises(ConfigError, match="bias=1.5"):
+        SynthConfig(bias=1.5)
