@@ -1,0 +1,83 @@
+"""The lower layers an experiment composes, gathered in one replaceable object.
+
+:class:`Backend` names every call the runner makes into corpora, features, training, metrics
+and report. :func:`default_backend` binds the real implementations (imported lazily, so loading
+a config never imports torch); tests pass small fakes to exercise the runner's bookkeeping
+(planning, skipping, resuming, storing) in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Backend", "default_backend"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Callables of the lower layers (signatures as in docs/architecture.md).
+
+    Attributes
+    ----------
+    load_corpus : callable
+        ``load_corpus(spec, *, options) -> manifest``.
+    extract : callable
+        ``extract(manifest, frontend, *, layers, cache_dir, workers, progress) -> FeatureSet``.
+    fit : callable
+        ``fit(*, source, target, features, method, emotion, config, seed, workdir, progress)``.
+    train_config : callable
+        ``train_config(options: dict) -> config object`` passed to ``fit``; raises
+        ``ConfigError`` on unknown or invalid options.
+    methods : tuple of str
+        Registered method names.
+    evaluate : callable
+        ``evaluate(y_true, y_pred, *, sensitive_features, speakers, n_boot, seed,
+        confidence) -> dict`` (``fairser.metrics.evaluate_predictions``).
+    gender_probe : callable
+        ``gender_probe(embeddings, *, sensitive_features, groups, seed) -> float``.
+    table_markdown : callable or None
+        ``table_markdown(results) -> str``; None skips ``table.md``.
+    write_report : callable or None
+        ``write_report(results, out_dir, *, embeddings, title, meta) -> Path``; None skips it.
+    load_model : callable
+        ``load_model(dir) -> FittedModel`` (``FittedModel.load``).
+    """
+
+    load_corpus: Callable[..., Any]
+    extract: Callable[..., Any]
+    fit: Callable[..., Any]
+    train_config: Callable[[dict[str, Any]], Any]
+    methods: tuple[str, ...]
+    evaluate: Callable[..., dict[str, Any]]
+    gender_probe: Callable[..., float]
+    table_markdown: Callable[..., str] | None
+    write_report: Callable[..., Any] | None
+    load_model: Callable[..., Any]
+
+
+def default_backend() -> Backend:
+    """Bind the real fairser layers."""
+    from fairser.corpora import load_corpus
+    from fairser.features import extract
+    from fairser.metrics import evaluate_predictions, gender_probe
+    from fairser.report import table_markdown, write_report
+    from fairser.training import METHODS, FittedModel, fit
+    from fairser.training.config import coerce_config
+
+    def train_config(options: dict[str, Any]) -> Any:
+        return coerce_config(dict(options), where="training")
+
+    return Backend(
+        load_corpus=load_corpus,
+        extract=extract,
+        fit=fit,
+        train_config=train_config,
+        methods=tuple(METHODS),
+        evaluate=evaluate_predictions,
+        gender_probe=gender_probe,
+        table_markdown=table_markdown,
+        write_report=write_report,
+        load_model=FittedModel.load,
+    )

@@ -1,0 +1,206 @@
+"""The results store of a run folder: one JSON record per finished run, written atomically.
+
+Layout of a run folder (``runs/NAME`` by default)::
+
+    config.json              the resolved experiment config
+    records/RUN_ID.json      one finished run: its spec, config hash, result rows, per-speaker rows
+    models/RUN_ID/           the saved model (``model/``) and ``run.json`` (what predict needs)
+    embeddings/RUN_ID.npz    a sample of embeddings for the report's projection
+    results.parquet/.csv     every row of the current grid (rewritten at the end of a run)
+    per_speaker.csv          per-speaker figures (CASIA has four speakers: read them)
+    table.md, report.html    the paper-layout table and the report
+    meta.json                command, versions, wall time
+
+``RUN_ID`` is ``KEY__HASH``: the run's grid coordinates and the hash of every option that
+changes its result, so a rerun skips exactly the runs whose record exists, and a changed option
+re-runs only what it affects. A record is written last, after the model, so its presence means
+the run is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairser.errors import FairserError
+
+__all__ = ["ResultsStore", "atomic_write_bytes", "atomic_write_frame", "atomic_write_text",
+           "safe_name"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+def safe_name(text: str) -> str:
+    """``text`` with every character outside ``[A-Za-z0-9._=+-]`` replaced by ``_``."""
+    return _UNSAFE.sub("_", text).strip("_") or "_"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as Parquet or CSV (by suffix) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            raise ValueError(f"unsupported table format {path.suffix}")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else value
+    if isinstance(value, Path):
+        return str(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+class ResultsStore:
+    """Finished-run records of one run folder.
+
+    Parameters
+    ----------
+    root : Path
+        The run folder; created on first write.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    @property
+    def records_dir(self) -> Path:
+        """Folder of the per-run JSON records."""
+        return self.root / "records"
+
+    def record_path(self, run_id: str) -> Path:
+        """Path of the record of ``run_id``."""
+        return self.records_dir / f"{safe_name(run_id)}.json"
+
+    def model_dir(self, run_id: str) -> Path:
+        """Folder of the saved model of ``run_id``."""
+        return self.root / "models" / safe_name(run_id)
+
+    def embeddings_path(self, run_id: str) -> Path:
+        """Path of the embedding sample of ``run_id``."""
+        return self.root / "embeddings" / f"{safe_name(run_id)}.npz"
+
+    def has(self, run_id: str) -> bool:
+        """True when ``run_id`` finished (its record exists and parses)."""
+        path = self.record_path(run_id)
+        if not path.is_file():
+            return False
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def save(self, run_id: str, record: dict[str, Any]) -> Path:
+        """Write ``record`` for ``run_id`` atomically; NaN becomes ``null``."""
+        path = self.record_path(run_id)
+        text = json.dumps(_jsonable({**record, "run_id": run_id}), indent=1, allow_nan=False)
+        atomic_write_text(path, text)
+        return path
+
+    def load(self, run_id: str) -> dict[str, Any]:
+        """Read the record of ``run_id``.
+
+        Raises
+        ------
+        FairserError
+            If the record is missing or unreadable (delete it to re-run that run).
+        """
+        path = self.record_path(run_id)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise FairserError(f"{path}: run record unreadable ({type(exc).__name__}); delete "
+                               "the file and rerun to recompute that run") from exc
+
+    def save_model(self, run_id: str, model: Any, info: dict[str, Any]) -> Path:
+        """Save ``model`` (``model.save(dir)``) and ``info`` as ``run.json``, atomically.
+
+        The model is written into a temporary sibling folder that is renamed into place.
+        """
+        final = self.model_dir(run_id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        try:
+            model.save(tmp / "model")
+            (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=1),
+                                          encoding="utf-8")
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    def save_embeddings(self, run_id: str, **arrays: np.ndarray) -> Path:
+        """Save named arrays as a compressed ``.npz`` atomically."""
+        path = self.embeddings_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+        os.close(fd)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def rows(self, run_ids: Iterable[str], *, field: str = "rows") -> pd.DataFrame:
+        """Concatenate the ``field`` rows of the given finished runs into one DataFrame."""
+        out: list[dict[str, Any]] = []
+        for run_id in run_ids:
+            if self.has(run_id):
+                out.extend(self.load(run_id).get(field, []))
+        return pd.DataFrame(out)

@@ -1,0 +1,100 @@
+"""Experiment config: YAML loading, strictness, path resolution, grid helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fairser.errors import ConfigError
+from fairser.experiments import ExperimentConfig, load_config, parse_config, plan_runs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_documented_defaults(tmp_path):
+    cfg = load_config(_write(tmp_path, "source: ravdess:data/rav\ntargets: casia:/abs/casia\n"))
+    assert cfg.source.spec == f"ravdess:{(tmp_path / 'data/rav').resolve()}"
+    assert cfg.targets[0].spec == "casia:/abs/casia"
+    assert cfg.methods == ["source-only", "pa", "pa-rew", "pa-fairw", "pa-adv", "pa-cfa"]
+    assert cfg.seeds == [0, 1, 2] and cfg.task == "binary"
+    assert cfg.target_split.mode == "transductive"
+    assert [c.label for c in cfg.source_subsample] == ["all"]
+    for name, field in ExperimentConfig.model_fields.items():
+        assert field.description, f"option {name} has no description"
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path):
+    path = _write(tmp_path, "source: ravdess:/r\ntargets: [casia:/c]\nfeatures:\n"
+                            "  frontend: logmel\n  layer: 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert f"{path}:5" in msg and "features.layer" in msg and "unknown key" in msg
+    assert "\n" not in msg
+
+
+def test_missing_required_and_bad_values(tmp_path):
+    with pytest.raises(ConfigError, match="targets: required key is missing"):
+        load_config(_write(tmp_path, "source: ravdess:/r\n"))
+    with pytest.raises(ConfigError, match="unknown emotion"):
+        load_config(_write(tmp_path, "source: a:/r\ntargets: b:/c\nemotions: [anger, sad]\n"))
+    with pytest.raises(ConfigError, match="keep"):
+        load_config(_write(tmp_path, "source: a:/r\ntargets: b:/c\n"
+                                     "source_subsample: {keep: 1.5}\n"))
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(_write(tmp_path, "source: [unclosed\n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="distinct `name`"):
+        parse_config({"source": "a:/r", "targets": ["casia:/c", "casia:/d"]})
+
+
+def test_environment_variables_expand_or_fail(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIRSER_TEST_ROOT", str(tmp_path / "msp"))
+    cfg = parse_config({"source": "msp-podcast:${FAIRSER_TEST_ROOT}", "targets": ["b:/c"]})
+    assert cfg.source.root == str((tmp_path / "msp").resolve())
+    monkeypatch.delenv("FAIRSER_TEST_ROOT")
+    with pytest.raises(ConfigError, match=r"\$FAIRSER_TEST_ROOT is not set"):
+        parse_config({"source": "msp-podcast:$FAIRSER_TEST_ROOT", "targets": ["b:/c"]})
+
+
+def test_sweep_points_and_plan_size():
+    cfg = parse_config({"source": "a:/r", "targets": ["b:/c"], "seeds": [0, 1],
+                        "methods": ["source-only", "pa-adv", "pa-cfa"],
+                        "sweep": {"params": {"alpha": [0.1, 1.0], "beta": [0.5, 1.0, 2.0]},
+                                  "methods": ["pa-cfa"]},
+                        "source_subsample": [{"keep": 1.0}, {"gender": "F", "keep": 0.3}]})
+    assert cfg.sweep_points("pa-adv") == [{}]
+    assert len(cfg.sweep_points("pa-cfa")) == 6
+    assert {"alpha": 1.0, "beta": 2.0} in cfg.sweep_points("pa-cfa")
+    plan = plan_runs(cfg)
+    # 2 conditions x 1 target x 2 seeds x 4 emotions x (1 + 1 + 6) method points
+    assert len(plan) == 2 * 2 * 4 * 8
+    assert len({p.key for p in plan}) == len(plan)
+    assert {p.condition for p in plan} == {"all", "F30"}
+
+
+def test_run_emotions_and_multiclass_grid():
+    cfg = parse_config({"source": "a:/r", "targets": ["b:/c"], "run_emotions": ["angry"]})
+    assert cfg.grid_emotions() == ["angry"]
+    with pytest.raises(ConfigError, match="subset"):
+        parse_config({"source": "a:/r", "targets": ["b:/c"], "run_emotions": ["fear"]})
+    multi = parse_config({"source": "a:/r", "targets": ["b:/c"], "task": "multiclass"})
+    assert multi.grid_emotions() == ["all"]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")),
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_configs_validate(path, monkeypatch):
+    for var in ("MSP_PODCAST_ROOT", "BIIC_PODCAST_ROOT"):
+        monkeypatch.setenv(var, "/data/placeholder")
+    cfg = load_config(path)
+    assert "source-only" in cfg.methods
+    assert all(t.root for t in cfg.targets) and cfg.source.root
