@@ -44,9 +44,10 @@ def test_casia_unknown_speaker_and_emotion(casia_root, make_files):
     with pytest.raises(CorpusError) as err:
         load_corpus(f"casia:{casia_root}")
     msg = str(err.value)
-    assert "unknown emotion code(s) 'bored' in 201.wav" in msg
-    assert "unknown gender code(s) '<unknown speaker newguy>' in 201.wav (map them with the " \
-        "gender_map option)" in msg
+    assert "unknown-emotion 'bored' in 201.wav (map it to a canonical emotion with the " \
+        "label_map option)" in msg
+    assert "unknown-gender 'newguy' in 201.wav (add it to the speaker_genders option, e.g. " \
+        '{"newguy": "F"})' in msg
     assert "bad-name in x.wav (CASIA files must sit at <speaker>/<emotion>/<id>" in msg
     df = load_corpus(f"casia:{casia_root}", skip_bad=True)
     assert len(df) == 48
@@ -73,8 +74,8 @@ def test_emodb_reads_root_without_wav_folder_and_reports_bad_letters(tmp_path, m
     with pytest.raises(CorpusError) as err:
         load_corpus(f"emodb:{tmp_path}")
     msg = str(err.value)
-    assert "unknown emotion code(s) 'X' in 03a01Xa.wav" in msg
-    assert "'<unknown speaker 99>' in 99a01Wa.wav" in msg
+    assert "unknown-emotion 'X' in 03a01Xa.wav" in msg
+    assert "unknown-gender '99' in 99a01Wa.wav" in msg
 
 
 def test_emodb_empty_folder(tmp_path):

@@ -70,9 +70,11 @@ def test_unknown_codes_listed_with_every_file(ravdess_root, make_files):
     with pytest.raises(CorpusError) as err:
         load_corpus(spec)
     msg = str(err.value)
-    assert msg.startswith(f"{spec}: 3 problem(s): unknown emotion code(s) '09' in "
-                          "03-01-09-01-01-01-01.wav, 03-01-09-01-01-01-02.wav; '10' in "
-                          "03-01-10-01-01-01-02.wav (map them with the label_map option)")
+    assert msg == (f"{spec}: 3 problem(s): unknown-emotion '09' in "
+                   "03-01-09-01-01-01-01.wav, 03-01-09-01-01-01-02.wav; '10' in "
+                   "03-01-10-01-01-01-02.wav (map it to a canonical emotion with the label_map "
+                   f"option); fix them, or run `fairser corpus inspect {spec} --skip-bad` to "
+                   "skip these rows")
     assert "\n" not in msg
     # overriding the map fixes it; mapping to null is an explicit missing label
     df = load_corpus(spec, options={"label_map": {"09": "other", "10": None}})
@@ -169,6 +171,6 @@ def test_speaker_with_two_genders_is_reported(tmp_path, write_audio):
     with pytest.raises(CorpusError) as err:
         scan.raise_for_problems()
     assert str(err.value).startswith(
-        f"fake:{tmp_path}: 3 problem(s): gender-conflict in labels.csv line 2 (u0.wav), "
-        "labels.csv line 3 (u1.wav), labels.csv line 4 (u2.wav) (speaker 's1' is labelled "
-        "both M and F; fix the gender of that speaker's rows")
+        f"fake:{tmp_path}: 3 problem(s): gender-conflict 's1' in labels.csv line 2 (u0.wav), "
+        "labels.csv line 3 (u1.wav), labels.csv line 4 (u2.wav) (fix the gender of that "
+        "speaker's rows or override it with the gender_map option)")

@@ -58,23 +58,39 @@ def test_audio_is_speech_like_and_prosody_differs(pair):
     assert stats["sad"][1] > stats["angry"][1]  # sad is slow, angry fast
 
 
-def test_cached_and_deterministic(pair, tmp_path):
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small") / "synthetic"
+    return root, generate_pair(root, seed=0, config=SMALL)[0]
+
+
+def _digest(df):
+    return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in df["path"]]
+
+
+def test_cached_and_deterministic(pair, small, tmp_path):
     root, src, _, _ = pair
     t0 = time.perf_counter()
     again, _ = generate_pair(root, seed=0)
     assert time.perf_counter() - t0 < 2.0  # reused, not regenerated
     assert again.equals(src)
-    a, _ = generate_pair(tmp_path / "a", seed=7, config=SMALL)
-    b, _ = generate_pair(tmp_path / "b", seed=7, config=SMALL)
-    c, _ = generate_pair(tmp_path / "c", seed=8, config=SMALL)
+    small_root, small_src = small
+    twin, _ = generate_pair(tmp_path / "twin", seed=0, config=SMALL)  # fresh folder, same seed
+    assert _digest(twin) == _digest(small_src)
+    assert twin.drop(columns="path").equals(small_src.drop(columns="path"))
+    assert pair_dir(small_root, seed=0, config=SMALL).is_dir()
+    assert not list(small_root.glob(".tmp-*"))  # no half-written folders left
 
-    def digest(df):
-        return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in df["path"]]
 
-    assert digest(a) == digest(b)
-    assert digest(a) != digest(c)
-    assert pair_dir(tmp_path / "a", seed=7, config=SMALL).is_dir()
-    assert not list((tmp_path / "a").glob(".tmp-*"))  # no half-written folders left
+def test_seed_changes_the_plan():
+    from fairser.corpora.synthetic import _plan
+
+    a = _plan("en", "en", SMALL, 0, biased=True)
+    assert a == _plan("en", "en", SMALL, 0, biased=True)
+    b = _plan("en", "en", SMALL, 1, biased=True)
+    assert [(u.emotion, u.text_id, u.rate) for u in a] != [(u.emotion, u.text_id, u.rate)
+                                                           for u in b]
+    assert pair_dir("/x", seed=0, config=SMALL) != pair_dir("/x", seed=1, config=SMALL)
 
 
 def test_specs_load_the_pair(pair):
@@ -83,11 +99,12 @@ def test_specs_load_the_pair(pair):
     assert load_corpus(f"synthetic-target:{root}").equals(tgt)
 
 
-def test_default_root_is_the_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("FAIRSER_CACHE", str(tmp_path / "cache"))
+def test_default_root_is_the_cache(monkeypatch, small):
+    small_root, small_src = small
+    monkeypatch.setenv("FAIRSER_CACHE", str(small_root.parent))
     df = load_corpus("synthetic-source:", options={"utterances": 48, "speakers_per_gender": 3})
-    assert df["path"].str.startswith(str(tmp_path / "cache" / "synthetic")).all()
-    assert len(df) == 48
+    assert df["path"].str.startswith(str(small_root)).all()
+    assert df.equals(small_src)
 
 
 def test_bad_config():

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Columns of the problems table (``CorpusScan.problems``, the ``--skip-bad`` CSV).
-PROBLEM_COLUMNS: tuple[str, ...] = ("kind", "path", "source", "line", "utt_id", "reason")
+PROBLEM_COLUMNS: tuple[str, ...] = ("kind", "path", "source", "line", "utt_id", "code", "reason")
 
 #: Problem kinds, in the order they are reported.
 PROBLEM_KINDS: tuple[str, ...] = (
@@ -182,6 +182,8 @@ class Problem:
         Line of ``source``.
     utt_id : str or None
         Utterance id when known.
+    code : str or None
+        The offending value (unknown emotion code, gender spelling, speaker...), if any.
     """
 
     kind: str
@@ -190,6 +192,7 @@ class Problem:
     source: str | None = None
     line: int | None = None
     utt_id: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -339,9 +342,10 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
     for rec in records:
         path = str(Path(rec.path).absolute())
 
-        def add(kind: str, reason: str, rec: RawUtterance = rec, path: str = path) -> None:
+        def add(kind: str, reason: str, code: str | None = None, rec: RawUtterance = rec,
+                path: str = path) -> None:
             problems.append(Problem(kind=kind, path=path, reason=reason, source=rec.source,
-                                    line=rec.line, utt_id=rec.utt_id))
+                                    line=rec.line, utt_id=rec.utt_id, code=code))
 
         bad = False
         emotion: str | None = None
@@ -350,25 +354,26 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
             if code in label_map:
                 emotion = label_map[code]
             else:
-                add("unknown-emotion", f"unknown emotion code {code!r}; add it to the "
-                    f"label_map option (canonical: {', '.join(EMOTIONS)})")
+                add("unknown-emotion", f"unknown emotion code {code!r}; map it to a canonical "
+                    "emotion with the label_map option", code)
                 bad = True
         try:
             gender = normalise_gender(rec.gender, extra=opts.gender_map)
         except KeyError:
-            add("unknown-gender", f"unknown gender {rec.gender!r}; add it to the gender_map "
-                "option (e.g. {\"" + str(rec.gender).lower() + "\": \"F\"})")
+            add("unknown-gender", f"unknown gender {str(rec.gender)!r}; map it to M, F or null "
+                "with the gender_map option", str(rec.gender))
             bad = True
             gender = None
         try:
             split = normalise_split(rec.split, extra=opts.split_map)
         except KeyError:
-            add("unknown-split", f"unknown split {rec.split!r}; add it to the split_map option")
+            add("unknown-split", f"unknown split {str(rec.split)!r}; map it to train, dev, test "
+                "or null with the split_map option", str(rec.split))
             bad = True
             split = None
         if rec.utt_id in seen:
             add("duplicate", f"utt_id {rec.utt_id!r} already used by {seen[rec.utt_id]}; "
-                "remove or rename one of the files")
+                "remove or rename one of the files", rec.utt_id)
             continue
         seen[rec.utt_id] = path
         try:
@@ -419,7 +424,7 @@ def _drop_gender_conflicts(rows: list[dict[str, Any]]) -> tuple[list[dict[str, A
         if r["speaker"] in conflicted:
             problems.append(Problem(
                 kind="gender-conflict", path=r["path"], utt_id=r["utt_id"],
-                source=r["_source"], line=r["_line"],
+                source=r["_source"], line=r["_line"], code=r["speaker"],
                 reason=f"speaker {r['speaker']!r} is labelled both M and F; fix the gender of "
                 "that speaker's rows or override it with the gender_map option"))
         else:
@@ -438,6 +443,7 @@ def problems_frame(problems: Sequence[Problem]) -> pd.DataFrame:
             "source": pd.Series([p.source for p in items], dtype="string"),
             "line": pd.Series([p.line for p in items], dtype="Int64"),
             "utt_id": pd.Series([p.utt_id for p in items], dtype="string"),
+            "code": pd.Series([p.code for p in items], dtype="string"),
             "reason": pd.Series([p.reason for p in items], dtype="string"),
         },
         columns=list(PROBLEM_COLUMNS),
@@ -452,32 +458,29 @@ def _where(row: pd.Series) -> str:
     return name
 
 
+def _listing(where: list[str]) -> str:
+    shown = ", ".join(where[:_LIST_PER_GROUP])
+    extra = len(where) - _LIST_PER_GROUP
+    return f"{shown} and {extra} more" if extra > 0 else shown
+
+
 def describe_problems(problems: pd.DataFrame, *, spec: str) -> str:
-    """Summarise a problems table as one line: every kind, every unknown code, the rows."""
+    """Summarise a problems table as one line: every kind, every offending code, the rows.
+
+    Each kind is listed with its fix; codes (unknown emotion codes, gender spellings, ...) are
+    listed one by one with the files holding them (the first few, then a count).
+    """
     parts: list[str] = []
     for kind, group in problems.groupby("kind", sort=False):
-        if kind in ("unknown-emotion", "unknown-gender", "unknown-split"):
-            codes: dict[str, list[str]] = defaultdict(list)
-            for _, row in group.iterrows():
-                code = str(row["reason"]).split("'")[1] if "'" in str(row["reason"]) else "?"
-                codes[code].append(_where(row))
-            what = kind.split("-")[1]
-            listed = []
-            for code, where in codes.items():
-                shown = ", ".join(where[:_LIST_PER_GROUP])
-                more = f" and {len(where) - _LIST_PER_GROUP} more" if len(where) > \
-                    _LIST_PER_GROUP else ""
-                listed.append(f"{code!r} in {shown}{more}")
-            option = {"emotion": "label_map", "gender": "gender_map", "split": "split_map"}[what]
-            parts.append(f"unknown {what} code(s) {'; '.join(listed)} (map them with the "
-                         f"{option} option)")
+        first = str(group["reason"].iloc[0])
+        if group["code"].notna().all() and kind != "duplicate":
+            hint = first.split("; ", 1)[-1]
+            listed = [f"{code!r} in {_listing([_where(r) for _, r in rows.iterrows()])}"
+                      for code, rows in group.groupby("code", sort=False)]
+            parts.append(f"{kind} {'; '.join(listed)} ({hint})")
         else:
             where = [_where(r) for _, r in group.iterrows()]
-            shown = ", ".join(where[:_LIST_PER_GROUP])
-            more = f" and {len(where) - _LIST_PER_GROUP} more" if len(where) > \
-                _LIST_PER_GROUP else ""
-            first_reason = str(group["reason"].iloc[0])
-            parts.append(f"{kind} in {shown}{more} ({first_reason})")
+            parts.append(f"{kind} in {_listing(where)} ({first})")
     return (f"{spec}: {len(problems)} problem(s): " + "; ".join(parts)
             + f"; fix them, or run `fairser corpus inspect {spec} --skip-bad` to skip these rows")
 

@@ -66,7 +66,13 @@ def scan(root: Path, opts: CasiaOptions) -> tuple[list[RawUtterance], list[Probl
                 reason="CASIA files must sit at <speaker>/<emotion>/<id>; move or remove it"))
             continue
         speaker, emotion, _ = parts
-        gender = genders.get(speaker, f"<unknown speaker {speaker}>")
+        gender = genders.get(speaker)
+        if gender is None:
+            problems.append(Problem(
+                kind="unknown-gender", path=str(path), code=speaker,
+                reason=f"speaker {speaker!r} has no known gender; add it to the speaker_genders "
+                "option, e.g. {\"" + speaker + "\": \"F\"}"))
+            continue
         records.append(RawUtterance(
             utt_id=f"{speaker}-{emotion}-{path.stem}", path=path, speaker=speaker,
             gender=gender, emotion=emotion, extras={"text_id": path.stem},

@@ -67,9 +67,15 @@ def scan(root: Path, opts: EmodbOptions) -> tuple[list[RawUtterance], list[Probl
                 "rename or remove it"))
             continue
         speaker, text, emotion, version = m.groups()
+        if speaker not in genders:
+            problems.append(Problem(
+                kind="unknown-gender", path=str(path), code=speaker,
+                reason=f"speaker {speaker!r} has no known gender; add it to the speaker_genders "
+                "option, e.g. {\"" + speaker + "\": \"F\"}"))
+            continue
         records.append(RawUtterance(
-            utt_id=path.stem, path=path, speaker=speaker,
-            gender=genders.get(speaker, f"<unknown speaker {speaker}>"), emotion=emotion,
+            utt_id=path.stem, path=path, speaker=speaker, gender=genders[speaker],
+            emotion=emotion,
             extras={"text_id": text, "version": version},
         ))
     return records, problems
