@@ -26,8 +26,14 @@ from typing import Any
 import pandas as pd
 
 from fairser.corpora import (
+    biic_podcast,
     casia,
+    crema_d,
+    csv,
     emodb,
+    emovo,
+    iemocap,
+    msp_podcast,
     ravdess,
     synthetic,
 )
@@ -78,6 +84,12 @@ CORPORA: Mapping[str, Adapter] = MappingProxyType({
     "ravdess": ravdess.ADAPTER,
     "casia": casia.ADAPTER,
     "emodb": emodb.ADAPTER,
+    "emovo": emovo.ADAPTER,
+    "crema-d": crema_d.ADAPTER,
+    "iemocap": iemocap.ADAPTER,
+    "msp-podcast": msp_podcast.ADAPTER,
+    "biic-podcast": biic_podcast.ADAPTER,
+    "csv": csv.ADAPTER,
     "synthetic-source": synthetic.SOURCE_ADAPTER,
     "synthetic-target": synthetic.TARGET_ADAPTER,
 })

@@ -335,10 +335,11 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
             f"the {adapter.name} layout"
         )
     label_map: dict[str, str | None] = {**adapter.label_map(opts), **opts.label_map}
+    corpus = str(getattr(opts, "name", None) or adapter.name)
     problems = list(problems)
     rows: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
-    lang = language or adapter.language
+    lang = language or getattr(opts, "language", None) or adapter.language
     for rec in records:
         path = str(Path(rec.path).absolute())
 
@@ -389,7 +390,7 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
         if bad:
             continue
         row = {
-            "corpus": adapter.name, "utt_id": rec.utt_id, "path": path, "speaker": rec.speaker,
+            "corpus": corpus, "utt_id": rec.utt_id, "path": path, "speaker": rec.speaker,
             "gender": gender, "emotion": emotion, "split": split, "language": lang,
             "duration_s": float(duration), "_source": rec.source, "_line": rec.line,
         }
@@ -404,7 +405,7 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
         del r["_source"], r["_line"]
     df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(COLUMNS))
     df = coerce_manifest(df)
-    if len(df) and not adapter.official_splits:
+    if len(df) and (not adapter.official_splits or df["split"].isna().all()):
         df = assign_splits(df, seed=opts.seed, fractions=opts.split_fractions)
     validate_manifest(df)
     return CorpusScan(manifest=df, problems=problems_frame(problems), spec=spec)

@@ -177,14 +177,15 @@ def coerce_manifest(df: pd.DataFrame) -> pd.DataFrame:
         out[col] = out[col].astype("string")
     out["duration_s"] = pd.to_numeric(out["duration_s"], errors="coerce").astype("float64")
     extras = [c for c in out.columns if c not in COLUMNS]
-    for col in extras:
-        if str(out[col].dtype) == "string":
-            continue
-        if (out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype)) and all(
-            isinstance(v, str) or v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-            for v in out[col]
-        ):
-            out[col] = out[col].astype("string")
+    for col in extras:  # text extras -> "string", integers -> Int64, other numbers -> float64
+        if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype):
+            converted = out[col].convert_dtypes()
+            if str(converted.dtype) in ("string", "Int64"):
+                out[col] = converted
+            elif str(converted.dtype) == "Float64":
+                out[col] = converted.astype("float64")
+        elif pd.api.types.is_integer_dtype(out[col].dtype):
+            out[col] = out[col].astype("Int64")
     return out[list(COLUMNS) + extras].reset_index(drop=True)
 
 
