@@ -1,0 +1,171 @@
+"""The one small interface every frontend implements.
+
+A frontend turns mono float32 signals at its :attr:`Frontend.sample_rate` into frame features
+of shape ``(L, T, D)`` (``L`` kept layers, ``T`` frames, ``D`` dimensions). Frontends are cheap
+to construct: heavy state (model weights, openSMILE objects) is created on first use by
+:meth:`Frontend.load`, so a fully cached extraction never loads a model.
+
+Two execution styles exist:
+
+* ``batched = True`` (neural encoders): the extractor groups utterances of similar length and
+  calls :meth:`Frontend.compute` in the main process; torch uses the available cores.
+* ``batched = False`` (openSMILE, log-mel): utterances are independent and cheap; the extractor
+  may run them in worker processes, which receive the (unloaded, picklable) frontend.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from fairser.errors import ConfigError
+
+__all__ = ["Frontend", "LayerSpec", "normalize_layers", "config_hash"]
+
+#: What callers may pass as ``layers``: ``None`` (the frontend's default, usually the last
+#: layer), one index, a list of indices (negative counts from the end), or ``"all"``.
+LayerSpec = int | Sequence[int] | Literal["all"] | None
+
+
+def normalize_layers(layers: LayerSpec, n_layers: int, *, frontend: str) -> tuple[int, ...]:
+    """Turn a user's layer choice into sorted, unique, non-negative indices.
+
+    Parameters
+    ----------
+    layers : int, sequence of int, "all" or None
+        ``None`` keeps the last layer; negative indices count from the end.
+    n_layers : int
+        Number of layers the frontend exposes (for transformer encoders: the embedding output
+        plus one per block, as in ``output_hidden_states``).
+    frontend : str
+        Frontend name, used in error messages.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ConfigError
+        An index is out of range, the list is empty, or the value has the wrong type.
+    """
+    if layers is None:
+        return (n_layers - 1,)
+    if isinstance(layers, str):
+        if layers.strip().lower() == "all":
+            return tuple(range(n_layers))
+        try:
+            parsed = [int(p) for p in layers.replace(" ", "").split(",") if p]
+        except ValueError:
+            raise ConfigError(
+                f"frontend {frontend}: layers={layers!r} is not understood; "
+                f"pass an index, a comma-separated list of indices or 'all'"
+            ) from None
+        return normalize_layers(parsed, n_layers, frontend=frontend)
+    if isinstance(layers, bool) or not isinstance(layers, int | Sequence | np.integer):
+        raise ConfigError(
+            f"frontend {frontend}: layers={layers!r} has the wrong type; "
+            f"pass an int, a list of ints or 'all'"
+        )
+    items = [layers] if isinstance(layers, int | np.integer) else list(layers)
+    if not items:
+        raise ConfigError(f"frontend {frontend}: layers is empty; pass at least one layer index")
+    out: set[int] = set()
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int | np.integer):
+            raise ConfigError(
+                f"frontend {frontend}: layer {item!r} is not an integer; pass ints or 'all'"
+            )
+        idx = int(item) + n_layers if int(item) < 0 else int(item)
+        if not 0 <= idx < n_layers:
+            raise ConfigError(
+                f"frontend {frontend}: layer {int(item)} is out of range; "
+                f"it has {n_layers} layers (0..{n_layers - 1}, or negative from the end)"
+            )
+        out.add(idx)
+    return tuple(sorted(out))
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable SHA-256 (hex) of a JSON-serialisable configuration."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Frontend(abc.ABC):
+    """Base class of feature frontends.
+
+    Subclasses set the class attributes and implement :meth:`config`, :meth:`load` and
+    :meth:`compute`. Instances must be picklable before :meth:`load` (workers rebuild them).
+
+    Attributes
+    ----------
+    name : str
+        Registry name (e.g. ``"whisper-base"``).
+    sample_rate : int
+        Rate of the signals :meth:`compute` expects.
+    frame_rate : float
+        Frames per second of the output; ``0.0`` for utterance-level functionals (``T = 1``).
+    batched : bool
+        Whether :meth:`compute` benefits from several utterances at once (neural encoders).
+    layers : tuple of int
+        Kept layer indices (set by the constructor).
+    """
+
+    name: str = ""
+    sample_rate: int = 16000
+    frame_rate: float = 100.0
+    batched: bool = False
+    layers: tuple[int, ...] = (0,)
+
+    @property
+    @abc.abstractmethod
+    def n_layers(self) -> int:
+        """Number of layers available to choose from."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Feature dimension ``D``."""
+
+    @abc.abstractmethod
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description of everything that changes the output.
+
+        It is hashed into the store key: change any output-relevant setting, weight file or
+        algorithm version and every entry is recomputed.
+        """
+
+    def load(self) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Create heavy state (weights, native objects). Called once before :meth:`compute`."""
+
+    @abc.abstractmethod
+    def compute(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        """Features of each signal.
+
+        Parameters
+        ----------
+        signals : list of numpy.ndarray
+            1-D float32 mono signals at :attr:`sample_rate`.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One float32 ``(len(layers), T, dim)`` array per signal.
+        """
+
+    def min_samples(self) -> int:
+        """Shortest signal (in samples) the frontend accepts; shorter ones are reported as bad."""
+        return 1
+
+    def key(self) -> str:
+        """Hex digest of :meth:`config` (the store folder of this configuration)."""
+        return config_hash(self.config())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, layers={self.layers})"

@@ -1,0 +1,149 @@
+"""The result of an extraction: utterance key -> memory-mapped ``(L, T, D)`` float16 array."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairser.errors import FeatureError
+from fairser.features.store import entry_shape, read_entry
+
+__all__ = ["FeatureSet", "ExtractStats", "BAD_COLUMNS"]
+
+#: Columns of :attr:`FeatureSet.bad`.
+BAD_COLUMNS: tuple[str, ...] = ("corpus", "utt_id", "path", "reason")
+
+
+@dataclass(frozen=True)
+class ExtractStats:
+    """What one :func:`fairser.features.extract` call did.
+
+    Attributes
+    ----------
+    n_rows : int
+        Manifest rows.
+    n_cached : int
+        Rows already in the store (nothing computed).
+    n_computed : int
+        Distinct audio contents computed in this call.
+    n_bad : int
+        Rows without features (see :attr:`FeatureSet.bad`).
+    audio_s : float
+        Seconds of audio computed in this call.
+    hashed : int
+        Audio files whose bytes were read for hashing (the others came from the hash cache).
+    wall_s : float
+        Wall-clock seconds of the call.
+    compute_s : float
+        Seconds spent computing (loading audio, frontend, writing entries).
+    """
+
+    n_rows: int = 0
+    n_cached: int = 0
+    n_computed: int = 0
+    n_bad: int = 0
+    audio_s: float = 0.0
+    hashed: int = 0
+    wall_s: float = 0.0
+    compute_s: float = 0.0
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor of the computation (compute seconds per audio second)."""
+        return self.compute_s / self.audio_s if self.audio_s else 0.0
+
+
+class FeatureSet(Mapping[str, np.ndarray]):
+    """Features of a manifest, read lazily from the store.
+
+    ``fs[utt_key]`` returns a read-only memory-mapped ``(L, T, D)`` array (float16 by default):
+    only the pages touched are read, and any number of DataLoader workers can share the set
+    (it pickles as a table of paths).
+
+    Attributes
+    ----------
+    frontend : str
+        Frontend name.
+    layers : tuple of int
+        Kept layer indices (in the frontend's numbering).
+    n_layers : int
+        ``L``, the number of kept layers.
+    dim : int
+        ``D``.
+    frame_rate : float
+        Frames per second (``0.0`` for utterance-level functionals, where ``T = 1``).
+    bad : pandas.DataFrame
+        Rows without features: ``corpus, utt_id, path, reason``.
+    stats : ExtractStats
+        What the extraction call did.
+    folder : Path
+        Store folder of this frontend configuration.
+    """
+
+    def __init__(self, *, frontend: str, layers: tuple[int, ...], dim: int, frame_rate: float,
+                 entries: Mapping[str, Path], bad: pd.DataFrame, stats: ExtractStats,
+                 folder: Path, config: Mapping[str, object] | None = None) -> None:
+        self.frontend = frontend
+        self.layers = tuple(layers)
+        self.n_layers = len(self.layers)
+        self.dim = int(dim)
+        self.frame_rate = float(frame_rate)
+        self._entries = dict(entries)
+        self.bad = bad.reset_index(drop=True)
+        self.stats = stats
+        self.folder = Path(folder)
+        self._config = dict(config or {})
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            path = self._entries[key]
+        except KeyError:
+            reason = self._bad_reason(key)
+            hint = f" ({reason})" if reason else "; is it in the manifest given to extract()?"
+            raise KeyError(f"{key}: no features{hint}") from None
+        return read_entry(path)
+
+    def _bad_reason(self, key: str) -> str | None:
+        if self.bad.empty:
+            return None
+        keys = self.bad["corpus"].astype(str) + "/" + self.bad["utt_id"].astype(str)
+        hit = self.bad.loc[keys == key, "reason"]
+        return None if hit.empty else str(hit.iloc[0])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def config(self) -> dict[str, object]:
+        """The frontend configuration hashed into the store folder (a copy)."""
+        return dict(self._config)
+
+    def path(self, key: str) -> Path:
+        """Store file of ``key``."""
+        return self._entries[key]
+
+    def shape(self, key: str) -> tuple[int, int, int]:
+        """``(L, T, D)`` of ``key`` from the file header (no data read)."""
+        shape = entry_shape(self._entries[key])
+        if len(shape) != 3:
+            raise FeatureError(f"{self._entries[key]}: entry has shape {shape}, not (L, T, D); "
+                               f"delete it and rerun extraction")
+        return shape[0], shape[1], shape[2]
+
+    def n_frames(self, key: str) -> int:
+        """``T`` of ``key`` (header only)."""
+        return self.shape(key)[1]
+
+    def __repr__(self) -> str:
+        return (f"FeatureSet(frontend={self.frontend!r}, n={len(self)}, layers={self.layers}, "
+                f"dim={self.dim}, frame_rate={self.frame_rate}, bad={len(self.bad)})")
