@@ -46,6 +46,7 @@ from fairser.corpora._base import (
     build_manifest,
     parse_options,
 )
+from fairser.corpora._report import save_manifest, save_problems, summarize
 from fairser.corpora._schema import (
     COLUMNS,
     EMOTIONS,
@@ -74,7 +75,10 @@ __all__ = [
     "load_corpus",
     "normalise_gender",
     "parse_spec",
+    "save_manifest",
+    "save_problems",
     "scan_corpus",
+    "summarize",
     "utt_key",
     "validate_manifest",
 ]
@@ -122,7 +126,8 @@ def parse_spec(spec: str) -> tuple[Adapter, Path | None]:
     return CORPORA[key], (Path(root.strip()).expanduser() if root.strip() else None)
 
 
-def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None) -> CorpusScan:
+def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
+                progress: bool = False) -> CorpusScan:
     """Scan a corpus and return the good rows plus every problem found.
 
     Parameters
@@ -131,6 +136,8 @@ def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None) -> Corpu
         ``"KIND:ROOT"``, e.g. ``"ravdess:/data/ravdess"``.
     options : mapping, optional
         Adapter options (see each adapter's ``*Options`` class); unknown keys are errors.
+    progress : bool, default=False
+        Show a rich progress bar while reading the audio headers.
 
     Returns
     -------
@@ -150,11 +157,12 @@ def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None) -> Corpu
     records, problems = adapter.scan(root, opts)
     kind = spec.split(":", 1)[0].strip().lower().replace("_", "-")
     shown = f"{kind}:{root}" if root is not None else f"{kind}:"
-    return build_manifest(adapter, root or Path(), opts, records, problems, spec=shown)
+    return build_manifest(adapter, root or Path(), opts, records, problems, spec=shown,
+                          progress=progress)
 
 
 def load_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
-                skip_bad: bool = False) -> pd.DataFrame:
+                skip_bad: bool = False, progress: bool = False) -> pd.DataFrame:
     """Load a corpus as a validated manifest.
 
     Parameters
@@ -166,6 +174,8 @@ def load_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
         ``split_fractions`` and per-adapter ones); unknown keys are errors.
     skip_bad : bool, default=False
         Leave rows with problems out instead of raising.
+    progress : bool, default=False
+        Show a rich progress bar while reading the audio headers.
 
     Returns
     -------
@@ -179,7 +189,7 @@ def load_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
         it, missing or unreadable audio, duplicates, speakers with two genders), unless
         ``skip_bad``.
     """
-    result = scan_corpus(spec, options=options)
+    result = scan_corpus(spec, options=options, progress=progress)
     if not skip_bad:
         result.raise_for_problems()
     return result.manifest

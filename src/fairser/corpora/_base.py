@@ -298,7 +298,8 @@ def require_root(root: Path, kind: str) -> Path:
 
 def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
                    records: Sequence[RawUtterance], problems: Sequence[Problem], *,
-                   spec: str, language: str | None = None) -> CorpusScan:
+                   spec: str, language: str | None = None,
+                   progress: bool = False) -> CorpusScan:
     """Turn an adapter's raw records into a validated manifest plus a problems table.
 
     Parameters
@@ -318,6 +319,8 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
     language : str, optional
         Language code of every row (default: the adapter's); a record's ``extras`` may carry
         its own ``language``.
+    progress : bool, default=False
+        Show a rich progress bar (on stderr) while reading audio headers.
 
     Returns
     -------
@@ -340,7 +343,7 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
     rows: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     lang = language or getattr(opts, "language", None) or adapter.language
-    for rec in records:
+    for rec in _track(records, progress, f"reading {len(records)} audio headers"):
         path = str(Path(rec.path).absolute())
 
         def add(kind: str, reason: str, code: str | None = None, rec: RawUtterance = rec,
@@ -409,6 +412,20 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
         df = assign_splits(df, seed=opts.seed, fractions=opts.split_fractions)
     validate_manifest(df)
     return CorpusScan(manifest=df, problems=problems_frame(problems), spec=spec)
+
+
+def _track(items: Sequence[RawUtterance], enabled: bool, label: str):
+    if not enabled:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import track
+
+    console = Console(stderr=True)
+    if not console.is_terminal:  # no bar (and no stray blank line) in logs and pipes
+        yield from items
+        return
+    yield from track(items, description=label, transient=True, console=console)
 
 
 def _drop_gender_conflicts(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],

@@ -542,9 +542,14 @@ def _progress(enabled: bool, total: int):
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(transient=True, console=console) as bar:
         task = bar.add_task("synthesising the synthetic corpus pair", total=total)
         yield lambda done: bar.update(task, completed=done)
 

@@ -1,0 +1,138 @@
+"""Summaries of a scanned corpus and atomic writers for manifests and problem tables.
+
+:func:`summarize` returns a plain dict with stable keys (the ``--json`` output of
+``fairser corpus inspect``):
+
+``spec``
+    the ``KIND:ROOT`` scanned.
+``corpus``
+    the manifest's corpus name (``null`` when no row survived).
+``utterances``
+    number of good rows.
+``speakers``
+    ``{"total", "M", "F", "unknown"}`` speaker counts by gender.
+``utterances_by_gender``
+    ``{"M", "F", "unknown"}`` row counts.
+``emotions``
+    ``{emotion: {"M", "F", "unknown", "total"}}`` for every emotion present, in the canonical
+    order, unlabelled rows under ``"unlabelled"``.
+``splits``
+    ``{split: {"utterances", "speakers", "speakers_M", "speakers_F"}}`` (``"unassigned"`` for
+    rows without a split).
+``languages``
+    ``{language: rows}``.
+``hours``
+    total audio duration in hours (3 decimals).
+``duration_s``
+    ``{"total", "mean", "min", "max"}`` in seconds (``null`` values when empty).
+``problems``
+    ``{"total", "by_kind": {kind: n}, "rows": [{kind, path, source, line, utt_id, code,
+    reason}, ...]}`` listing every problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fairser.corpora._base import CorpusScan
+from fairser.corpora._schema import EMOTIONS, SPLITS, validate_manifest
+from fairser.errors import CorpusError
+
+__all__ = ["save_manifest", "save_problems", "summarize"]
+
+
+def _gender_counts(values: pd.Series) -> dict[str, int]:
+    return {"M": int((values == "M").sum()), "F": int((values == "F").sum()),
+            "unknown": int(values.isna().sum())}
+
+
+def summarize(scan: CorpusScan) -> dict[str, Any]:
+    """Return the summary of a scan as a JSON-ready dict (keys documented in the module)."""
+    df = scan.manifest
+    spk = df.drop_duplicates("speaker")
+    emotions: dict[str, dict[str, int]] = {}
+    for emo in [*EMOTIONS, None]:
+        rows = df[df["emotion"].isna()] if emo is None else df[df["emotion"] == emo]
+        if len(rows):
+            emotions[emo or "unlabelled"] = {**_gender_counts(rows["gender"]), "total": len(rows)}
+    splits: dict[str, dict[str, int]] = {}
+    for split in [*SPLITS, None]:
+        rows = df[df["split"].isna()] if split is None else df[df["split"] == split]
+        if len(rows):
+            s_spk = rows.drop_duplicates("speaker")
+            splits[split or "unassigned"] = {
+                "utterances": len(rows), "speakers": len(s_spk),
+                "speakers_M": int((s_spk["gender"] == "M").sum()),
+                "speakers_F": int((s_spk["gender"] == "F").sum()),
+            }
+    dur = df["duration_s"]
+    probs = scan.problems
+    rows = [{k: (None if pd.isna(v) else (int(v) if k == "line" else str(v)))
+             for k, v in r.items()} for r in probs.to_dict("records")]
+    return {
+        "spec": scan.spec,
+        "corpus": str(df["corpus"].iloc[0]) if len(df) else None,
+        "utterances": len(df),
+        "speakers": {"total": len(spk), **_gender_counts(spk["gender"])},
+        "utterances_by_gender": _gender_counts(df["gender"]),
+        "emotions": emotions,
+        "splits": splits,
+        "languages": {str(k): int(v) for k, v in df["language"].value_counts().items()},
+        "hours": round(float(dur.sum()) / 3600.0, 3),
+        "duration_s": {
+            "total": round(float(dur.sum()), 3),
+            "mean": round(float(dur.mean()), 3) if len(df) else None,
+            "min": round(float(dur.min()), 3) if len(df) else None,
+            "max": round(float(dur.max()), 3) if len(df) else None,
+        },
+        "problems": {
+            "total": len(probs),
+            "by_kind": {str(k): int(v) for k, v in probs["kind"].value_counts(sort=False)
+                        .items()},
+            "rows": rows,
+        },
+    }
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path).expanduser()
+    if path.parent and not path.parent.exists():
+        raise CorpusError(f"{path}: folder {path.parent} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
+    """Validate ``manifest`` and write it to ``path`` as parquet, atomically.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        A manifest (checked with :func:`fairser.corpora.validate_manifest`).
+    path : str or Path
+        Output file (its folder must exist).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    validate_manifest(manifest)
+    return _atomic(Path(path), lambda tmp: manifest.to_parquet(tmp, index=False))
+
+
+def save_problems(problems: pd.DataFrame, path: str | Path) -> Path:
+    """Write a problems table (the skipped rows with reasons) to ``path`` as CSV, atomically."""
+    return _atomic(Path(path), lambda tmp: problems.to_csv(tmp, index=False))
