@@ -1,7 +1,101 @@
-"""`fairser features ...` commands (placeholder until its issue lands)."""
+"""`fairser features ...`: parse, call :func:`fairser.features.extract`, print. No logic here."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
 
-app = typer.Typer(help="features commands", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fairser.errors import ConfigError
+
+app = typer.Typer(help="Extract and inspect frame features (cached, resumable).",
+                  no_args_is_help=True)
+
+
+def _parse_options(pairs: list[str], allow_download: bool) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option n_mels=64")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    if allow_download:
+        options["allow_download"] = True
+    return options
+
+
+@app.command("extract")
+def extract_cmd(
+    corpus: str = typer.Argument(..., metavar="KIND:ROOT",
+                                 help="Corpus spec, e.g. ravdess:/data/ravdess."),
+    frontend: str = typer.Option(..., "--frontend", "-f",
+                                 help="whisper-base, whisper-tiny.en, logmel, egemaps-lld, "
+                                      "compare-lld, egemaps-functionals or hf:<model>."),
+    layers: str | None = typer.Option(None, "--layers", "-l",
+                                      help="Encoder layers: an index, a list (2,4,6; negative "
+                                           "counts from the end) or 'all'. Default: last."),
+    cache: Path | None = typer.Option(None, "--cache",
+                                      help="Cache root (default $FAIRSER_CACHE or "
+                                           "~/.cache/fairser)."),
+    workers: int = typer.Option(1, "--workers", "-w",
+                                help="Processes for openSMILE/log-mel frontends."),
+    threads: int | None = typer.Option(None, "--threads",
+                                       help="torch threads (default: all available CPUs)."),
+    option: list[str] = typer.Option([], "--option", "-o",
+                                     help="Frontend option KEY=VALUE (repeatable)."),
+    allow_download: bool = typer.Option(False, "--allow-download",
+                                        help="Let hf:<hub id> fetch weights from the hub."),
+    dtype: str = typer.Option("float16", "--dtype", help="Storage dtype: float16 or float32."),
+    retry_bad: bool = typer.Option(False, "--retry-bad",
+                                   help="Retry files an earlier run found bad."),
+    skip_bad: bool = typer.Option(False, "--skip-bad",
+                                  help="Leave corpus rows with problems out (see "
+                                       "`fairser corpus inspect`)."),
+    bad_csv: Path | None = typer.Option(None, "--bad-csv",
+                                        help="Write the bad files and reasons to this CSV."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Extract features of every utterance of a corpus into the store (resumes if rerun)."""
+    from fairser.corpora import load_corpus
+    from fairser.features import extract
+
+    console = Console(stderr=True)
+    manifest = load_corpus(corpus, skip_bad=skip_bad)
+    fs = extract(manifest, frontend, layers=layers, options=_parse_options(option,
+                                                                           allow_download),
+                 cache_dir=cache, workers=workers, progress=progress, threads=threads,
+                 dtype=dtype, retry_bad=retry_bad)
+    if not progress:  # extract() prints the summary itself when progress is on
+        s = fs.stats
+        console.print(f"{fs.frontend}: {s.n_rows} rows, {s.n_cached} cached, "
+                      f"{s.n_computed} computed, {s.n_bad} bad -> {fs.folder}", highlight=False)
+    if len(fs.bad):
+        table = Table(title=f"{len(fs.bad)} bad file(s)", show_lines=False)
+        table.add_column("utterance")
+        table.add_column("reason", overflow="fold")
+        for row in fs.bad.head(20).itertuples():
+            table.add_row(f"{row.corpus}/{row.utt_id}", str(row.reason))
+        console.print(table)
+        if len(fs.bad) > 20:
+            console.print(f"... and {len(fs.bad) - 20} more" +
+                          ("" if bad_csv else " (use --bad-csv FILE for all)"))
+    if bad_csv is not None:
+        from fairser.features.store import atomic_write_text
+
+        atomic_write_text(bad_csv, fs.bad.to_csv(index=False))
+        console.print(f"bad files: {bad_csv}")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the available frontends."""
+    from fairser.features import frontend_names
+
+    for name in frontend_names():
+        typer.echo(name)

@@ -316,8 +316,9 @@ def _run_pool(fe: Frontend, store: FeatureStore, items: list[_Item], *, workers:
                         in_flight[pool.submit(_worker_task, it)] = it
                     done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
                     for fut in done:
-                        it = in_flight.pop(fut)
-                        on_outcome(fut.result())
+                        outcome = fut.result()  # raises BrokenProcessPool if its worker died
+                        del in_flight[fut]
+                        on_outcome(outcome)
         except BrokenProcessPool:
             lost = list(in_flight.values())
             if isolate:

@@ -51,7 +51,8 @@ import numpy as np
 
 from fairser.errors import FeatureError
 
-__all__ = ["FeatureStore", "HashCache", "file_sha256", "features_root"]
+__all__ = ["FeatureStore", "HashCache", "atomic_write_text", "entry_shape", "features_root",
+           "file_sha256", "read_entry"]
 
 _TMP_MAX_AGE_S = 3600.0
 
@@ -178,6 +179,20 @@ class HashCache:
             finally:
                 con.close()
         return out
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _slug(name: str) -> str:
