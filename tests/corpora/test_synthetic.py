@@ -112,3 +112,32 @@ def test_bad_config():
         SynthConfig(speakers_per_gender=2)
     with pytest.raises(ConfigError, match="bias=1.5"):
         SynthConfig(bias=1.5)
+
+
+def _cheap_features(path: str) -> np.ndarray:
+    x, _ = sf.read(path)
+    frames = np.lib.stride_tricks.sliding_window_view(x, 400)[::160]
+    spec = np.abs(np.fft.rfft(frames * np.hanning(400), axis=1)) + 1e-8
+    edges = [(2, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, 201)]
+    bands = np.log(np.stack([spec[:, a:b].mean(1) for a, b in edges], 1))
+    energy = np.log((frames**2).mean(1) + 1e-10)
+    voiced = energy > energy.max() - 4
+    return np.r_[bands[voiced].mean(0), bands[voiced].std(0), energy[voiced].mean(),
+                 energy[voiced].std(), voiced.mean(), len(x) / 16000]
+
+
+def test_naive_model_learns_the_gender_shortcut(pair):
+    """A plain classifier trained on the biased source over-predicts angry for target men."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, src, tgt, _ = pair
+    train = src[src["split"] == "train"]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    clf.fit(np.stack([_cheap_features(p) for p in train["path"]]), train["emotion"])
+    pred = clf.predict(np.stack([_cheap_features(p) for p in tgt["path"]]))
+    assert balanced_accuracy_score(tgt["emotion"], pred) > 0.45  # learnable across languages
+    angry = {g: float((pred[(tgt["gender"] == g).to_numpy()] == "angry").mean()) for g in "MF"}
+    assert angry["M"] > angry["F"] + 0.08  # target is balanced: the gap is the learnt bias
