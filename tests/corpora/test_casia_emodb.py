@@ -80,5 +80,5 @@ def test_emodb_reads_root_without_wav_folder_and_reports_bad_letters(tmp_path, m
 
 def test_emodb_empty_folder(tmp_path):
     (tmp_path / "wav").mkdir()
-    with pytest.raises(CorpusError, match="no audio files found"):
+    with pytest.raises(CorpusError, match="no utterances found"):
         load_corpus(f"emodb:{tmp_path}")

@@ -75,3 +75,14 @@ def test_exported_manifest_reads_back(tmp_path, ravdess_root):
     df.to_parquet(out)
     back = load_corpus(f"csv:{out}", options={"name": "ravdess"})
     pd.testing.assert_frame_equal(back, df)
+
+
+def test_csv_speaker_with_two_genders(table):
+    table.write_text(table.read_text().replace("audio/s0/u0.wav,s0,female",
+                                               "audio/s0/u0.wav,s0,Male"))
+    with pytest.raises(CorpusError) as err:
+        load_corpus(f"csv:{table}", options=OPTS)
+    assert "3 problem(s): gender-conflict 's0' in meta.csv line 2 (u0.wav), meta.csv line 6 " \
+        "(u4.wav), meta.csv line 10 (u8.wav)" in str(err.value)
+    kept = load_corpus(f"csv:{table}", options=OPTS, skip_bad=True)
+    assert "s0" not in set(kept["speaker"]) and len(kept) == 9

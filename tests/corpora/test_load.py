@@ -48,7 +48,7 @@ def test_missing_and_empty_folder(tmp_path):
                               "KIND:ROOT with the folder that holds the corpus")
     with pytest.raises(CorpusError) as err:
         load_corpus(f"ravdess:{tmp_path}")
-    assert str(err.value) == (f"ravdess:{tmp_path}: no audio files found under {tmp_path}; "
+    assert str(err.value) == (f"ravdess:{tmp_path}: no utterances found under {tmp_path}; "
                               "check the folder and that it holds the ravdess layout")
 
 
@@ -174,3 +174,26 @@ def test_speaker_with_two_genders_is_reported(tmp_path, write_audio):
         f"fake:{tmp_path}: 3 problem(s): gender-conflict 's1' in labels.csv line 2 (u0.wav), "
         "labels.csv line 3 (u1.wav), labels.csv line 4 (u2.wav) (fix the gender of that "
         "speaker's rows or override it with the gender_map option)")
+
+
+@pytest.mark.parametrize("kind", ["ravdess", "casia", "emodb", "emovo", "crema-d"])
+def test_empty_folder_is_an_error_for_every_folder_adapter(tmp_path, kind):
+    if kind == "crema-d":
+        (tmp_path / "VideoDemographics.csv").write_text("ActorID,Age,Sex,Race,Ethnicity\n")
+    (tmp_path / "notes.txt").write_text("not audio")
+    with pytest.raises(CorpusError) as err:
+        load_corpus(f"{kind}:{tmp_path}")
+    assert str(err.value) == (f"{kind}:{tmp_path}: no utterances found under {tmp_path}; check "
+                              f"the folder and that it holds the {kind} layout")
+
+
+def test_empty_label_tables(tmp_path):
+    (tmp_path / "Labels").mkdir()
+    (tmp_path / "Audios").mkdir()
+    (tmp_path / "Labels/labels_consensus.csv").write_text(
+        "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n")
+    with pytest.raises(CorpusError, match="no utterances found under"):
+        load_corpus(f"msp-podcast:{tmp_path}")
+    (tmp_path / "t.csv").write_text("path,speaker\n")
+    with pytest.raises(CorpusError, match="the table has no rows; add one row per utterance"):
+        load_corpus(f"csv:{tmp_path / 't.csv'}")

@@ -334,7 +334,7 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
     """
     if not records and not problems:
         raise CorpusError(
-            f"{spec}: no audio files found under {root}; check the folder and that it holds "
+            f"{spec}: no utterances found under {root}; check the folder and that it holds "
             f"the {adapter.name} layout"
         )
     label_map: dict[str, str | None] = {**adapter.label_map(opts), **opts.label_map}
