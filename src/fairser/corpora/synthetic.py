@@ -31,8 +31,16 @@ Both carry official speaker-disjoint splits with both genders in train, dev and 
 audio is 16 kHz 16-bit FLAC under ``ROOT/synthetic-<key>/`` where ``<key>`` hashes the
 generator's settings, the seed, this generator's version and the espeak-ng version; a complete
 folder is reused, and a folder is only ever published whole (built in a temporary folder, then
-renamed). The same seed gives the same files. Each corpus folder also holds ``metadata.csv``
-(one row per file, relative paths), readable with the ``csv`` adapter too.
+renamed). The same seed gives the same files, byte for byte (each corpus is rendered in a fresh
+worker process with espeak-ng's random generator seeded per utterance). Each corpus folder
+also holds ``metadata.csv`` (one row per file: relative ``file``, speaker, gender, emotion,
+split, text and the prosody settings used), readable with the ``csv`` adapter
+(``-o 'columns={"path": "file"}'``).
+
+How hard it is (default settings, seed 0): a logistic regression on 14 crude spectral and energy
+statistics, trained on the source's train split, reaches a UAR of about 0.87 on the source test
+split and 0.69 on the target, and predicts angry for about 32 % of target men but 14 % of target
+women (the truth is 25 % for both): the planted shortcut, measurable.
 
 What it is good for: tests, the demo, and checking that a debiasing method finds and removes a
 bias whose size is known. What it is not: evidence about human emotional speech.
@@ -90,7 +98,7 @@ SOURCE_NAME = "synth-en"
 TARGET_NAME = "synth-zh"
 
 #: Bump when the generated audio changes for the same settings (part of the cache key).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: Emotions generated, in order.
 SYNTH_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
@@ -148,7 +156,7 @@ class SynthConfig:
     Attributes
     ----------
     utterances : int, default=320
-        Utterances per corpus (rounded down to a multiple of 8: 4 emotions x 2 genders).
+        Utterances per corpus (rounded down to a multiple of 4, one share per emotion).
     speakers_per_gender : int, default=6
         Voices per gender per corpus (at least 3, so train, dev and test hold both genders).
     bias : float, default=0.8
@@ -496,7 +504,7 @@ def _run_workers(tmp: Path, cfg: SynthConfig, seed: int, *, progress: bool) -> N
         procs.append((name, subprocess.Popen(
             [sys.executable, "-m", "fairser.corpora._synth_worker", args], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
-    total = 2 * (cfg.utterances // 8 * 8)
+    total = 2 * (cfg.utterances // len(SYNTH_EMOTIONS) * len(SYNTH_EMOTIONS))
     try:
         with _progress(progress, total) as bar:
             while any(p.poll() is None for _, p in procs):
