@@ -173,15 +173,6 @@ def test_overflowing_features_are_bad_in_float16(make_corpus, tmp_path: Path) ->
     assert ok["syn/utt000"].dtype == np.float32 and ok["syn/utt000"][0, 0, 0] == 1e6
 
 
-def test_workers_match_in_process(make_corpus, tmp_path: Path) -> None:
-    df = make_corpus([0.5, 0.7, 0.9, 1.1])
-    one = extract(df, "logmel", cache_dir=tmp_path / "a", progress=False)
-    two = extract(df, "logmel", cache_dir=tmp_path / "b", workers=2, progress=False)
-    assert two.stats.n_computed == 4
-    for key in one:
-        np.testing.assert_array_equal(one[key], two[key])
-
-
 def test_progress_bar_and_summary(make_corpus, tmp_path: Path, capfd) -> None:
     df = make_corpus([0.5, 0.5])
     extract(df, "logmel", cache_dir=tmp_path, progress=True)

@@ -51,7 +51,9 @@ def extract_cmd(
                                      help="Frontend option KEY=VALUE (repeatable)."),
     allow_download: bool = typer.Option(False, "--allow-download",
                                         help="Let hf:<hub id> fetch weights from the hub."),
-    dtype: str = typer.Option("float16", "--dtype", help="Storage dtype: float16 or float32."),
+    dtype: str | None = typer.Option(None, "--dtype",
+                                     help="Storage dtype: float16 or float32 (default: the "
+                                          "frontend's, float16 except compare-lld)."),
     retry_bad: bool = typer.Option(False, "--retry-bad",
                                    help="Retry files an earlier run found bad."),
     skip_bad: bool = typer.Option(False, "--skip-bad",

@@ -115,6 +115,9 @@ class Frontend(abc.ABC):
         Whether :meth:`compute` benefits from several utterances at once (neural encoders).
     layers : tuple of int
         Kept layer indices (set by the constructor).
+    store_dtype : str
+        Storage dtype used when :func:`fairser.features.extract` is not told one
+        (``"float16"`` unless the values overflow it).
     """
 
     name: str = ""
@@ -122,6 +125,7 @@ class Frontend(abc.ABC):
     frame_rate: float = 100.0
     batched: bool = False
     layers: tuple[int, ...] = (0,)
+    store_dtype: str = "float16"
 
     @property
     @abc.abstractmethod

@@ -350,7 +350,7 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSpec = None,
             options: dict[str, Any] | None = None, cache_dir: str | Path | None = None,
             workers: int = 1, progress: bool = True, threads: int | None = None,
-            dtype: str = "float16", batch_seconds: float = 120.0,
+            dtype: str | None = None, batch_seconds: float = 120.0,
             retry_bad: bool = False) -> FeatureSet:
     """Features of every manifest row, computed once and served from the store afterwards.
 
@@ -376,8 +376,9 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     threads : int, optional
         torch threads during the call (default: the CPUs available to this process); restored
         afterwards.
-    dtype : {"float16", "float32"}, default="float16"
-        Storage dtype (part of the store key).
+    dtype : {"float16", "float32"}, optional
+        Storage dtype (part of the store key). Default: the frontend's ``store_dtype``,
+        float16 for all but ``compare-lld`` (whose spectral variance overflows float16).
     batch_seconds : float, default=120.0
         Padded audio seconds per neural batch (bounds peak memory).
     retry_bad : bool, default=False
@@ -396,7 +397,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
         Unknown frontend, bad layers or options.
     """
     t0 = time.perf_counter()
-    if dtype not in ("float16", "float32"):
+    if dtype not in (None, "float16", "float32"):
         raise FeatureError(f"dtype={dtype!r} is not supported; use 'float16' or 'float32'")
     if workers < 1:
         raise FeatureError(f"workers={workers} must be at least 1")
@@ -409,7 +410,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     else:
         fe = build_frontend(frontend, layers=layers, options=options, cache_dir=cache_dir)
     root = features_root(cache_dir)
-    store = FeatureStore(root, fe.name, fe.config(), dtype=dtype).open()
+    store = FeatureStore(root, fe.name, fe.config(), dtype=dtype or fe.store_dtype).open()
     console = Console(stderr=True)
 
     hashed = [0]
