@@ -234,3 +234,31 @@ def test_paired_unknown_metric_is_an_error(binary_set) -> None:
             speakers=ts.speaker,
             metrics=["accuracy"],
         )
+
+
+def test_single_speaker_gender_gives_no_interval() -> None:
+    # Males: 6 speakers; females: one. The male UAR keeps its interval; the female UAR, the
+    # overall UAR and every gap have none (a single speaker shows no between-speaker spread).
+    rng = np.random.default_rng(0)
+    speaker = np.repeat(["m1", "m2", "m3", "m4", "m5", "m6", "f1"], 20)
+    gender = np.where(np.char.startswith(speaker, "m"), "M", "F")
+    y_true, y_pred = rng.integers(0, 2, speaker.size), rng.integers(0, 2, speaker.size)
+    res = fm.speaker_bootstrap(
+        y_true, y_pred, sensitive_features=gender, speakers=speaker, n_boot=200
+    )
+    assert res.lo["uar_m"] < res.hi["uar_m"]
+    for name in ("uar", "uar_f", "dsp", "tpr_gap", "fpr_gap", "deo_max", "deo_sum"):
+        assert np.isnan(res.lo[name]) and np.isnan(res.hi[name]), name
+        assert not np.isnan(res.estimate[name])
+    loose = fm.speaker_bootstrap(
+        y_true, y_pred, sensitive_features=gender, speakers=speaker, n_boot=200, min_speakers=1
+    )
+    assert loose.lo["uar_f"] == loose.hi["uar_f"] == loose.estimate["uar_f"]
+    paired = fm.paired_bootstrap_test(
+        y_true, y_pred, 1 - y_pred, sensitive_features=gender, speakers=speaker, n_boot=100
+    )
+    assert np.isnan(paired.loc["dsp", "p_value"]) and not np.isnan(paired.loc["uar_m", "p_value"])
+    with pytest.raises(MetricError, match="min_speakers=0"):
+        fm.speaker_bootstrap(
+            y_true, y_pred, sensitive_features=gender, speakers=speaker, min_speakers=0
+        )

@@ -50,7 +50,7 @@ def test_fairness_gap_png_and_needs_both_roles(results, tmp_path) -> None:
 
 def test_embeddings_png_and_checks(embeddings, tmp_path) -> None:
     img = _check_png(plot_embeddings(embeddings, tmp_path / "e.png", max_points=200))
-    assert img.shape[0] > img.shape[1] * 0.5  # two rows of panels
+    assert img.shape[1] > 2.5 * img.shape[0]  # two methods side by side, four panels
     with pytest.raises(ReportError, match=r"embeddings\['a'\]: missing key\(s\) \['corpus'\]"):
         plot_embeddings(
             {"a": {"embeddings": np.zeros((5, 2)), "gender": ["M"] * 5}}, tmp_path / "x.png"

@@ -9,6 +9,11 @@ the interval of max(|dTPR|, |dFPR|) over resamples, not the larger of two interv
 The computation is vectorised: confusion matrices are built once per speaker, a resample is a
 vector of speaker multiplicities, and the per-group matrices of all resamples are one matrix
 product, so 1000 resamples of 1000 utterances take milliseconds.
+
+Two caveats the numbers carry. A gender with a single speaker gives no interval (NaN, see
+``min_speakers``): every resample would repeat that speaker. And the gaps are absolute values,
+which resampling pushes away from zero, so when a gap is near 0 its estimate can lie below the
+lower percentile bound; read such an interval as "the gap is at most ``hi``".
 """
 
 from __future__ import annotations
@@ -231,6 +236,26 @@ def _percentiles(samples: pd.DataFrame, confidence: float) -> tuple[dict, dict]:
     return lo, hi
 
 
+def _too_few(prep: _Prepared, min_speakers: int) -> set[str]:
+    """Metrics whose interval is undefined because a populated group has too few speakers.
+
+    One speaker cannot show speaker-to-speaker variation: every resample repeats it, and the
+    interval would collapse to a point that claims false certainty.
+    """
+    few = [
+        g
+        for gi, g in enumerate(prep.groups)
+        if 0 < int(np.sum(prep.cluster_group == gi)) < min_speakers
+    ]
+    if min_speakers < 1:
+        raise MetricError(f"min_speakers={min_speakers} must be >= 1; e.g. 2")
+    if not few:
+        return set()
+    names = set(metric_names(prep.groups))
+    own = {f"uar_{str(g).lower()}" for g in prep.groups}
+    return (names - own) | {f"uar_{str(g).lower()}" for g in few}
+
+
 def _check_options(n_boot: int, confidence: float, average: Any) -> None:
     check_average(average, allow_none=False)
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
@@ -252,6 +277,7 @@ def speaker_bootstrap(
     labels: Sequence | None = None,
     pos_label: Any = 1,
     average: Literal["macro", "max"] = "macro",
+    min_speakers: int = 2,
 ) -> BootstrapResult:
     """Percentile confidence intervals for UAR, UAR per group, dSP and dEO by speaker resampling.
 
@@ -280,6 +306,10 @@ def speaker_bootstrap(
         Positive class of a binary task.
     average : {"macro", "max"}, default "macro"
         Multi-class only: how per-class fairness gaps are reduced.
+    min_speakers : int, default 2
+        A gender with rows but fewer speakers than this leaves the intervals of its own UAR,
+        of the overall UAR and of every gap NaN: one speaker cannot show speaker-to-speaker
+        variation, and a zero-width interval would claim false certainty.
 
     Returns
     -------
@@ -306,6 +336,8 @@ def speaker_bootstrap(
     estimate = _metric_table(prep, prep.counts[0], np.ones((1, k)), average).iloc[0]
     samples = _metric_table(prep, prep.counts[0], _draw(prep, n_boot=n_boot, seed=seed), average)
     lo, hi = _percentiles(samples, confidence)
+    for name in _too_few(prep, min_speakers):
+        lo[name] = hi[name] = float("nan")
     n_speakers = {g: int(np.sum(prep.cluster_group == gi)) for gi, g in enumerate(prep.groups)}
     return BootstrapResult(
         estimate={c: float(v) for c, v in estimate.items()},
@@ -333,6 +365,7 @@ def paired_bootstrap_test(
     labels: Sequence | None = None,
     pos_label: Any = 1,
     average: Literal["macro", "max"] = "macro",
+    min_speakers: int = 2,
 ) -> pd.DataFrame:
     """Paired speaker bootstrap test of the difference between two methods on one test set.
 
@@ -357,8 +390,8 @@ def paired_bootstrap_test(
         Coverage of the interval of the difference.
     seed : int, default 0
         Seed of the resampling.
-    group_order, labels, pos_label, average
-        As in :func:`speaker_bootstrap`.
+    group_order, labels, pos_label, average, min_speakers
+        As in :func:`speaker_bootstrap` (an undefined interval also makes the p-value NaN).
 
     Returns
     -------
@@ -395,13 +428,14 @@ def paired_bootstrap_test(
         prep, prep.counts[1], weights, average
     )
     lo, hi = _percentiles(diff, confidence)
+    undefined = _too_few(prep, min_speakers)
     rows = []
     for name in chosen:
         d = diff[name].to_numpy()
         d = d[~np.isnan(d)]
         point = float(est_a[name] - est_b[name])
-        if d.size == 0 or np.isnan(point):
-            p = float("nan")
+        if d.size == 0 or np.isnan(point) or name in undefined:
+            p = lo[name] = hi[name] = float("nan")
         else:
             below = (1 + np.sum(d <= 0)) / (d.size + 1)
             above = (1 + np.sum(d >= 0)) / (d.size + 1)

@@ -49,6 +49,7 @@ def evaluate_predictions(
     labels: Sequence | None = None,
     pos_label: Any = 1,
     average: Literal["macro", "max"] = "macro",
+    min_speakers: int = 2,
 ) -> dict[str, float | int]:
     """Every headline metric of one test set, with speaker-bootstrap confidence intervals.
 
@@ -77,6 +78,9 @@ def evaluate_predictions(
         Positive class of a binary task.
     average : {"macro", "max"}, default "macro"
         Multi-class only: reduce the one-vs-rest gaps by their mean or their maximum.
+    min_speakers : int, default 2
+        Speakers a gender needs for its intervals; with fewer, the affected ``_lo``/``_hi``
+        keys are NaN (see :func:`fairser.metrics.speaker_bootstrap`).
 
     Returns
     -------
@@ -103,6 +107,7 @@ def evaluate_predictions(
         labels=labels,
         pos_label=pos_label,
         average=average,
+        min_speakers=min_speakers,
     )
     sf = as_1d(sensitive_features, name="sensitive_features")
     spk = as_1d(speakers, name="speakers").astype(str)

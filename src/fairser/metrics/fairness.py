@@ -68,6 +68,7 @@ def unweighted_average_recall(y_true: Any, y_pred: Any, *, labels: Sequence | No
     float
         UAR in [0, 1]; chance level is 1 / (number of classes).
     """
+    # a fresh sentinel as pos_label: never a label, so the classes are taken as they are
     enc = encode(y_true, y_pred, labels=labels, pos_label=object())
     return float(core_metrics(group_counts(enc), pos=None)["uar"])
 

@@ -30,9 +30,11 @@ __all__ = [
     "METHOD_ORDER",
     "ReportError",
     "aggregate",
+    "atomic_write_bytes",
     "block_columns",
     "block_title",
     "method_label",
+    "method_rank",
     "ordered_blocks",
     "read_results",
 ]

@@ -191,7 +191,9 @@ def write_report(
     if {"source", "target"} <= set(df["role"]):
         jobs.append(("fairness_gap.png", lambda p: plot_fairness_gap(df, p)))
     if embeddings:
-        jobs.append(("embeddings.png", lambda p: plot_embeddings(embeddings, p)))
+        rank = method_rank(list(embeddings))
+        ordered = {k: embeddings[k] for k in sorted(embeddings, key=rank.__getitem__)}
+        jobs.append(("embeddings.png", lambda p: plot_embeddings(ordered, p)))
     if has_sweep(df) and (df["role"] == "target").any():
         jobs.append(("pareto.png", lambda p: plot_pareto(df, p)))
     pngs: dict[str, bytes] = {}

@@ -304,6 +304,7 @@ def plot_fairness_gap(
     ranks = method_rank(df["method"])
     group_cols = ["target", "condition"]
     groups = list(df.groupby(group_cols, sort=False))
+    several_conditions = df["condition"].nunique() > 1
     fig = Figure(figsize=(6.0 * len(fairness), 3.8 * len(groups)), layout="constrained")
     axes = fig.subplots(len(groups), len(fairness), squeeze=False)
     for r, ((target, condition), part) in enumerate(groups):
@@ -329,7 +330,7 @@ def plot_fairness_gap(
                 fmt="o",
                 color="#4c956c",
                 capsize=2,
-                label=f"source ({src_name})",
+                label="source test set",
             )
             ax.errorbar(
                 x + 0.12,
@@ -340,7 +341,7 @@ def plot_fairness_gap(
                 mec="black",
                 mew=0.5,
                 capsize=2,
-                label=f"target ({tgt_name})",
+                label="target corpus",
             )
             ax.set_xticks(
                 x,
@@ -351,10 +352,13 @@ def plot_fairness_gap(
             )
             ax.set_ylabel(_LABELS.get(metric, metric))
             ax.set_ylim(bottom=0)
-            title = f"{_SHORT.get(metric, metric)}: source → {tgt_name}"
-            ax.set_title(title + (f" ({condition})" if condition else ""), fontsize=10)
-            ax.legend(fontsize=8)
+            title = f"{_SHORT.get(metric, metric)}: {src_name} → {tgt_name}"
+            if several_conditions:
+                title += f" ({condition})"
+            ax.set_title(title, fontsize=10)
             ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
     fig.suptitle("Fair on the source is not fair on the target (mean over emotions and seeds)")
     return _save(fig, path)
 
@@ -414,8 +418,12 @@ def plot_embeddings(
     items = list(embeddings.items())[:max_sets]
     if not items:
         raise ReportError("embeddings: empty mapping; pass at least one set of embeddings")
-    fig = Figure(figsize=(10.5, 4.0 * len(items)), layout="constrained")
-    axes = fig.subplots(len(items), 2, squeeze=False)
+    per_row = 1 if len(items) == 1 else 2  # one or two (gender, corpus) pairs per row
+    nrows = int(np.ceil(len(items) / per_row))
+    fig = Figure(figsize=(5.2 * 2 * per_row, 3.9 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, 2 * per_row, squeeze=False)
+    for ax in grid.ravel()[2 * len(items) :]:
+        ax.set_visible(False)
     corpora = list(
         dict.fromkeys(c for _, it in items for c in np.asarray(it.get("corpus", [])).astype(str))
     )
@@ -435,7 +443,7 @@ def plot_embeddings(
         for c, (values, palette, what) in enumerate(
             [(gender, _GENDER_COLORS, "gender"), (corpus, corpus_colors, "corpus")]
         ):
-            ax = axes[r][c]
+            ax = grid[r // per_row][2 * (r % per_row) + c]
             for v in dict.fromkeys(values):
                 sel = values == v
                 ax.scatter(
