@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import base64
 import re
+from html.parser import HTMLParser
 
 import pytest
 
 from fairser.report import FIGURES, ReportError, write_report
+
+
+class _TagChecker(HTMLParser):
+    """Records tags closed out of order (void elements excepted)."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag) -> None:
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+        else:
+            self.errors.append(tag)
 
 
 def test_writes_report_with_every_figure(results_factory, embeddings, tmp_path) -> None:
@@ -35,6 +57,9 @@ def test_writes_report_with_every_figure(results_factory, embeddings, tmp_path) 
     assert "<title>RAVDESS → CASIA</title>" in text
     assert "PA-CFA (alpha=0.1)" in text and "Gender detection" in text
     assert not list((tmp_path / "run").glob("**/.*.tmp"))
+    checker = _TagChecker()
+    checker.feed(text)
+    assert checker.errors == [] and checker.stack == []
 
 
 def test_leaves_out_figures_that_do_not_apply(results_factory, tmp_path) -> None:
@@ -48,6 +73,7 @@ def test_leaves_out_figures_that_do_not_apply(results_factory, tmp_path) -> None
 
 def test_rerun_overwrites_in_place(results_factory, tmp_path) -> None:
     df = results_factory(seeds=(0,), emotions=("angry",), methods=("source-only",))
+    df = df[df.role == "target"]
     first = write_report(df, tmp_path, title="one").read_text(encoding="utf-8")
     second = write_report(df, tmp_path, title="two").read_text(encoding="utf-8")
     assert "<h1>one</h1>" in first and "<h1>two</h1>" in second

@@ -99,7 +99,7 @@ def _detection_html(df: pd.DataFrame) -> str:
     if not cols:
         return '<p class="muted">No gender-detection columns in the results.</p>'
     names = {
-        "gc_acc": "own gender head (gc_acc)",
+        "gc_acc": "own gender head (balanced acc.)",
         "probe": "probe on embeddings",
         "probe_input": "probe on input features",
     }
