@@ -96,3 +96,13 @@ def test_pool_frames_means_over_time_and_concatenates_layers() -> None:
         fm.pool_frames([a, np.ones((1, 2, 4))])
     with pytest.raises(MetricError, match="no arrays"):
         fm.pool_frames([])
+
+
+def test_probe_restores_blas_threads() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [p["num_threads"] for p in threadpool_info()]
+    gender, speaker = _speakers(n_speakers=6, utts=5)
+    emb = np.random.default_rng(5).normal(size=(gender.size, 4))
+    fm.gender_probe(emb, sensitive_features=gender, groups=speaker, threads=1)
+    assert [p["num_threads"] for p in threadpool_info()] == before

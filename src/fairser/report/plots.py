@@ -22,6 +22,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
 
 from fairser.report._results import (
     ReportError,
@@ -393,6 +394,7 @@ def plot_embeddings(
     max_points: int = 1500,
     max_sets: int = 8,
     seed: int = 0,
+    threads: int | None = 1,
 ) -> Path:
     """2-D PCA projection of embeddings, coloured by gender (left) and by corpus (right).
 
@@ -409,6 +411,8 @@ def plot_embeddings(
         Entries drawn at most (the first ones).
     seed : int, default 0
         Seed of the subset.
+    threads : int or None, default 1
+        BLAS threads for the PCA (restored afterwards); None leaves the current setting.
 
     Returns
     -------
@@ -438,7 +442,8 @@ def plot_embeddings(
         if x.shape[1] == 1:
             x = np.hstack([x, np.zeros_like(x)])
         pca = PCA(n_components=2, random_state=seed)
-        xy = pca.fit_transform(x)
+        with threadpool_limits(limits=threads):
+            xy = pca.fit_transform(x)
         var = pca.explained_variance_ratio_
         for c, (values, palette, what) in enumerate(
             [(gender, _GENDER_COLORS, "gender"), (corpus, corpus_colors, "corpus")]
