@@ -213,3 +213,21 @@ def test_bad_input_raises_one_line_metric_error(call, fragment: str) -> None:
     assert isinstance(info.value, FairserError)
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_binary_or_multiclass_is_decided_by_the_labels() -> None:
+    sf = ["M", "M", "F", "F", "M", "M", "F", "F"]
+    # numeric multi-class labels that show only two classes stay one-vs-rest (macro over 1, 2)
+    y, p = [1, 2, 1, 2, 1, 2, 1, 2], [1, 1, 2, 2, 1, 2, 1, 1]
+    per_class = fm.true_positive_rate_difference(y, p, sensitive_features=sf, average=None)
+    assert list(per_class.index) == [1, 2]
+    assert per_class[1] == pytest.approx(0.5) and per_class[2] == pytest.approx(0.0)
+    # ... unless the labels are given: then pos_label=1 makes it binary
+    binary = fm.true_positive_rate_difference(y, p, sensitive_features=sf, labels=[1, 2])
+    assert binary == pytest.approx(per_class[1])
+    # string labels with pos_label are binary
+    names = {1: "angry", 2: "rest"}
+    s = fm.true_positive_rate_difference(
+        [names[v] for v in y], [names[v] for v in p], sensitive_features=sf, pos_label="angry"
+    )
+    assert s == pytest.approx(binary)

@@ -152,8 +152,12 @@ def resolve_labels(
     """Decide the class list and whether the task is binary.
 
     The task is binary when the labels (given, or the union of ``y_true`` and ``y_pred``) are a
-    subset of {0, 1} (then both 0 and 1 are classes) or are at most two values including
-    ``pos_label``. Otherwise it is multi-class and metrics are one-vs-rest per class.
+    subset of {0, 1} (then both 0 and 1 are classes), or when they are at most two values
+    including ``pos_label`` and are either given explicitly or not numbers (e.g. ``"angry"`` /
+    ``"rest"`` with ``pos_label="angry"``). Otherwise the task is multi-class and metrics are
+    one-vs-rest per class: numeric multi-class labels that happen to show only two classes stay
+    multi-class. Pass ``labels`` explicitly for multi-class tasks whose test set may lack a
+    class.
 
     Parameters
     ----------
@@ -189,7 +193,8 @@ def resolve_labels(
         cls = np.array([0, 1], dtype=np.int64)
         return cls, int(pos_label)
     values = found.tolist()
-    if len(values) <= 2 and pos_label in values:
+    explicit = labels is not None or found.dtype.kind not in "biuf"
+    if explicit and len(values) <= 2 and pos_label in values:
         return found, values.index(pos_label)
     return found, None
 

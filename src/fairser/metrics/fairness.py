@@ -2,10 +2,11 @@
 
 ``y_true`` and ``y_pred`` are positional, every option keyword-only, and the protected
 attribute is ``sensitive_features=``. A task is *binary* when the labels are a subset of
-{0, 1} or at most two values including ``pos_label``; the fairness metrics then describe the
-positive class exactly as fairlearn does. Otherwise the task is *multi-class*: each class is
-scored one-vs-rest and the per-class values are reduced by ``average`` ("macro": mean over the
-classes where the value is defined, "max": the worst class, None: a Series per class).
+{0, 1}, or two non-numeric (or explicitly given) labels including ``pos_label``; the fairness
+metrics then describe the positive class exactly as fairlearn does. Otherwise the task is
+*multi-class*: each class is scored one-vs-rest and the per-class values are reduced by
+``average`` ("macro": mean over the classes where the value is defined, "max": the worst
+class, None: a Series per class).
 
 Undefined values are NaN rather than 0: a group with no positives of a class has no true-positive
 rate, one with no negatives has no false-positive rate, and a gap needs at least two groups with
