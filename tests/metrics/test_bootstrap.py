@@ -262,3 +262,28 @@ def test_single_speaker_gender_gives_no_interval() -> None:
         fm.speaker_bootstrap(
             y_true, y_pred, sensitive_features=gender, speakers=speaker, min_speakers=0
         )
+
+
+def test_runs_are_averaged_and_resampled_together(binary_set) -> None:
+    ts = binary_set
+    rng = np.random.default_rng(9)
+    other = np.where(rng.random(ts.y_pred.size) < 0.3, 1 - ts.y_pred, ts.y_pred)
+    kw = {"sensitive_features": ts.gender, "speakers": ts.speaker, "n_boot": 200, "seed": 4}
+    one = fm.speaker_bootstrap(ts.y_true, ts.y_pred, **kw)
+    twice = fm.speaker_bootstrap(ts.y_true, np.stack([ts.y_pred, ts.y_pred]), **kw)
+    assert one.to_dict() == pytest.approx(twice.to_dict(), nan_ok=True)
+    both = fm.speaker_bootstrap(ts.y_true, np.stack([ts.y_pred, other]), **kw)
+    single_other = fm.speaker_bootstrap(ts.y_true, other, **kw)
+    for name in ("uar", "dsp", "deo_max"):
+        assert both.estimate[name] == pytest.approx(
+            (one.estimate[name] + single_other.estimate[name]) / 2
+        )
+        np.testing.assert_allclose(
+            both.samples[name], (one.samples[name] + single_other.samples[name]) / 2
+        )
+    paired = fm.paired_bootstrap_test(
+        ts.y_true, np.stack([ts.y_pred, other]), np.stack([ts.y_pred, other]), **kw
+    )
+    np.testing.assert_array_equal(paired["p_value"], 1.0)
+    with pytest.raises(MetricError, match="runs of different lengths"):
+        fm.speaker_bootstrap(ts.y_true, [ts.y_pred.tolist(), [0, 1, 0]], **kw)

@@ -33,6 +33,7 @@ from fairser.metrics._core import (
     confusion_by_cluster,
     core_metrics,
     encode,
+    nanmean,
     resolve_labels,
 )
 
@@ -117,11 +118,28 @@ class BootstrapResult:
 class _Prepared:
     """Per-speaker confusion matrices of one or more prediction vectors."""
 
-    counts: list[np.ndarray]  # per prediction vector: (K, C, C)
+    counts: list[np.ndarray]  # per prediction input: (R, K, C, C), R runs (e.g. seeds)
     cluster_group: np.ndarray  # (K,) group index of each speaker
     groups: tuple
     pos: int | None
     n_classes: int
+
+
+def _runs(values: Any, *, name: str) -> list[np.ndarray]:
+    """Split predictions into runs: a 1-D input is one run, a 2-D (R, n) input R runs."""
+    if not isinstance(values, pd.Series | pd.Index | pd.DataFrame):
+        try:
+            array = np.asarray(values)
+        except ValueError as exc:  # ragged nested lists
+            raise MetricError(
+                f"{name}: runs of different lengths ({exc.__class__.__name__}); pass one "
+                "prediction per test row in every run"
+            ) from exc
+        if array.ndim == 2:
+            if array.shape[0] == 0:
+                raise MetricError(f"{name}: 2-D input with no runs; pass shape (R, n), R >= 1")
+            return [as_1d(row, name=f"{name}[{r}]") for r, row in enumerate(array)]
+    return [as_1d(values, name=name)]
 
 
 def _prepare(
@@ -135,32 +153,36 @@ def _prepare(
     pos_label: Any,
 ) -> _Prepared:
     yt = as_1d(y_true, name="y_true")
-    preds = [as_1d(p, name="y_pred") for p in y_preds]
+    runs = [_runs(p, name="y_pred") for p in y_preds]
+    flat = [r for rs in runs for r in rs]
     if labels is None:
         cls, _ = resolve_labels(
             yt,
-            np.concatenate(preds) if len(preds) > 1 else preds[0],
+            np.concatenate(flat) if len(flat) > 1 else flat[0],
             labels=None,
             pos_label=pos_label,
         )
         labels = cls.tolist()
     encs = [
-        encode(
-            yt,
-            p,
-            sensitive_features=sensitive_features,
-            labels=labels,
-            pos_label=pos_label,
-            group_order=group_order,
-        )
-        for p in preds
+        [
+            encode(
+                yt,
+                p,
+                sensitive_features=sensitive_features,
+                labels=labels,
+                pos_label=pos_label,
+                group_order=group_order,
+            )
+            for p in rs
+        ]
+        for rs in runs
     ]
     spk = as_1d(speakers, name="speakers")
     if len(spk) != len(yt):
         raise MetricError(
             f"speakers has {len(spk)} rows but y_true has {len(yt)}; pass one speaker per row"
         )
-    enc = encs[0]
+    enc = encs[0][0]
     spk_codes, spk_index = np.unique(spk.astype(str), return_inverse=True)
     _, first_row = np.unique(spk_index, return_index=True)
     first_group = enc.group[first_row]
@@ -173,10 +195,15 @@ def _prepare(
             f"{enc.groups[enc.group[row]]!r}); fix its gender labels or make speaker ids unique"
         )
     counts = [
-        confusion_by_cluster(
-            spk_index, e.y_true, e.y_pred, n_clusters=len(spk_codes), n_classes=e.n_classes
+        np.stack(
+            [
+                confusion_by_cluster(
+                    spk_index, e.y_true, e.y_pred, n_clusters=len(spk_codes), n_classes=e.n_classes
+                )
+                for e in es
+            ]
         )
-        for e in encs
+        for es in encs
     ]
     return _Prepared(
         counts=counts,
@@ -200,26 +227,28 @@ def _draw(prep: _Prepared, *, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _group_counts(prep: _Prepared, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per-group confusion matrices for each weight row: (B, G, C, C)."""
-    b, c = weights.shape[0], prep.n_classes
-    flat = counts.reshape(len(counts), c * c).astype(np.float64)
-    out = np.zeros((b, len(prep.groups), c * c))
+    """Per-group confusion matrices of every run and weight row: (R, B, G, C, C)."""
+    r, b, c = counts.shape[0], weights.shape[0], prep.n_classes
+    flat = counts.reshape(r, counts.shape[1], c * c).astype(np.float64)
+    out = np.zeros((r, b, len(prep.groups), c * c))
     for g in range(len(prep.groups)):
         idx = np.flatnonzero(prep.cluster_group == g)
         if idx.size:
-            out[:, g] = weights[:, idx] @ flat[idx]
-    return out.reshape(b, len(prep.groups), c, c)
+            out[:, :, g] = np.einsum("bk,rkq->rbq", weights[:, idx], flat[:, idx])
+    return out.reshape(r, b, len(prep.groups), c, c)
 
 
 def _metric_table(
     prep: _Prepared, counts: np.ndarray, weights: np.ndarray, average: str
 ) -> pd.DataFrame:
+    """Every metric per weight row, averaged over runs (runs where it is undefined skipped)."""
     m = core_metrics(_group_counts(prep, counts, weights), pos=prep.pos, average=average)
-    cols = {"uar": m["uar"]}
+    cols = {"uar": nanmean(m["uar"], axis=0)}
+    uar_g = nanmean(m["uar_g"], axis=0)
     for gi, g in enumerate(prep.groups):
-        cols[f"uar_{str(g).lower()}"] = m["uar_g"][:, gi]
+        cols[f"uar_{str(g).lower()}"] = uar_g[:, gi]
     for name in _FAIRNESS:
-        cols[name] = m[name]
+        cols[name] = nanmean(m[name], axis=0)
     return pd.DataFrame(cols)
 
 
@@ -285,8 +314,9 @@ def speaker_bootstrap(
     ----------
     y_true : array-like of shape (n,)
         True labels.
-    y_pred : array-like of shape (n,)
-        Predicted labels.
+    y_pred : array-like of shape (n,) or (R, n)
+        Predicted labels; a 2-D input holds R runs (e.g. seeds) on the same test set, and every
+        metric is then the mean over runs, resampled with the same speakers for all runs.
     sensitive_features : array-like of shape (n,)
         Group (gender) of each row; every speaker must belong to one group.
     speakers : array-like of shape (n,)
@@ -376,8 +406,9 @@ def paired_bootstrap_test(
     ----------
     y_true : array-like of shape (n,)
         True labels.
-    y_pred_a, y_pred_b : array-like of shape (n,)
-        Predictions of method A and method B for the same rows.
+    y_pred_a, y_pred_b : array-like of shape (n,) or (R, n)
+        Predictions of method A and method B for the same rows; 2-D inputs hold several runs
+        (e.g. seeds) whose metrics are averaged, as in :func:`speaker_bootstrap`.
     sensitive_features : array-like of shape (n,)
         Group (gender) of each row.
     speakers : array-like of shape (n,)
