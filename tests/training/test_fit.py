@@ -179,3 +179,15 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="must divide"):
         TrainConfig.model_validate({"model": {"d_model": 30, "n_heads": 4}})
     assert TrainConfig().digest() == TrainConfig().digest() != TrainConfig(alpha=0.1).digest()
+
+
+def test_stage1_identical_with_and_without_gender_head(small_pair, fast_config) -> None:
+    src, tgt, feats = small_pair
+    kw = dict(source=src, target=tgt, features=feats, emotion="angry", config=fast_config,
+              seed=4, progress=False)
+    pa = fit(method="pa", **kw).history["epochs"]
+    adv = fit(method="pa-adv", **kw).history["epochs"]
+    s1 = [{k: v for k, v in e.items() if k != "seconds"} for e in pa if e["stage"] == 1]
+    a1 = [{k: v for k, v in e.items() if k != "seconds"} for e in adv if e["stage"] == 1]
+    assert s1 == a1
+    assert any("gc" in e for e in adv if e["stage"] == 2)

@@ -1,9 +1,52 @@
-"""`fairser train` (placeholder until its issue lands)."""
+"""``fairser train CONFIG.yaml``: train one model as the YAML file describes.
+
+The file's keys are those of :class:`fairser.training.run.RunConfig` (source and target corpus
+specs, frontend and layers, method, emotion, seed, workdir, and ``training:`` options of
+:class:`fairser.training.TrainConfig`). A rerun resumes from the workdir's last checkpoint.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
+
+    @app.command("train")
+    def train(
+        config: Annotated[Path, typer.Argument(help="Run YAML (see fairser.training.run).")],
+        progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    ) -> None:
+        """Train one model (two-stage fair transfer) and print its scores."""
+        from fairser.training.run import run_from_file
+
+        _, summary = run_from_file(config, progress=progress)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=1, default=str))
+            return
+        table = Table(title=f"model saved in {summary['model']}")
+        for col in ("evaluated on", "rows", "UAR", "own gender head acc."):
+            table.add_column(col)
+        for name in ("source_test", "target"):
+            res = summary.get(name)
+            if res is None:
+                continue
+            table.add_row(
+                name,
+                str(res["rows"]),
+                "-" if res["uar"] is None else f"{res['uar']:.3f}",
+                "-" if res["gender_head_acc"] is None else f"{res['gender_head_acc']:.3f}",
+            )
+        Console().print(table)
+        if summary.get("pseudo_gender_accuracy") is not None:
+            Console().print(
+                f"pseudo target gender accuracy: {summary['pseudo_gender_accuracy']:.3f}"
+            )

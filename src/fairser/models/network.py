@@ -136,7 +136,7 @@ class FairSERNet(nn.Module):
         if self.gender is not None:
             self.gender.reversal.beta = float(beta)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> NetOutput:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, *, gender: bool = True) -> NetOutput:
         """Run the network.
 
         Parameters
@@ -145,6 +145,9 @@ class FairSERNet(nn.Module):
             (B, L, T, D) features, any float dtype.
         mask : torch.Tensor
             (B, T) bool, True on real frames; every row needs at least one.
+        gender : bool
+            Run the gender branch (when there is one). Stage 1 skips it, so that stage 1 is
+            identical, random draws included, with and without a gender head.
 
         Returns
         -------
@@ -156,6 +159,6 @@ class FairSERNet(nn.Module):
         if self.spec.n_outputs == 1:
             logits = logits.squeeze(-1)
         g_logits = g_hidden = None
-        if self.gender is not None:
+        if self.gender is not None and gender:
             g_logits, g_hidden = self.gender(emb)
         return NetOutput(logits, emb, frames, g_logits, g_hidden)

@@ -26,10 +26,10 @@ class _Strict(BaseModel):
 class ModelConfig(_Strict):
     """Architecture of the network (see :class:`fairser.models.NetSpec`)."""
 
-    d_model: int = Field(128, ge=8, description="Transformer width.")
+    d_model: int = Field(64, ge=8, description="Transformer width.")
     n_layers: int = Field(1, ge=0, le=12, description="Transformer layers (0: projection only).")
     n_heads: int = Field(4, ge=1, description="Attention heads; must divide d_model.")
-    ff_dim: int = Field(256, ge=8, description="Feed-forward width of each transformer layer.")
+    ff_dim: int = Field(128, ge=8, description="Feed-forward width of each transformer layer.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout in encoder and heads.")
     input_dropout: float = Field(
         0.1, ge=0.0, lt=1.0, description="Dropout on the standardised input features."
@@ -37,7 +37,7 @@ class ModelConfig(_Strict):
     pooling: Literal["mean", "attentive_stats"] = Field(
         "mean", description="Pooling of frames into one vector: mean or attentive statistics."
     )
-    embed_dim: int = Field(128, ge=2, description="Width of the shared embedding.")
+    embed_dim: int = Field(64, ge=2, description="Width of the shared embedding.")
     positional: bool = Field(True, description="Add sinusoidal position encodings.")
     gc_hidden: int = Field(64, ge=1, description="Hidden width of the gender classifier MLP.")
     ec_hidden: int = Field(0, ge=0, description="Hidden width of the emotion head (0: linear).")
@@ -79,10 +79,10 @@ class TrainConfig(_Strict):
         "trained on the source (pseudo).",
     )
     frame_stride: int = Field(
-        3, ge=1, description="Average-pool this many frames into one before training."
+        4, ge=1, description="Average-pool this many frames into one before training."
     )
     max_frames: int = Field(
-        128, ge=1, description="Cap on frames per utterance after striding (centre crop)."
+        96, ge=1, description="Cap on frames per utterance after striding (centre crop)."
     )
     model: ModelConfig = Field(default_factory=ModelConfig, description="Network architecture.")
     batch_size: int = Field(64, ge=2, description="Rows per mini-batch (source + target).")

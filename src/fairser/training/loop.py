@@ -153,7 +153,7 @@ def evaluate(
         idx = np.arange(i, min(i + batch_size, len(split)))
         t = int(split.lengths[idx].max())
         x, m = _take(split, idx, t)
-        logits = net(x, m).logits
+        logits = net(x, m, gender=False).logits
         y = split.y[idx]
         losses.append(float(_ec_loss(logits, y, None, n_classes, binary)) * len(idx))
         preds.append(_hard(logits, binary).numpy())
@@ -365,7 +365,7 @@ def _run_epoch(
             out = net(torch.cat([xs, xt]), torch.cat([ms, mt]))
             out_s, out_t = _slice(out, 0, len(si)), _slice(out, len(si), len(si) + len(ti))
         else:
-            out_s, out_t = net(xs, ms), None
+            out_s, out_t = net(xs, ms, gender=False), None
         ii = torch.from_numpy(si)
         y = tr.y[ii]
         ec = _ec_loss(out_s.logits, y, w_all[ii], data.n_classes, binary)

@@ -1,0 +1,170 @@
+"""One training run described by a YAML file (what ``fairser train CONFIG.yaml`` executes).
+
+Example::
+
+    source: ravdess:../shared/data/ravdess     # KIND:ROOT, ROOT relative to this file
+    target: casia:../shared/data/casia
+    frontend: whisper-base
+    layers: [2]
+    method: pa-cfa
+    emotion: angry
+    seed: 0
+    training:                                  # fairser.training.TrainConfig options
+      alpha: 0.5
+      beta: 0.5
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError
+
+from fairser.errors import ConfigError
+from fairser.training.api import FittedModel, fit
+from fairser.training.config import TrainConfig, _one_line, _Strict, load_train_config
+from fairser.training.loop import unweighted_average_recall
+
+__all__ = ["RunConfig", "evaluate_run", "run_from_file"]
+
+
+class RunConfig(_Strict):
+    """A single training run: data, features, method and training options."""
+
+    source: str = Field(description="Source corpus as KIND:ROOT (ROOT relative to the file).")
+    target: str | None = Field(
+        None, description="Target corpus as KIND:ROOT; required by every method but source-only."
+    )
+    source_options: dict[str, Any] | None = Field(
+        None, description="Adapter options of the source corpus (fairser.corpora.load_corpus)."
+    )
+    target_options: dict[str, Any] | None = Field(
+        None, description="Adapter options of the target corpus."
+    )
+    frontend: str = Field("whisper-base", description="Feature frontend (fairser.features).")
+    layers: int | list[int] | str | None = Field(
+        None, description="Encoder layers to keep (None: the frontend's default)."
+    )
+    method: str = Field("pa", description="Training method (fairser.methods.METHODS).")
+    emotion: str | list[str] | None = Field(
+        "angry", description="Binary: the positive emotion; multiclass: None or the classes."
+    )
+    seed: int = Field(0, description="Seed of the run.")
+    workdir: str | None = Field(
+        None,
+        description="Checkpoints and the trained model (default: '<config name>.run' beside "
+        "the file); a rerun resumes there.",
+    )
+    cache_dir: str | None = Field(None, description="Feature cache (default: FAIRSER_CACHE).")
+    training: TrainConfig = Field(
+        default_factory=TrainConfig, description="fairser.training.TrainConfig options."
+    )
+
+
+def _resolve_spec(spec: str, base: Path) -> str:
+    kind, sep, root = spec.partition(":")
+    if not sep:
+        raise ConfigError(f"corpus spec {spec!r}: expected KIND:ROOT, e.g. ravdess:data/ravdess")
+    p = Path(root).expanduser()
+    return f"{kind}:{p if p.is_absolute() else (base / p).resolve()}"
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a run YAML (unknown keys are errors).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the key and the fix.
+    """
+    p = Path(path)
+    data = load_train_config(p)
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{p}: {_one_line(exc)}") from None
+    base = p.resolve().parent
+    upd: dict[str, Any] = {"source": _resolve_spec(cfg.source, base)}
+    if cfg.target is not None:
+        upd["target"] = _resolve_spec(cfg.target, base)
+    wd = Path(cfg.workdir) if cfg.workdir else Path(f"{p.stem}.run")
+    upd["workdir"] = str(wd if wd.is_absolute() else (base / wd).resolve())
+    if cfg.cache_dir is not None and not Path(cfg.cache_dir).is_absolute():
+        upd["cache_dir"] = str((base / cfg.cache_dir).resolve())
+    return cfg.model_copy(update=upd)
+
+
+def evaluate_run(
+    model: FittedModel, manifest: pd.DataFrame, features: Any, *, split: str | None
+) -> dict[str, float | int | None]:
+    """UAR and own-head attribute accuracy on the labelled rows of ``split`` (None: all)."""
+    rows = manifest
+    if split is not None and "split" in manifest.columns:
+        sel = manifest["split"].astype("string").fillna("") == split
+        if sel.any():
+            rows = manifest.loc[sel.to_numpy()].reset_index(drop=True)
+    y = model.encode_labels(rows)
+    keep = y >= 0
+    rows = rows.loc[keep].reset_index(drop=True)
+    y = y[keep]
+    if len(rows) == 0:
+        return {"rows": 0, "uar": None, "gender_head_acc": None}
+    out = model.outputs(rows, features)
+    pred = (out.proba >= 0.5).astype(int) if out.proba.ndim == 1 else out.proba.argmax(-1)
+    res: dict[str, float | int | None] = {
+        "rows": len(rows),
+        "uar": unweighted_average_recall(y, pred),
+        "gender_head_acc": None,
+    }
+    if out.attribute is not None and model.attribute in rows.columns:
+        true = rows[model.attribute].astype("string").to_numpy(dtype=object)
+        known = np.array([isinstance(t, str) for t in true])
+        if known.any():
+            res["gender_head_acc"] = float((out.attribute[known] == true[known]).mean())
+    return res
+
+
+def run_from_file(path: str | Path, *, progress: bool = True) -> tuple[FittedModel, dict[str, Any]]:
+    """Load corpora and features, train, save and evaluate the run described by ``path``.
+
+    Returns
+    -------
+    model : FittedModel
+        The trained model (also saved under ``<workdir>/model``).
+    summary : dict
+        ``workdir``, ``source_test`` and ``target`` scores (UAR, own gender head accuracy).
+    """
+    from fairser.corpora import load_corpus
+    from fairser.features import extract
+
+    cfg = load_run_config(path)
+    source = load_corpus(cfg.source, options=cfg.source_options)
+    target = load_corpus(cfg.target, options=cfg.target_options) if cfg.target else None
+    both = source if target is None else pd.concat([source, target], ignore_index=True)
+    features = extract(
+        both, cfg.frontend, layers=cfg.layers, cache_dir=cfg.cache_dir, progress=progress
+    )
+    model = fit(
+        source=source,
+        target=target,
+        features=features,
+        method=cfg.method,
+        emotion=cfg.emotion,
+        config=cfg.training,
+        seed=cfg.seed,
+        workdir=cfg.workdir,
+        progress=progress,
+    )
+    summary: dict[str, Any] = {
+        "workdir": cfg.workdir,
+        "model": str(Path(cfg.workdir) / "model"),
+        "source_test": evaluate_run(model, source, features, split="test"),
+    }
+    if target is not None:
+        summary["target"] = evaluate_run(model, target, features, split=None)
+    if "pseudo_gender_accuracy" in model.history:
+        summary["pseudo_gender_accuracy"] = model.history["pseudo_gender_accuracy"]
+    return model, summary
