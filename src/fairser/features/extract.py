@@ -335,11 +335,17 @@ def _run_pool(fe: Frontend, store: FeatureStore, items: list[_Item], *, workers:
 
 
 @contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
+def _torch_threads(n: int | None, *, batched: bool) -> Iterator[None]:
+    """Set torch's intra-op threads for the call and restore them afterwards.
+
+    Neural batches use every available CPU; per-file frontends (small STFTs) use one thread,
+    since OpenMP's fork-join costs more than it saves on small tensors and stalls badly when
+    the CPUs are shared.
+    """
     import torch
 
     old = torch.get_num_threads()
-    want = n if n is not None else max(1, len(os.sched_getaffinity(0)))
+    want = n if n is not None else (max(1, len(os.sched_getaffinity(0))) if batched else 1)
     torch.set_num_threads(want)
     try:
         yield
@@ -374,8 +380,8 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     progress : bool, default=True
         Show a progress bar and a summary on stderr.
     threads : int, optional
-        torch threads during the call (default: the CPUs available to this process); restored
-        afterwards.
+        torch threads during the call (default: the CPUs available to this process for neural
+        encoders, 1 for per-file frontends); restored afterwards.
     dtype : {"float16", "float32"}, optional
         Storage dtype (part of the store key). Default: the frontend's ``store_dtype``,
         float16 for all but ``compare-lld`` (whose spectral variance overflows float16).
@@ -476,7 +482,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
         items = list(todo.values())
         if items:
             if fe.batched or workers == 1 or len(items) == 1:
-                with _torch_threads(threads):
+                with _torch_threads(threads, batched=fe.batched):
                     _run_in_process(fe, store, items, batch_seconds=batch_seconds,
                                     on_outcome=on_outcome)
             else:

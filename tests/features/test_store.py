@@ -1,0 +1,79 @@
+"""Feature store and audio hash cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fairser.errors import FeatureError
+from fairser.features.store import FeatureStore, HashCache, entry_shape, read_entry
+
+
+def test_hash_cache_reuses_and_invalidates(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"alpha" * 100)
+    b.write_bytes(b"beta" * 100)
+    cache = HashCache(tmp_path / "features")
+    read: list[int] = []
+    first = cache.hash_files([str(a), str(b), str(a)], on_hashed=read.append)
+    assert first[str(a)] == hashlib.sha256(b"alpha" * 100).hexdigest() and len(read) == 2
+    read.clear()
+    assert cache.hash_files([str(a), str(b)], on_hashed=read.append) == first and not read
+    b.write_bytes(b"BETA" * 100)  # same size, new content (and ctime)
+    again = cache.hash_files([str(a), str(b)], on_hashed=read.append)
+    assert len(read) == 1 and again[str(b)] == hashlib.sha256(b"BETA" * 100).hexdigest()
+    gone = cache.hash_files([str(tmp_path / "gone.bin")])
+    assert isinstance(gone[str(tmp_path / "gone.bin")], FeatureError)
+
+
+def test_hash_cache_survives_a_corrupt_table(tmp_path: Path) -> None:
+    root = tmp_path / "features"
+    root.mkdir()
+    (root / "audio-hashes.sqlite").write_bytes(b"this is not a database")
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"x")
+    got = HashCache(root).hash_files([str(a)])
+    assert got[str(a)] == hashlib.sha256(b"x").hexdigest()
+
+
+def test_put_get_errors_and_layout(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path, "hf:/some/folder", {"frontend": "x", "k": 1}).open()
+    assert store.folder.name.startswith("hf_some_folder-")
+    assert (store.folder / "frontend.json").is_file()
+    h = "ab" + "0" * 62
+    assert not store.has(h)
+    path = store.put(h, np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    assert path == store.folder / "ab" / f"{h}.npy" and store.has(h)
+    arr = read_entry(path)
+    assert arr.dtype == np.float16 and arr.shape == (2, 3, 4) and not arr.flags.writeable
+    assert entry_shape(path) == (2, 3, 4)
+    with pytest.raises(FeatureError, match=r"expected \(L, T, D\)"):
+        store.put(h, np.zeros((3, 4)))
+    store.put_error("cd" + "1" * 62, "bad because")
+    assert store.error("cd" + "1" * 62) == "bad because" and store.error(h) is None
+    other = FeatureStore(tmp_path, "hf:/some/folder", {"frontend": "x", "k": 2})
+    assert other.folder != store.folder
+
+
+def test_truncated_entry_is_a_clear_error(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path, "x", {}).open()
+    path = store.put("ef" + "2" * 62, np.ones((1, 50, 8), np.float32))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(FeatureError, match="delete the file and rerun"):
+        read_entry(path)
+
+
+def test_open_clears_only_stale_temp_files(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path, "x", {}).open()
+    old, fresh = store.folder / "tmp" / "old.tmp", store.folder / "tmp" / "fresh.tmp"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    store.open()
+    assert not old.exists() and fresh.exists()
