@@ -5,6 +5,8 @@ The public API is re-exported here; everything else lives in private modules.
 
 from __future__ import annotations
 
+from fairser.corpora import load_corpus, scan_corpus, utt_key, validate_manifest
+from fairser.corpora.synthetic import generate_pair
 from fairser.errors import (
     AudioError,
     ConfigError,
@@ -24,4 +26,9 @@ __all__ = [
     "FeatureError",
     "TrainingError",
     "__version__",
+    "generate_pair",
+    "load_corpus",
+    "scan_corpus",
+    "utt_key",
+    "validate_manifest",
 ]
