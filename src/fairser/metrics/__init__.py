@@ -6,7 +6,8 @@ one-vs-rest per class and reduced by ``average`` ("macro" or "max"). Undefined r
 (see :mod:`fairser.metrics.fairness`). Confidence intervals come from a speaker-level bootstrap
 (:func:`speaker_bootstrap`), method comparisons from :func:`paired_bootstrap_test`, gender
 leakage from :func:`gender_probe` and :func:`gc_accuracy`; :func:`evaluate_predictions` returns
-all of it as one dict.
+all of it as one dict, and :func:`compare_methods` tests every method against a baseline from a
+table of stored predictions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fairser.metrics.bootstrap import (
     paired_bootstrap_test,
     speaker_bootstrap,
 )
+from fairser.metrics.compare import PREDICTION_COLUMNS, compare_methods
 from fairser.metrics.evaluate import EVALUATION_KEYS, evaluate_predictions
 from fairser.metrics.fairness import (
     demographic_parity_difference,
@@ -34,8 +36,10 @@ from fairser.metrics.probe import gc_accuracy, gender_probe, pool_frames
 
 __all__ = [
     "EVALUATION_KEYS",
+    "PREDICTION_COLUMNS",
     "BootstrapResult",
     "MetricError",
+    "compare_methods",
     "demographic_parity_difference",
     "equal_opportunity_difference",
     "equalized_odds_difference",

@@ -22,6 +22,8 @@ from fairser.report.plots import (
 from fairser.report.table import (
     METRIC_HEADERS,
     TableBlock,
+    comparison_html,
+    comparison_markdown,
     paper_tables,
     table_html,
     table_markdown,
@@ -34,6 +36,8 @@ __all__ = [
     "METRIC_HEADERS",
     "ReportError",
     "TableBlock",
+    "comparison_html",
+    "comparison_markdown",
     "has_sweep",
     "paper_tables",
     "pareto_front",

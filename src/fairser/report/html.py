@@ -33,7 +33,7 @@ from fairser.report.plots import (
     plot_pareto,
     plot_recall_by_gender,
 )
-from fairser.report.table import table_html
+from fairser.report.table import comparison_html, table_html
 
 __all__ = ["FIGURES", "write_report"]
 
@@ -144,6 +144,7 @@ def write_report(
     embeddings: Mapping[str, Mapping[str, Any]] | None = None,
     title: str = "fairser report",
     meta: Mapping[str, Any] | None = None,
+    comparisons: pd.DataFrame | None = None,
     progress: bool = False,
 ) -> Path:
     """Write ``report.html`` and its PNG figures (``figures/*.png``) into ``out_dir``.
@@ -168,6 +169,9 @@ def write_report(
     meta : mapping, optional
         Run metadata shown as a list (command, versions, seeds, wall time, ...); nested
         values are shown as JSON.
+    comparisons : pandas.DataFrame, optional
+        Paired tests against a baseline (:func:`fairser.metrics.compare_methods`), shown as
+        their own section after the results table.
     progress : bool, default False
         Show a progress bar while drawing the figures.
 
@@ -231,6 +235,16 @@ def write_report(
         '<div class="scroll">',
         table_html(df),
         "</div>",
+        *(
+            [
+                '<h2 id="paired">Paired tests</h2>',
+                '<div class="scroll">',
+                comparison_html(comparisons),
+                "</div>",
+            ]
+            if comparisons is not None and len(comparisons)
+            else []
+        ),
         "<h2>Figures</h2>",
         *(_figure_html(n, png) for n, png in pngs.items()),
         "<h2>Gender detection</h2>",
