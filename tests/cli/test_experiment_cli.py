@@ -29,3 +29,51 @@ def test_predict_without_models_is_one_line_exit_2(tmp_path, capsys):
     code, _, err = _cli(["predict", "--run", str(tmp_path), str(audio)], capsys)
     assert code == 2 and "no saved models" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_then_predict_and_resume(tmp_path, capsys):
+    """`fairser demo` on the synthetic pair (the CI run of `make demo`), then predict on it."""
+    import json
+    import time
+
+    import pandas as pd
+
+    out = tmp_path / "demo"
+    start = time.perf_counter()
+    code, stdout, err = _cli(["demo", "--out", str(out), "--no-progress"], capsys)
+    elapsed = time.perf_counter() - start
+    assert code in (0, None), err
+    assert elapsed < 300, f"demo took {elapsed:.0f} s; the budget is 5 minutes on 2 cores"
+    assert stdout.strip().splitlines()[-1] == f"Report: {(out / 'report.html').resolve()}"
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["method"]) == {"linear-probe", "source-only", "pa", "pa-rew",
+                                      "pa-fairw", "pa-adv", "pa-cfa"}
+    assert set(results["emotion"]) == {"angry", "happy"}
+    assert len(results) == (6 + 1) * 2 * 2  # (methods + floor) x emotions x {source, target}
+    target = results[results["role"] == "target"].set_index(["method", "emotion"])
+    assert target["uar"].between(0, 1).all() and target["dsp"].between(0, 1).all()
+    # the synthetic emotions are learnable: every trained model beats chance on the target
+    trained = target.index.get_level_values("method") != "linear-probe"
+    assert (target.loc[trained, "uar"] > 0.55).all()
+    # the adversarial methods carry a gender head, source-only does not
+    assert target.loc["pa-adv", "gc_acc"].notna().all()
+    assert target.loc["source-only", "gc_acc"].isna().all()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and (out / "table.md").read_text().count("|") > 50
+
+    from fairser.corpora import load_corpus
+
+    wavs = load_corpus("synthetic-target:")["path"].iloc[:2].tolist()
+    code, stdout, err = _cli(["predict", "--run", str(out), "--json", *wavs], capsys)
+    assert code in (0, None), err
+    payload = json.loads(stdout)
+    assert [p["file"] for p in payload["predictions"]] == wavs
+    for pred in payload["predictions"]:
+        assert set(pred["probabilities"]) == {"angry", "happy"}
+        assert all(0.0 <= v <= 1.0 for v in pred["probabilities"].values())
+    assert {m["method"] for m in payload["models"]} == {"pa-cfa"}
+
+    code, stdout, err = _cli(["demo", "--out", str(out), "--no-progress"], capsys)
+    assert code in (0, None)
+    assert "(0 trained, 14 reused)" in err

@@ -62,7 +62,8 @@ class FakeFeatures:
             x = rng.normal(size=(1, 3, 6))
             if isinstance(row.emotion, str):
                 x[..., EMOTIONS.index(row.emotion)] += 2.0
-            x[..., 4] += 1.5 if row.gender == "M" else -1.5
+            if isinstance(row.gender, str):
+                x[..., 4] += 1.5 if row.gender == "M" else -1.5
             self._data[key] = x.astype(np.float16)
         self.bad = pd.DataFrame(bad_rows, columns=["corpus", "utt_id", "path", "reason"])
 
@@ -176,20 +177,32 @@ class FakeLayers:
         def probe(x, *, sensitive_features, groups):
             return float(np.mean((x[:, 4] > 0) == (np.asarray(sensitive_features) == "M")))
 
+        def gc_accuracy(truth, pred):
+            if pred is None:
+                return float("nan")
+            return float(np.mean(np.asarray(truth) == np.asarray(pred)))
+
         def table(results):
             return f"| rows |\n|---|\n| {len(results)} |\n"
 
-        def write_report(results, out_dir, *, embeddings=None, title="", meta=None):
+        def write_report(results, out_dir, *, embeddings=None, title="", meta=None,
+                         comparisons=None):
             path = Path(out_dir) / "report.html"
-            path.write_text(f"<html>{title} {len(results)} {sorted(embeddings or {})}</html>")
+            n_cmp = 0 if comparisons is None else len(comparisons)
+            path.write_text(f"<html>{title} {len(results)} {sorted(embeddings or {})} "
+                            f"comparisons={n_cmp}</html>")
             return path
+
+        from fairser.metrics import compare_methods
 
         return Backend(
             load_corpus=self.load_corpus, extract=self.extract, fit=self.fit,
             train_config=train_config,
             methods=("source-only", "pa", "pa-rew", "pa-fairw", "pa-adv", "pa-cfa"),
-            evaluate=evaluate, gender_probe=probe, table_markdown=table if report else None,
-            write_report=write_report if report else None, load_model=FakeModel.load)
+            evaluate=evaluate, gender_probe=probe, gc_accuracy=gc_accuracy,
+            table_markdown=table if report else None,
+            write_report=write_report if report else None, load_model=FakeModel.load,
+            compare_methods=compare_methods if report else None)
 
 
 @pytest.fixture

@@ -98,3 +98,6 @@ def test_shipped_configs_validate(path, monkeypatch):
     cfg = load_config(path)
     assert "source-only" in cfg.methods
     assert all(t.root for t in cfg.targets) and cfg.source.root
+    from fairser.experiments import check_config, default_backend
+
+    check_config(cfg, default_backend())  # methods and training options known downstream

@@ -87,3 +87,17 @@ def test_restrict_emotions_drops_others_and_missing(manifest_factory):
     out = restrict_emotions(df, ["angry", "sad"])
     assert set(out["emotion"]) == {"angry", "sad"}
     assert len(out) == int(np.sum(df["emotion"].isin(["angry", "sad"]).fillna(False)))
+
+
+def test_group_split_is_group_disjoint(manifest_factory):
+    from fairser.experiments.data import group_split
+
+    df = manifest_factory("c", speakers_per_gender=2, per_emotion=10, with_splits=False)
+    df["text_id"] = [str(200 + i % 10) for i in range(len(df))]
+    split = group_split(df, "text_id", dev_fraction=0.2, test_fraction=0.2, seed=0)
+    assert (df.assign(s=split).groupby("text_id")["s"].nunique() == 1).all()
+    assert split.value_counts().to_dict() == {"train": 96, "dev": 32, "test": 32}
+    cfg = SourceSplitConfig(mode="groups", group_column="text_id")
+    assert set(source_with_splits(df, cfg)["split"]) == {"train", "dev", "test"}
+    with pytest.raises(CorpusError, match="no column 'sentence'"):
+        group_split(df, "sentence")

@@ -26,7 +26,8 @@ def _run(settings, layers, tmp_path, **kw):
 
 
 def test_grid_writes_one_row_per_run_and_corpus(small_settings, fake_layers, tmp_path):
-    result = _run(small_settings, fake_layers, tmp_path, report=True)
+    settings = {**small_settings, "bootstrap": {"n_resamples": 50}}
+    result = _run(settings, fake_layers, tmp_path, report=True)
     df = result.results
     # 2 methods x 2 emotions x 2 seeds fits + 2 linear-probe baselines; 2 corpora each
     assert len(fake_layers.fits) == 8
@@ -55,6 +56,16 @@ def test_grid_writes_one_row_per_run_and_corpus(small_settings, fake_layers, tmp
     assert set(per_speaker["speaker"]) >= {"tgt-M0", "tgt-F1"}
     assert result.table.read_text().startswith("| rows |")
     assert "source-only" in result.report.read_text()  # embeddings handed to the report
+    # per-utterance predictions, and paired tests of every method against source-only
+    preds = pd.read_parquet(result.out_dir / "predictions.parquet")
+    assert len(preds) == int(df["n"].sum())
+    assert {"utt_id", "speaker", "gender", "y_true", "y_pred", "seed"} <= set(preds.columns)
+    comparisons = pd.read_csv(result.out_dir / "comparisons.csv")
+    assert set(comparisons["method"]) == {"pa-cfa", BASELINE_METHOD}
+    on_target = comparisons[comparisons["role"] == "target"]
+    assert on_target["p_value"].between(0, 1).all() and len(on_target) == 2 * 2 * 3
+    assert "comparisons=" in result.report.read_text()
+    assert "comparisons=0" not in result.report.read_text()
     meta = json.loads((result.out_dir / "meta.json").read_text())
     assert meta["runs"] == 10 and "torch" in meta["versions"] or "numpy" in meta["versions"]
     # target rows are used unlabelled in training: the fit saw every target row

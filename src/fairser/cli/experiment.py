@@ -68,7 +68,7 @@ def demo(
     result = run_demo(out_dir=out, progress=progress, console=console)
     _summary(console, result)
     if result.report is not None:
-        Console().print(f"Report: {result.report.resolve()}")
+        typer.echo(f"Report: {result.report.resolve()}")
 
 
 def predict(

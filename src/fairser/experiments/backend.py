@@ -36,11 +36,17 @@ class Backend:
         ``evaluate(y_true, y_pred, *, sensitive_features, speakers, n_boot, seed,
         confidence) -> dict`` (``fairser.metrics.evaluate_predictions``).
     gender_probe : callable
-        ``gender_probe(embeddings, *, sensitive_features, groups, seed) -> float``.
+        ``gender_probe(embeddings, *, sensitive_features, groups) -> float``.
+    gc_accuracy : callable
+        ``gc_accuracy(sensitive_features, attribute_pred) -> float`` (NaN for None).
     table_markdown : callable or None
         ``table_markdown(results) -> str``; None skips ``table.md``.
     write_report : callable or None
-        ``write_report(results, out_dir, *, embeddings, title, meta) -> Path``; None skips it.
+        ``write_report(results, out_dir, *, embeddings, title, meta[, comparisons]) -> Path``;
+        None skips it.
+    compare_methods : callable or None
+        ``compare_methods(predictions, *, baseline, n_boot, confidence, seed, progress)``
+        (paired tests against a baseline); None skips ``comparisons.csv``.
     load_model : callable
         ``load_model(dir) -> FittedModel`` (``FittedModel.load``).
     """
@@ -52,16 +58,18 @@ class Backend:
     methods: tuple[str, ...]
     evaluate: Callable[..., dict[str, Any]]
     gender_probe: Callable[..., float]
+    gc_accuracy: Callable[..., float]
     table_markdown: Callable[..., str] | None
     write_report: Callable[..., Any] | None
     load_model: Callable[..., Any]
+    compare_methods: Callable[..., Any] | None = None
 
 
 def default_backend() -> Backend:
     """Bind the real fairser layers."""
     from fairser.corpora import load_corpus
     from fairser.features import extract
-    from fairser.metrics import evaluate_predictions, gender_probe
+    from fairser.metrics import compare_methods, evaluate_predictions, gc_accuracy, gender_probe
     from fairser.report import table_markdown, write_report
     from fairser.training import METHODS, FittedModel, fit
     from fairser.training.config import coerce_config
@@ -77,7 +85,9 @@ def default_backend() -> Backend:
         methods=tuple(METHODS),
         evaluate=evaluate_predictions,
         gender_probe=gender_probe,
+        gc_accuracy=gc_accuracy,
         table_markdown=table_markdown,
         write_report=write_report,
         load_model=FittedModel.load,
+        compare_methods=compare_methods,
     )

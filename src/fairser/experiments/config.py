@@ -181,16 +181,22 @@ class SubsampleSpec(_Strict):
 class SourceSplitConfig(_Strict):
     """How source rows are split into train (fit), dev (model selection) and test (evaluation)."""
 
-    mode: Literal["auto", "manifest", "speakers"] = Field(
+    mode: Literal["auto", "manifest", "speakers", "groups"] = Field(
         default="auto",
         description="`manifest`: use the corpus's split column; `speakers`: a seeded "
-        "speaker-disjoint, gender-stratified split by the fractions below; `auto`: the "
-        "manifest's split when it has train, dev and test rows, else `speakers`.",
+        "speaker-disjoint, gender-stratified split by the fractions below; `groups`: a seeded "
+        "split of the values of `group_column` (e.g. CASIA's `text_id`: sentence-disjoint but "
+        "NOT speaker-disjoint, for corpora with too few speakers); `auto`: the manifest's "
+        "split when it has train, dev and test rows, else `speakers`.",
     )
+    group_column: str = Field(default="text_id",
+                              description="Manifest column split by mode `groups`.")
     dev_fraction: float = Field(default=0.15, gt=0.0, lt=0.5,
-                                description="Share of speakers of each gender in dev.")
+                                description="Share of speakers of each gender (or of groups) "
+                                "in dev.")
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5,
-                                 description="Share of speakers of each gender in test.")
+                                 description="Share of speakers of each gender (or of groups) "
+                                 "in test.")
     seed: int = Field(default=0, description="Seed of the speaker split.")
 
 
@@ -304,6 +310,13 @@ class ExperimentConfig(_Strict):
         default=True,
         description="Add the `linear-probe` floor: logistic regression on mean-pooled, "
         "z-normed input features, trained on the source train split.",
+    )
+    linear_baseline_norm: Literal["per-corpus", "source"] = Field(
+        default="per-corpus",
+        description="z-norm of the floor's features: `per-corpus` standardises the source with "
+        "its train rows' statistics and each target with its adaptation rows' statistics "
+        "(unlabelled, as the adapted models see them); `source` uses the source train "
+        "statistics everywhere.",
     )
     save_models: bool = Field(default=True,
                               description="Save every fitted model (needed by `predict`).")

@@ -14,6 +14,7 @@ from fairser.experiments.config import SourceSplitConfig, SubsampleSpec, TargetS
 
 __all__ = [
     "apply_subsample",
+    "group_split",
     "restrict_emotions",
     "source_with_splits",
     "speaker_split",
@@ -100,9 +101,47 @@ def source_with_splits(manifest: pd.DataFrame, cfg: SourceSplitConfig) -> pd.Dat
                 f"corpus {corpus}: the manifest has no {'/'.join(missing)} rows; set "
                 "source_split.mode: speakers (or auto) to split by speaker")
         return out
+    if mode == "groups":
+        out["split"] = group_split(out, cfg.group_column, dev_fraction=cfg.dev_fraction,
+                                   test_fraction=cfg.test_fraction, seed=cfg.seed)
+        return out
     out["split"] = speaker_split(out, dev_fraction=cfg.dev_fraction,
                                  test_fraction=cfg.test_fraction, seed=cfg.seed)
     return out
+
+
+def group_split(manifest: pd.DataFrame, column: str, *, dev_fraction: float = 0.15,
+                test_fraction: float = 0.2, seed: int = 0) -> pd.Series:
+    """Seeded train/dev/test assignment of the distinct values of ``column``.
+
+    ``max(1, round(f * n))`` of the ``n`` shuffled values go to test and to dev, the rest to
+    train; every row follows its value. Speakers are NOT kept apart: use it only where a
+    speaker split is impossible (e.g. CASIA's two speakers per gender, split by sentence).
+
+    Raises
+    ------
+    CorpusError
+        The column is missing, has missing values, or has fewer than three values.
+    """
+    corpus = manifest["corpus"].iloc[0] if len(manifest) else "<empty>"
+    if column not in manifest.columns:
+        raise CorpusError(f"corpus {corpus}: no column {column!r} for source_split.mode groups; "
+                          f"set source_split.group_column to one of {list(manifest.columns)}")
+    values = manifest[column]
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise CorpusError(f"corpus {corpus} row {row}: {column} is missing; every row needs a "
+                          "group for source_split.mode groups")
+    groups = sorted(values.astype(str).unique())
+    if len(groups) < 3:
+        raise CorpusError(f"corpus {corpus}: column {column!r} has {len(groups)} value(s); a "
+                          "train/dev/test split needs at least three")
+    order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+    n_test = max(1, round(test_fraction * len(groups)))
+    n_dev = max(1, round(dev_fraction * len(groups)))
+    assign = {g: "test" if i < n_test else "dev" if i < n_test + n_dev else "train"
+              for i, g in enumerate(order)}
+    return values.astype(str).map(assign).astype("string")
 
 
 def apply_subsample(train: pd.DataFrame, spec: SubsampleSpec, *, emotion: str | None

@@ -38,7 +38,7 @@ DEMO_SETTINGS: dict[str, Any] = {
         "frame_stride": 4,
         "max_frames": 64,
         "batch_size": 32,
-        "num_threads": 2,
+        "num_threads": 1,
         "model": {"d_model": 64, "n_layers": 1, "n_heads": 4, "ff_dim": 128, "embed_dim": 64,
                   "gc_hidden": 32},
     },

@@ -12,7 +12,9 @@
    record yet, evaluates it on the source test split (``role = source``) and on the target's
    evaluation rows (``role = target``), saves the model and writes the record atomically;
 5. gathers the records of the current grid into ``results.parquet`` / ``results.csv``,
-   ``per_speaker.csv``, ``table.md`` and ``report.html``.
+   ``per_speaker.csv``, ``predictions.parquet``, ``comparisons.csv`` (paired speaker-bootstrap
+   tests of every method against source-only, seeds averaged), ``table.md`` and
+   ``report.html``.
 
 A run is identified by its grid coordinates plus the hash of every option that changes its
 result (``config_hash``), so a rerun of the same command skips finished runs, and editing an
@@ -229,7 +231,8 @@ def _run_payload(cfg: ExperimentConfig, spec: RunSpec) -> dict[str, Any]:
         "task": cfg.task,
         "restrict_emotions": cfg.restrict_emotions,
         "features": {"frontend": cfg.features.frontend, "layers": cfg.features.layers},
-        "training": {} if spec.method == BASELINE_METHOD else _training_options(cfg, spec.sweep),
+        "training": ({"linear_baseline_norm": cfg.linear_baseline_norm}
+                     if spec.method == BASELINE_METHOD else _training_options(cfg, spec.sweep)),
         "condition": _cond(cfg, spec.condition).model_dump(mode="json"),
         "source_split": cfg.source_split.model_dump(mode="json"),
         "target_split": cfg.target_split.model_dump(mode="json"),
@@ -247,13 +250,19 @@ def run_id(cfg: ExperimentConfig, spec: RunSpec) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------- evaluation
 def pooled_features(features: Any, manifest: pd.DataFrame) -> np.ndarray:
-    """Mean over layers and frames of every row's features -> ``(n, D)`` float32."""
+    """Mean over frames of every row's features, layers concatenated -> ``(n, L * D)`` float32.
+
+    The same pooling as :func:`fairser.metrics.pool_frames` (the probe's input reference).
+    """
     keys = _keys(manifest)
-    out = np.empty((len(keys), int(features.dim)), dtype=np.float32)
-    for i, key in enumerate(keys):
+    if not keys:
+        return np.empty((0, int(features.dim) * int(features.n_layers)), dtype=np.float32)
+    rows = []
+    for key in keys:
         arr = np.asarray(features[key], dtype=np.float32)
-        out[i] = arr.reshape(-1, arr.shape[-1]).mean(axis=0)
-    return out
+        arr = arr[None] if arr.ndim == 2 else arr
+        rows.append(arr.mean(axis=1).reshape(-1))
+    return np.stack(rows)
 
 
 def _keys(manifest: pd.DataFrame) -> list[str]:
@@ -313,12 +322,28 @@ def _score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pre
         y_true, y_pred, sensitive_features=genders,
         speakers=df["speaker"].to_numpy(dtype=object),
         n_boot=cfg.bootstrap.n_resamples, seed=cfg.bootstrap.seed,
-        confidence=cfg.bootstrap.confidence)
+        confidence=cfg.bootstrap.confidence,
+        **({} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}))
     row = {**base, **{k: _plain(v) for k, v in metrics.items()}, "gc_acc": gc_acc,
            "probe": probe, "probe_input": probe_input, "n": len(df),
            "n_m": int(np.sum(genders == "M")), "n_f": int(np.sum(genders == "F"))}
     return row, _per_speaker(df.reset_index(drop=True), y_true, y_pred, base,
                              binary=cfg.task == "binary")
+
+
+def _prediction_frame(df: pd.DataFrame, base: dict[str, Any], y_true: np.ndarray,
+                      y_pred: np.ndarray, score: np.ndarray | None) -> pd.DataFrame:
+    """Per-utterance predictions in the layout of :func:`fairser.metrics.compare_methods`."""
+    out = pd.DataFrame({
+        "method": base["method"], "emotion": base["emotion"], "seed": base["seed"],
+        "corpus": base["corpus"], "role": base["role"], "target": base["target"],
+        "condition": base["condition"], "sweep": base["sweep"],
+        "utt_id": df["utt_id"].astype(str).to_numpy(),
+        "speaker": df["speaker"].astype(str).to_numpy(), "gender": _gender(df),
+        "y_true": np.asarray(y_true, dtype=int), "y_pred": np.asarray(y_pred, dtype=int)})
+    if score is not None and score.ndim == 1 and len(score) == len(df):
+        out["score"] = score.astype(float)
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -418,7 +443,11 @@ def _references(cfg: ExperimentConfig, backend: Backend, data: _Data, store: Res
 
 def _linear_probe(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: RunSpec,
                   digest: str, probe_input: dict[str, float]) -> dict[str, Any]:
-    """The linear floor: logistic regression on mean-pooled, z-normed input features."""
+    """The linear floor: logistic regression on mean-pooled, z-normed input features.
+
+    Trained on the source train split (after the condition's subsample), class-balanced, C=1;
+    see ``linear_baseline_norm`` for the standardisation.
+    """
     from sklearn.linear_model import LogisticRegression
 
     start = time.perf_counter()
@@ -427,19 +456,26 @@ def _linear_probe(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: Ru
     train = train.reset_index(drop=True)
     x_train = pooled_features(data.features, train)
     mu, sd = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
-    clf = LogisticRegression(max_iter=2000, class_weight="balanced", C=1.0)
+    clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=1.0)
     clf.fit((x_train - mu) / sd, _labels(train, cfg, spec.emotion))
     fit_s = time.perf_counter() - start
-    rows, speakers = [], []
+    rows, speakers, preds = [], [], []
     for corpus, role, df in _evaluated(cfg, data, spec):
-        y_pred = clf.predict((pooled_features(data.features, df) - mu) / sd)
+        x = pooled_features(data.features, df)
+        if role == "target" and cfg.linear_baseline_norm == "per-corpus":
+            adapt = pooled_features(data.features, data.adapt[spec.target])
+            y_pred = clf.predict((x - adapt.mean(axis=0)) / (adapt.std(axis=0) + 1e-6))
+        else:
+            y_pred = clf.predict((x - mu) / sd)
         base = _base(spec, corpus, role, digest, fit_s)
-        row, spk = _score(backend, cfg, y_true=_labels(df, cfg, spec.emotion), y_pred=y_pred,
+        y_true = _labels(df, cfg, spec.emotion)
+        row, spk = _score(backend, cfg, y_true=y_true, y_pred=y_pred,
                           df=df, base=base, gc_acc=float("nan"), probe=float("nan"),
                           probe_input=probe_input.get(corpus, float("nan")))
         rows.append(row)
         speakers.extend(spk)
-    return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s}
+        preds.append(_prediction_frame(df, base, y_true, y_pred, None))
+    return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s, "predictions": preds}
 
 
 def _evaluated(cfg: ExperimentConfig, data: _Data, spec: RunSpec
@@ -471,21 +507,24 @@ def _fit_and_score(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: R
         config=backend.train_config(options), seed=spec.seed,
         workdir=store.root / "work" / safe_name(f"{spec.key}__{digest}"), progress=False)
     fit_s = time.perf_counter() - start
-    rows, speakers, emb_parts = [], [], []
+    rows, speakers, emb_parts, preds = [], [], [], []
     for corpus, role, df in _evaluated(cfg, data, spec):
         y_pred = np.asarray(model.predict(df, data.features))
+        score = (np.asarray(model.predict_proba(df, data.features), dtype=float)
+                 if cfg.task == "binary" else None)
         gc = model.attribute_predict(df, data.features)
         genders = _gender(df)
-        gc_acc = (float(np.mean(np.asarray(gc, dtype=object) == genders)) if gc is not None
-                  else float("nan"))
+        gc_acc = float(backend.gc_accuracy(genders, None if gc is None else np.asarray(gc)))
         emb = np.asarray(model.embed(df, data.features), dtype=np.float32)
         probe = _probe(backend, cfg, emb, df)
         base = _base(spec, corpus, role, digest, fit_s)
-        row, spk = _score(backend, cfg, y_true=_labels(df, cfg, spec.emotion), y_pred=y_pred,
+        y_true = _labels(df, cfg, spec.emotion)
+        row, spk = _score(backend, cfg, y_true=y_true, y_pred=y_pred,
                           df=df, base=base, gc_acc=gc_acc, probe=probe,
                           probe_input=probe_input.get(corpus, float("nan")))
         rows.append(row)
         speakers.extend(spk)
+        preds.append(_prediction_frame(df, base, y_true, y_pred, score))
         if keep_embeddings and cfg.embeddings_per_corpus:
             take = np.random.default_rng(0).permutation(len(df))[:cfg.embeddings_per_corpus]
             take.sort()
@@ -505,7 +544,7 @@ def _fit_and_score(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: R
             corpus=np.concatenate([p[2] for p in emb_parts]).astype(str),
             label=np.concatenate([p[3] for p in emb_parts]))
     history = getattr(model, "history", None)
-    return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s,
+    return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s, "predictions": preds,
             "history": history if isinstance(history, list | dict) else None}
 
 
@@ -607,6 +646,8 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
             else:
                 record = _fit_and_score(cfg, backend, data, spec, digest, store, probe_input,
                                         keep_embeddings=keep_emb)
+            store.save_predictions(rid, pd.concat(record.pop("predictions"),
+                                                  ignore_index=True))
             store.save(rid, {**record, "spec": {"method": spec.method, "emotion": spec.emotion,
                                                 "seed": spec.seed, "target": spec.target,
                                                 "condition": spec.condition,
@@ -623,6 +664,12 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
     atomic_write_frame(results, out / "results.parquet")
     atomic_write_frame(results, out / "results.csv")
     atomic_write_frame(per_speaker, out / "per_speaker.csv")
+    predictions = store.predictions(run_ids)
+    if not predictions.empty:
+        atomic_write_frame(predictions, out / "predictions.parquet")
+    comparisons = _compare(cfg, backend, predictions, console, progress=progress)
+    if comparisons is not None:
+        atomic_write_frame(comparisons, out / "comparisons.csv")
     wall = time.perf_counter() - started
     compute = float(sum(store.load(r).get("fit_s", 0.0) or 0.0 for r in run_ids))
     meta = {"name": cfg.name, "command": command or " ".join(sys.argv), "wall_s": round(wall, 1),
@@ -637,8 +684,22 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
                               notes=list(data.notes))
     if cfg.report and not results.empty:
         result.table, result.report = _write_outputs(cfg, backend, store, run_ids, results,
-                                                     meta, out)
+                                                     meta, out, comparisons)
     return result
+
+
+def _compare(cfg: ExperimentConfig, backend: Backend, predictions: pd.DataFrame,
+             console: Console, *, progress: bool) -> pd.DataFrame | None:
+    """Paired speaker-bootstrap tests of every method against source-only (when present)."""
+    if (backend.compare_methods is None or predictions.empty or cfg.bootstrap.n_resamples == 0
+            or "source-only" not in set(predictions["method"])):
+        return None
+    console.log("paired bootstrap tests against source-only")
+    extra = {} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}
+    return backend.compare_methods(
+        predictions, baseline="source-only", n_boot=cfg.bootstrap.n_resamples,
+        confidence=cfg.bootstrap.confidence, seed=cfg.bootstrap.seed, progress=progress,
+        **extra)
 
 
 def _numeric(df: pd.DataFrame) -> pd.DataFrame:
@@ -656,15 +717,18 @@ def _numeric(df: pd.DataFrame) -> pd.DataFrame:
 
 def _write_outputs(cfg: ExperimentConfig, backend: Backend, store: ResultsStore,
                    run_ids: list[str], results: pd.DataFrame, meta: dict[str, Any],
-                   out: Path) -> tuple[Path | None, Path | None]:
+                   out: Path, comparisons: pd.DataFrame | None
+                   ) -> tuple[Path | None, Path | None]:
     table_path = report_path = None
     if backend.table_markdown is not None:
         table_path = out / "table.md"
         atomic_write_text(table_path, backend.table_markdown(results))
     if backend.write_report is not None:
         embeddings = _embeddings(store, run_ids)
+        extra = {} if comparisons is None else {"comparisons": comparisons}
         report_path = Path(backend.write_report(results, out, embeddings=embeddings,
-                                                title=f"fairser: {cfg.name}", meta=meta))
+                                                title=f"fairser: {cfg.name}", meta=meta,
+                                                **extra))
     return table_path, report_path
 
 

@@ -4,9 +4,12 @@ Layout of a run folder (``runs/NAME`` by default)::
 
     config.json              the resolved experiment config
     records/RUN_ID.json      one finished run: its spec, config hash, result rows, per-speaker rows
+    predictions/RUN_ID.parquet  its per-utterance predictions (for paired tests)
     models/RUN_ID/           the saved model (``model/``) and ``run.json`` (what predict needs)
     embeddings/RUN_ID.npz    a sample of embeddings for the report's projection
     results.parquet/.csv     every row of the current grid (rewritten at the end of a run)
+    predictions.parquet      every per-utterance prediction of the current grid
+    comparisons.csv          paired bootstrap tests of every method against source-only
     per_speaker.csv          per-speaker figures (CASIA has four speakers: read them)
     table.md, report.html    the paper-layout table and the report
     meta.json                command, versions, wall time
@@ -129,6 +132,22 @@ class ResultsStore:
     def embeddings_path(self, run_id: str) -> Path:
         """Path of the embedding sample of ``run_id``."""
         return self.root / "embeddings" / f"{safe_name(run_id)}.npz"
+
+    def predictions_path(self, run_id: str) -> Path:
+        """Path of the per-utterance predictions of ``run_id``."""
+        return self.root / "predictions" / f"{safe_name(run_id)}.parquet"
+
+    def save_predictions(self, run_id: str, df: pd.DataFrame) -> Path:
+        """Write the per-utterance predictions of ``run_id`` atomically."""
+        path = self.predictions_path(run_id)
+        atomic_write_frame(df, path)
+        return path
+
+    def predictions(self, run_ids: Iterable[str]) -> pd.DataFrame:
+        """Concatenated predictions of the given runs (those that stored any)."""
+        parts = [pd.read_parquet(self.predictions_path(r)) for r in run_ids
+                 if self.predictions_path(r).is_file()]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def has(self, run_id: str) -> bool:
         """True when ``run_id`` finished (its record exists and parses)."""
