@@ -548,8 +548,28 @@ def _fit_and_score(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: R
             "history": history if isinstance(history, list | dict) else None}
 
 
+def _git_commit() -> str | None:
+    """``HEAD`` of the source checkout (``+dirty`` with local changes), if it is one."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True).stdout
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.strip() + ("+dirty" if dirty.strip() else "")
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
+    commit = _git_commit()
+    if commit:
+        out["git"] = commit
     for pkg in ("fairser", "torch", "transformers", "numpy", "pandas", "scikit-learn",
                 "opensmile", "fairlearn"):
         try:
@@ -654,6 +674,11 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
                                                 "sweep": dict(spec.sweep)},
                              "config_hash": digest})
             bar.advance(task)
+            if not progress:
+                target_uar = next((r["uar"] for r in record["rows"] if r["role"] == "target"),
+                                  float("nan"))
+                console.log(f"run {all_specs.index(spec) + 1}/{len(all_specs)} {spec.key}: "
+                            f"target UAR {target_uar:.3f}, fit {record['fit_s']:.1f} s")
             if on_run:
                 on_run(spec, False)
         bar.update(task, description="grid done")
