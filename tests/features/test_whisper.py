@@ -200,3 +200,32 @@ def test_sha_mismatch_and_split_parts(tmp_path: Path) -> None:
     b.write_bytes(blob[12_345_678:20_000_000])
     with pytest.raises(FeatureError, match="truncated"):
         W.read_verified_ct2([a, b], sha)
+
+
+def test_bfloat16_compute_is_close_and_keyed_apart(cache: Path, tiny: W.WhisperFrontend) -> None:
+    bf = W.WhisperFrontend("whisper-tiny.en", layers="all", cache_dir=cache,
+                           compute_dtype="bfloat16")
+    assert bf.key() != tiny.key()
+    x = chirp(16000)
+    got, ref = bf.compute([x])[0], tiny.compute([x])[0]
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    assert np.corrcoef(got[-1].ravel(), ref[-1].ravel())[0, 1] > 0.99
+
+
+def test_layer_subsets_are_served_from_all_layer_entries(cache: Path, make_corpus,
+                                                         tmp_path: Path) -> None:
+    from fairser.features import extract
+
+    df = make_corpus([0.5, 0.8, 1.1])
+    store = tmp_path / "store"
+    full = extract(df.iloc[:2], "whisper-tiny.en", layers="all", cache_dir=store,
+                   progress=False, options={})
+    for layers, contiguous in (([1, 2], True), ([0, 4], False), (-1, True)):
+        sub = extract(df, "whisper-tiny.en", layers=layers, cache_dir=store, progress=False)
+        assert sub.stats.n_cached == 2 and sub.stats.n_computed == 1  # only the new file
+        expected = full["syn/utt001"][list(sub.layers)]
+        got = sub["syn/utt001"]
+        assert isinstance(got, np.memmap) == contiguous
+        np.testing.assert_array_equal(got, expected)
+        assert sub.shape("syn/utt001") == expected.shape
+        assert sub["syn/utt002"].shape[0] == len(sub.layers)

@@ -16,6 +16,7 @@ Two execution styles exist:
 from __future__ import annotations
 
 import abc
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -162,6 +163,12 @@ class Frontend(abc.ABC):
         list of numpy.ndarray
             One float32 ``(len(layers), T, dim)`` array per signal.
         """
+
+    def with_layers(self, layers: LayerSpec) -> Frontend:
+        """A copy of this frontend keeping ``layers`` instead (heavy state is shared)."""
+        clone = copy.copy(self)
+        clone.layers = normalize_layers(layers, self.n_layers, frontend=self.name)
+        return clone
 
     def min_samples(self) -> int:
         """Shortest signal (in samples) the frontend accepts; shorter ones are reported as bad."""

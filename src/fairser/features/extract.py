@@ -416,8 +416,16 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     else:
         fe = build_frontend(frontend, layers=layers, options=options, cache_dir=cache_dir)
     root = features_root(cache_dir)
-    store = FeatureStore(root, fe.name, fe.config(), dtype=dtype or fe.store_dtype).open()
+    store_dtype = dtype or fe.store_dtype
+    store = FeatureStore(root, fe.name, fe.config(), dtype=store_dtype).open()
     console = Console(stderr=True)
+    # A layer subset is served from existing all-layer entries rather than recomputed.
+    superset: FeatureStore | None = None
+    if 1 < fe.n_layers != len(fe.layers):
+        full = fe.with_layers("all")
+        candidate = FeatureStore(root, full.name, full.config(), dtype=store_dtype)
+        superset = candidate if candidate.folder.is_dir() else None
+    selections: dict[str, tuple[int, ...]] = {}
 
     hashed = [0]
     hashes = HashCache(root).hash_files(df["path"], on_hashed=lambda _n: hashed.__setitem__(
@@ -439,6 +447,11 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
             continue
         if os.path.isfile(entry):
             entries[key] = entry
+            n_cached += 1
+            continue
+        if superset is not None and os.path.isfile(superset.path(h)):
+            entries[key] = superset.path(h)
+            selections[key] = fe.layers
             n_cached += 1
             continue
         if not retry_bad:
@@ -501,7 +514,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
         _summary(console, fe, stats, store)
     return FeatureSet(frontend=fe.name, layers=fe.layers, dim=fe.dim, frame_rate=fe.frame_rate,
                       entries=ordered, bad=bad, stats=stats, folder=store.folder,
-                      config=store.config)
+                      config=store.config, selections=selections)
 
 
 def _summary(console: Console, fe: Frontend, stats: ExtractStats, store: FeatureStore) -> None:

@@ -62,7 +62,8 @@ class FeatureSet(Mapping[str, np.ndarray]):
 
     ``fs[utt_key]`` returns a read-only memory-mapped ``(L, T, D)`` array (float16 by default):
     only the pages touched are read, and any number of DataLoader workers can share the set
-    (it pickles as a table of paths).
+    (it pickles as a table of paths). A layer subset found in an existing all-layer entry is
+    served from it (a view for contiguous layers, a copy otherwise) instead of being recomputed.
 
     Attributes
     ----------
@@ -86,13 +87,16 @@ class FeatureSet(Mapping[str, np.ndarray]):
 
     def __init__(self, *, frontend: str, layers: tuple[int, ...], dim: int, frame_rate: float,
                  entries: Mapping[str, Path], bad: pd.DataFrame, stats: ExtractStats,
-                 folder: Path, config: Mapping[str, object] | None = None) -> None:
+                 folder: Path, config: Mapping[str, object] | None = None,
+                 selections: Mapping[str, tuple[int, ...]] | None = None) -> None:
         self.frontend = frontend
         self.layers = tuple(layers)
         self.n_layers = len(self.layers)
         self.dim = int(dim)
         self.frame_rate = float(frame_rate)
         self._entries = dict(entries)
+        # key -> layer indices to take from an all-layer entry (served instead of recomputing)
+        self._selections = {k: tuple(v) for k, v in (selections or {}).items()}
         self.bad = bad.reset_index(drop=True)
         self.stats = stats
         self.folder = Path(folder)
@@ -105,7 +109,13 @@ class FeatureSet(Mapping[str, np.ndarray]):
             reason = self._bad_reason(key)
             hint = f" ({reason})" if reason else "; is it in the manifest given to extract()?"
             raise KeyError(f"{key}: no features{hint}") from None
-        return read_entry(path)
+        arr = read_entry(path)
+        sel = self._selections.get(key)
+        if sel is None:
+            return arr
+        if sel == tuple(range(sel[0], sel[-1] + 1)):
+            return arr[sel[0]:sel[-1] + 1]  # contiguous layers: still a memory-mapped view
+        return np.ascontiguousarray(arr[list(sel)])
 
     def _bad_reason(self, key: str) -> str | None:
         if self.bad.empty:
@@ -129,7 +139,7 @@ class FeatureSet(Mapping[str, np.ndarray]):
         return dict(self._config)
 
     def path(self, key: str) -> Path:
-        """Store file of ``key``."""
+        """Store file of ``key`` (an all-layer entry when a layer subset is served from it)."""
         return self._entries[key]
 
     def shape(self, key: str) -> tuple[int, int, int]:
@@ -138,7 +148,8 @@ class FeatureSet(Mapping[str, np.ndarray]):
         if len(shape) != 3:
             raise FeatureError(f"{self._entries[key]}: entry has shape {shape}, not (L, T, D); "
                                f"delete it and rerun extraction")
-        return shape[0], shape[1], shape[2]
+        n_layers = len(self._selections[key]) if key in self._selections else shape[0]
+        return n_layers, shape[1], shape[2]
 
     def n_frames(self, key: str) -> int:
         """``T`` of ``key`` (header only)."""
