@@ -15,6 +15,14 @@ from fairser.errors import (
     FeatureError,
     TrainingError,
 )
+from fairser.metrics import (
+    compare_methods,
+    evaluate_predictions,
+    gender_probe,
+    paired_bootstrap_test,
+    speaker_bootstrap,
+)
+from fairser.report import table_markdown, write_report
 
 __version__ = "0.1.0"
 
@@ -26,6 +34,13 @@ __all__ = [
     "FeatureError",
     "TrainingError",
     "__version__",
+    "write_report",
+    "table_markdown",
+    "speaker_bootstrap",
+    "paired_bootstrap_test",
+    "gender_probe",
+    "evaluate_predictions",
+    "compare_methods",
     "generate_pair",
     "load_corpus",
     "scan_corpus",
