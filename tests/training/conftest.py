@@ -158,3 +158,17 @@ def fast_config() -> dict:
     import copy
 
     return copy.deepcopy(FAST)
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory):
+    """A 48+48 utterance espeak-ng pair with log-mel features (skips if the layers are absent)."""
+    synthetic = pytest.importorskip("fairser.corpora.synthetic")
+    features = pytest.importorskip("fairser.features")
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    cfg = synthetic.SynthConfig(utterances=48, speakers_per_gender=3)
+    src, tgt = synthetic.generate_pair(cache / "synthetic", seed=0, config=cfg)
+    feats = features.extract(
+        pd.concat([src, tgt], ignore_index=True), "logmel", cache_dir=cache, progress=False
+    )
+    return src, tgt, feats

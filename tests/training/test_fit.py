@@ -183,8 +183,15 @@ def test_config_validation() -> None:
 
 def test_stage1_identical_with_and_without_gender_head(small_pair, fast_config) -> None:
     src, tgt, feats = small_pair
-    kw = dict(source=src, target=tgt, features=feats, emotion="angry", config=fast_config,
-              seed=4, progress=False)
+    kw = dict(
+        source=src,
+        target=tgt,
+        features=feats,
+        emotion="angry",
+        config=fast_config,
+        seed=4,
+        progress=False,
+    )
     pa = fit(method="pa", **kw).history["epochs"]
     adv = fit(method="pa-adv", **kw).history["epochs"]
     s1 = [{k: v for k, v in e.items() if k != "seconds"} for e in pa if e["stage"] == 1]

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from fairser.errors import TrainingError
-from fairser.methods import get_method
+from fairser.methods import Method, get_method
 from fairser.models import FairSERNet, NetSpec
 from fairser.training.anchors import anchor_assignments
 from fairser.training.checkpoint import (
@@ -38,7 +38,7 @@ from fairser.training.data import (
 from fairser.training.loop import FitData, run_stages
 from fairser.training.pseudo import pseudo_groups
 
-__all__ = ["FittedModel", "Outputs", "fit"]
+__all__ = ["FittedModel", "Outputs", "Prepared", "fit", "prepare_fit"]
 
 _MODEL_FILE = "model.safetensors"
 _META_FILE = "model.json"
@@ -285,7 +285,47 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def fit(
+@dataclass(frozen=True)
+class Prepared:
+    """Validated inputs of a fit, stacked into tensors (see :func:`prepare_fit`).
+
+    Attributes
+    ----------
+    config : TrainConfig
+    method : Method
+        The method instance.
+    spec : NetSpec
+        Network architecture.
+    data : FitData
+        Pre-stacked training data.
+    meta : dict
+        What :class:`FittedModel` stores (fingerprint included).
+    extra : dict
+        Measurements made while preparing (e.g. pseudo-label accuracy).
+    seed : int
+    mean, std : torch.Tensor
+        Input standardisation statistics.
+    """
+
+    config: TrainConfig
+    method: Method
+    spec: NetSpec
+    data: FitData
+    meta: dict[str, Any]
+    extra: dict[str, Any]
+    seed: int
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def build_net(self) -> FairSERNet:
+        """A freshly initialised network (torch seeded with :attr:`seed`)."""
+        torch.manual_seed(self.seed)
+        net = FairSERNet(self.spec)
+        net.project.set_stats(self.mean, self.std)
+        return net
+
+
+def prepare_fit(
     *,
     source: pd.DataFrame,
     target: pd.DataFrame | None,
@@ -294,48 +334,15 @@ def fit(
     emotion: str | Sequence[str] | None,
     config: TrainConfig | dict[str, Any] | None = None,
     seed: int = 0,
-    workdir: str | Path | None = None,
-    progress: bool = True,
-) -> FittedModel:
-    """Train one model.
+) -> Prepared:
+    """Validate the inputs and stack everything a fit trains on (no training).
 
-    Parameters
-    ----------
-    source : pandas.DataFrame
-        Source manifest: rows of split ``config.source_train_split`` train the model, rows of
-        ``config.source_dev_split`` select it (early stopping). Emotion and attribute are used.
-    target : pandas.DataFrame or None
-        Target manifest: rows of ``config.target_split`` (all rows when None) are used in stage
-        2 with their attribute only (or pseudo attributes); target emotion labels never.
-        May be None for ``source-only``.
-    features : FeatureSet
-        Features of every used row (``features[f"{corpus}/{utt_id}"]`` of shape (L, T, D)).
-    method : str
-        A name of :data:`fairser.methods.METHODS`.
-    emotion : str or list of str or None
-        Binary task: the positive emotion. Multiclass: None (config ``classes``) or the classes.
-    config : TrainConfig or dict, optional
-        Options (validated; unknown keys are errors).
-    seed : int
-        Seed of every random choice: same seed, same model.
-    workdir : str or pathlib.Path, optional
-        Folder for checkpoints; a rerun after a kill resumes from the last finished epoch, and
-        a rerun of a finished run loads its result.
-    progress : bool
-        Show progress bars.
+    Same parameters and errors as :func:`fit`; benchmarks use it to time the loop alone.
 
     Returns
     -------
-    FittedModel
-
-    Raises
-    ------
-    TrainingError
-        For unusable data (missing rows, features or classes), naming the fix.
-    ConfigError
-        For an invalid config or method name.
+    Prepared
     """
-    t0 = time.perf_counter()
     cfg = coerce_config(config)
     m_cls = get_method(method)
     meth = m_cls(cfg)
@@ -445,16 +452,6 @@ def fit(
         "features": feat_meta,
         "fingerprint": fingerprint,
     }
-    wd = Path(workdir) if workdir is not None else None
-    if wd is not None and (wd / "model" / _META_FILE).exists():
-        done = FittedModel.load(wd / "model")
-        if done.meta.get("fingerprint") == fingerprint:
-            return done
-        raise TrainingError(
-            f"{wd}: holds a finished run with another config, data, method or seed; "
-            "use another workdir or delete this one"
-        )
-
     spec = NetSpec(
         n_layers_in=int(features.n_layers),
         in_dim=int(features.dim),
@@ -464,47 +461,135 @@ def fit(
         **cfg.model.model_dump(),
     )
     meta["spec"] = spec.to_dict()
-    with _threads(cfg.num_threads), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = FairSERNet(spec)
-        net.project.set_stats(mean, std)
-        tr_anchors = tgt_anchors = None
-        if tgt is not None and cfg.alignment == "anchors":
-            tr_anchors, tgt_anchors = anchor_assignments(
-                [(train, tr_rows), (tgt, tgt_rows)],
-                features,
-                mean=mean,
-                std=std,
-                n_anchors=cfg.n_anchors,
-                frame_stride=cfg.frame_stride,
-                max_frames=cfg.max_frames,
-                energy_quantile=cfg.anchor_energy_quantile,
-                seed=seed,
-            )
-        data = FitData(
-            train=train,
-            dev=dev,
-            target=tgt,
-            n_classes=n_classes,
-            n_groups=len(groups),
-            class_weights=class_weights,
-            train_anchors=tr_anchors,
-            target_anchors=tgt_anchors,
+    tr_anchors = tgt_anchors = None
+    if tgt is not None and cfg.alignment == "anchors":
+        tr_anchors, tgt_anchors = anchor_assignments(
+            [(train, tr_rows), (tgt, tgt_rows)],
+            features,
+            mean=mean,
+            std=std,
+            n_anchors=cfg.n_anchors,
+            frame_stride=cfg.frame_stride,
+            max_frames=cfg.max_frames,
+            energy_quantile=cfg.anchor_energy_quantile,
+            seed=seed,
         )
+    data = FitData(
+        train=train,
+        dev=dev,
+        target=tgt,
+        n_classes=n_classes,
+        n_groups=len(groups),
+        class_weights=class_weights,
+        train_anchors=tr_anchors,
+        target_anchors=tgt_anchors,
+    )
+    return Prepared(
+        config=cfg,
+        method=meth,
+        spec=spec,
+        data=data,
+        meta=meta,
+        extra=extra,
+        seed=int(seed),
+        mean=mean,
+        std=std,
+    )
+
+
+def fit(
+    *,
+    source: pd.DataFrame,
+    target: pd.DataFrame | None,
+    features: FeatureSource,
+    method: str,
+    emotion: str | Sequence[str] | None,
+    config: TrainConfig | dict[str, Any] | None = None,
+    seed: int = 0,
+    workdir: str | Path | None = None,
+    progress: bool = True,
+) -> FittedModel:
+    """Train one model.
+
+    Parameters
+    ----------
+    source : pandas.DataFrame
+        Source manifest: rows of split ``config.source_train_split`` train the model, rows of
+        ``config.source_dev_split`` select it (early stopping). Emotion and attribute are used.
+    target : pandas.DataFrame or None
+        Target manifest: rows of ``config.target_split`` (all rows when None) are used in stage
+        2 with their attribute only (or pseudo attributes); target emotion labels never.
+        May be None for ``source-only``.
+    features : FeatureSet
+        Features of every used row (``features[f"{corpus}/{utt_id}"]`` of shape (L, T, D)).
+    method : str
+        A name of :data:`fairser.methods.METHODS`.
+    emotion : str or list of str or None
+        Binary task: the positive emotion. Multiclass: None (config ``classes``) or the classes.
+    config : TrainConfig or dict, optional
+        Options (validated; unknown keys are errors).
+    seed : int
+        Seed of every random choice: same seed, same model.
+    workdir : str or pathlib.Path, optional
+        Folder for checkpoints; a rerun after a kill resumes from the last finished epoch, and
+        a rerun of a finished run loads its result.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    FittedModel
+
+    Raises
+    ------
+    TrainingError
+        For unusable data (missing rows, features or classes), naming the fix.
+    ConfigError
+        For an invalid config or method name.
+    """
+    t0 = time.perf_counter()
+    prep = prepare_fit(
+        source=source,
+        target=target,
+        features=features,
+        method=method,
+        emotion=emotion,
+        config=config,
+        seed=seed,
+    )
+    cfg, meta, data = prep.config, prep.meta, prep.data
+    fingerprint = meta["fingerprint"]
+    wd = Path(workdir) if workdir is not None else None
+    if wd is not None and (wd / "model" / _META_FILE).exists():
+        done = FittedModel.load(wd / "model")
+        if done.meta.get("fingerprint") == fingerprint:
+            return done
+        raise TrainingError(
+            f"{wd}: holds a finished run with another config, data, method or seed; "
+            "use another workdir or delete this one"
+        )
+    with _threads(cfg.num_threads), torch.random.fork_rng(devices=[]):
+        net = prep.build_net()
         ckpt = Checkpointer(wd / "checkpoints", fingerprint) if wd is not None else None
         if wd is not None:
             atomic_write_text(
                 wd / "config.json", json.dumps(meta["config"], indent=1, sort_keys=True)
             )
         history = run_stages(
-            net, method=meth, cfg=cfg, data=data, seed=seed, checkpointer=ckpt, progress=progress
+            net,
+            method=prep.method,
+            cfg=cfg,
+            data=data,
+            seed=seed,
+            checkpointer=ckpt,
+            progress=progress,
         )
-    history.update(extra)
+    history.update(prep.extra)
     history["layer_weights"] = net.project.layers.weights().tolist()
     history["n_rows"] = {
-        "source_train": len(train),
-        "source_dev": len(dev),
-        "target": 0 if tgt is None else len(tgt),
+        "source_train": len(data.train),
+        "source_dev": len(data.dev),
+        "target": 0 if data.target is None else len(data.target),
     }
     history["seconds"] = time.perf_counter() - t0
     model = FittedModel(net, meta=meta, history=history)

@@ -91,10 +91,10 @@ class TrainConfig(_Strict):
     )
     stage1_epochs: int = Field(20, ge=1, description="Maximum epochs of stage 1 (source only).")
     stage2_epochs: int = Field(
-        10, ge=0, description="Maximum epochs of stage 2 (mixed source+target)."
+        6, ge=0, description="Maximum epochs of stage 2 (mixed source+target)."
     )
     patience: int = Field(
-        5, ge=1, description="Stop a stage after this many epochs without a better source dev."
+        4, ge=1, description="Stop a stage after this many epochs without a better source dev."
     )
     lr: float = Field(1e-3, gt=0.0, description="AdamW learning rate of stage 1.")
     stage2_lr: float | None = Field(

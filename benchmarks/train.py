@@ -1,0 +1,178 @@
+"""Benchmark of the training loop.
+
+1. Loop overhead: our two-stage loop (:func:`fairser.training.loop.run_stages`, no early stop,
+   no checkpoints) divided by a bare PyTorch loop doing the same optimisation steps over the
+   same pre-stacked tensors and the same network (goal: <= 1.15). Our loop also evaluates the
+   source dev split after every epoch (for early stopping); its share is reported.
+2. Seconds per run of every method with the default configuration (early stopping on).
+
+Data: RAVDESS -> CASIA (angry, happy, sad, neutral rows) with Whisper-base layer-2 features
+when ../shared/data exists, else the synthetic espeak-ng pair with log-mel features.
+
+Usage: ``python benchmarks/train.py [--emotion angry] [--epochs 4] [--threads 1] [--synthetic]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fairser.methods import METHODS
+from fairser.models import coral_loss, weighted_bce
+from fairser.training import fit
+from fairser.training.api import prepare_fit
+from fairser.training.loop import evaluate, run_stages
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EMOTIONS = ["angry", "happy", "sad", "neutral"]
+
+
+def load_data(synthetic: bool):
+    """(source, target, features, description)."""
+    from fairser.features import extract
+
+    if not synthetic and SHARED.is_dir():
+        from fairser.corpora import load_corpus
+
+        def keep(m: pd.DataFrame) -> pd.DataFrame:
+            return m[m["emotion"].isin(EMOTIONS).fillna(False).to_numpy(bool)].reset_index(
+                drop=True
+            )
+
+        src = keep(load_corpus(f"ravdess:{SHARED / 'ravdess'}"))
+        tgt = keep(load_corpus(f"casia:{SHARED / 'casia'}"))
+        feats = extract(pd.concat([src, tgt], ignore_index=True), "whisper-base", layers=[2])
+        return src, tgt, feats, "RAVDESS->CASIA, whisper-base layer 2"
+    from fairser.corpora.synthetic import generate_pair
+
+    src, tgt = generate_pair(seed=0)
+    feats = extract(pd.concat([src, tgt], ignore_index=True), "logmel")
+    return src, tgt, feats, "synthetic pair, log-mel"
+
+
+def bare_loop(prep, epochs: int) -> float:
+    """Same steps as our loop (stage 1 then PA stage 2 with CORAL), nothing else."""
+    cfg, data = prep.config, prep.data
+    net = prep.build_net()
+    cw = torch.from_numpy(data.class_weights.astype(np.float32))
+    tr, tg = data.train, data.target
+    n = len(tr)
+    b_t = round(cfg.batch_size * cfg.target_fraction)
+    b_s = cfg.batch_size - b_t
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for stage, lr in ((1, cfg.lr), (2, cfg.resolved_stage2_lr)):
+        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        bs = cfg.batch_size if stage == 1 else b_s
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            for idx in np.array_split(order, -(-n // bs)):
+                ii = torch.from_numpy(idx)
+                t_len = int(tr.lengths[ii].max())
+                x, m = tr.x[ii, :, :t_len], tr.mask[ii, :t_len]
+                y = tr.y[ii]
+                if stage == 2:
+                    jj = torch.from_numpy(rng.integers(0, len(tg), len(idx)))
+                    t_len = max(t_len, int(tg.lengths[jj].max()))
+                    x = torch.nn.functional.pad(x, (0, 0, 0, t_len - x.shape[2]))
+                    m = torch.nn.functional.pad(m, (0, t_len - m.shape[1]))
+                    xt, mt = tg.x[jj, :, :t_len], tg.mask[jj, :t_len]
+                    xt = torch.nn.functional.pad(xt, (0, 0, 0, t_len - xt.shape[2]))
+                    mt = torch.nn.functional.pad(mt, (0, t_len - mt.shape[1]))
+                    out = net(torch.cat([x, xt]), torch.cat([m, mt]))
+                    k = len(idx)
+                    loss = weighted_bce(out.logits[:k], y, cw[y]) + coral_loss(
+                        out.embedding[:k], out.embedding[k:]
+                    )
+                else:
+                    out = net(x, m, gender=False)
+                    loss = weighted_bce(out.logits, y, cw[y])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                opt.step()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--emotion", default="angry")
+    ap.add_argument("--epochs", type=int, default=4, help="epochs per stage for part 1")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--synthetic", action="store_true", help="use the synthetic pair")
+    ap.add_argument("--skip-methods", action="store_true", help="only part 1")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    src, tgt, feats, what = load_data(args.synthetic)
+    print(f"data: {what}; emotion {args.emotion}; torch threads {args.threads}")
+    e = args.epochs
+    cfg = {"stage1_epochs": e, "stage2_epochs": e, "patience": e + 1, "num_threads": args.threads}
+    prep = prepare_fit(
+        source=src,
+        target=tgt,
+        features=feats,
+        method="pa",
+        emotion=args.emotion,
+        config=cfg,
+        seed=0,
+    )
+    d = prep.data
+    print(
+        f"rows: source train {len(d.train)}, dev {len(d.dev)}, target {len(d.target)}; "
+        f"frames <= {d.train.x.shape[2]} x {d.train.x.shape[3]} dims"
+    )
+    ours, bare = [], []
+    for _ in range(args.repeats):
+        bare.append(bare_loop(prep, e))
+        net = prep.build_net()
+        t0 = time.perf_counter()
+        run_stages(
+            net,
+            method=prep.method,
+            cfg=prep.config,
+            data=d,
+            seed=0,
+            checkpointer=None,
+            progress=False,
+        )
+        ours.append(time.perf_counter() - t0)
+    net = prep.build_net()
+    t0 = time.perf_counter()
+    evaluate(net, d.dev, binary=True, n_classes=2, batch_size=prep.config.eval_batch_size)
+    dev_s = time.perf_counter() - t0
+    o, b = min(ours), min(bare)
+    print(
+        f"part 1: ours {o:.2f}s, bare {b:.2f}s, ratio {o / b:.3f} (goal <= 1.15); "
+        f"dev evaluation {2 * e * dev_s:.2f}s of ours ({2 * e * dev_s / o:.1%})"
+    )
+    if args.skip_methods:
+        return
+    print("part 2: seconds per run, default config (early stopping on)")
+    for name in METHODS:
+        t0 = time.perf_counter()
+        m = fit(
+            source=src,
+            target=tgt,
+            features=feats,
+            method=name,
+            emotion=args.emotion,
+            config={"num_threads": args.threads},
+            seed=0,
+            progress=False,
+        )
+        secs = time.perf_counter() - t0
+        epochs = {
+            k: sum(1 for h in m.history["epochs"] if h["stage"] == int(k[-1]))
+            for k in m.history["best_epoch"]
+        }
+        print(f"  {name:12s} {secs:6.1f}s  epochs run {epochs}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""``fairser train CONFIG.yaml`` end to end on a small synthetic pair, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fairser.cli import app
+from fairser.errors import ConfigError
+from fairser.training.run import load_run_config
+
+SMALL = {"utterances": 48, "speakers_per_gender": 3}
+
+
+def _write(path, data) -> None:
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_train_command_runs_saves_and_resumes(tmp_path) -> None:
+    pytest.importorskip("fairser.corpora.synthetic")
+    cfg = {
+        "source": "synthetic-source:synth",
+        "target": "synthetic-target:synth",
+        "source_options": SMALL,
+        "target_options": SMALL,
+        "frontend": "logmel",
+        "method": "pa-adv",
+        "emotion": "angry",
+        "cache_dir": "cache",
+        "training": {
+            "model": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "embed_dim": 16},
+            "stage1_epochs": 2,
+            "stage2_epochs": 2,
+            "batch_size": 16,
+            "num_threads": 1,
+        },
+    }
+    path = tmp_path / "run.yaml"
+    _write(path, cfg)
+    result = CliRunner().invoke(app, ["train", str(path), "--no-progress", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["workdir"] == str(tmp_path / "run.run")
+    assert (tmp_path / "run.run" / "model" / "model.safetensors").is_file()
+    assert 0.0 <= summary["target"]["uar"] <= 1.0
+    assert 0.0 <= summary["target"]["gender_head_acc"] <= 1.0
+    assert summary["target"]["rows"] == 48
+    again = CliRunner().invoke(app, ["train", str(path), "--no-progress"])
+    assert again.exit_code == 0, again.output
+    assert "model saved in" in again.output
+
+
+def test_run_config_errors_are_one_line(tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    _write(path, {"source": "ravdess:x", "trainig": {}})
+    with pytest.raises(ConfigError, match=r"bad.yaml: key 'trainig': unknown key"):
+        load_run_config(path)
+    _write(path, {"source": "ravdess:x", "training": {"alpha": -1}})
+    with pytest.raises(ConfigError, match=r"key 'training.alpha'"):
+        load_run_config(path)
+    _write(path, {"source": "no-colon"})
+    with pytest.raises(ConfigError, match="expected KIND:ROOT"):
+        load_run_config(path)
+    path.write_text("source: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+ invalid YAML"):
+        load_run_config(path)
+    ok = tmp_path / "ok.yaml"
+    _write(ok, {"source": "ravdess:data/r", "target": "casia:/abs/c"})
+    cfg = load_run_config(ok)
+    assert cfg.source == f"ravdess:{tmp_path / 'data' / 'r'}"
+    assert cfg.target == "casia:/abs/c" and cfg.workdir == str(tmp_path / "ok.run")
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "missing.yaml")])
+    assert result.exit_code != 0
