@@ -198,3 +198,37 @@ def test_stage1_identical_with_and_without_gender_head(small_pair, fast_config) 
     a1 = [{k: v for k, v in e.items() if k != "seconds"} for e in adv if e["stage"] == 1]
     assert s1 == a1
     assert any("gc" in e for e in adv if e["stage"] == 2)
+
+
+def test_protected_attribute_is_a_configurable_column(small_pair, fast_config) -> None:
+    src, tgt, feats = small_pair
+
+    # a three-valued attribute: the gender head gets three outputs, predictions use its values
+    def band(df):
+        return df.assign(
+            age_band=np.array(["young", "mid", "old"], dtype=object)[np.arange(len(df)) % 3]
+        )
+
+    m = fit(
+        source=band(src),
+        target=band(tgt),
+        features=feats,
+        method="pa-cfa",
+        emotion="angry",
+        config={**fast_config, "attribute": "age_band"},
+        seed=0,
+        progress=False,
+    )
+    assert m.attribute == "age_band" and m.groups == ("mid", "old", "young")
+    assert m.net.gender.mlp.out.out_features == 3
+    assert set(m.attribute_predict(tgt, feats)) <= {"mid", "old", "young"}
+    with pytest.raises(TrainingError, match="needs the attribute column 'age'"):
+        fit(
+            source=src,
+            target=tgt,
+            features=feats,
+            method="pa-adv",
+            emotion="angry",
+            config={**fast_config, "attribute": "age"},
+            progress=False,
+        )

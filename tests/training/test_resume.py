@@ -141,3 +141,37 @@ def test_killed_process_resumes(small_pair, fast_config, tmp_path):
     reference = fit(**kw)
     assert _strip(resumed.history) == _strip(reference.history)
     assert np.array_equal(resumed.predict_proba(tgt, feats), reference.predict_proba(tgt, feats))
+
+
+def test_kill_between_early_stop_and_stage_end_resumes_exactly(
+    small_pair, fast_config, tmp_path, monkeypatch
+):
+    from fairser.training.checkpoint import Checkpointer
+
+    src, tgt, feats = small_pair
+    cfg = {**fast_config, "stage1_epochs": 30, "patience": 1}
+    kw = dict(
+        source=src,
+        target=tgt,
+        features=feats,
+        method="pa",
+        emotion="angry",
+        config=cfg,
+        seed=1,
+        progress=False,
+    )
+    reference = fit(**kw)
+    real = Checkpointer.save_last
+
+    def dies_at_stage_end(self, *, net, optimizer, table, meta):
+        if meta["done"]:
+            raise KeyboardInterrupt
+        return real(self, net=net, optimizer=optimizer, table=table, meta=meta)
+
+    monkeypatch.setattr(Checkpointer, "save_last", dies_at_stage_end)
+    with pytest.raises(KeyboardInterrupt):
+        fit(workdir=tmp_path / "run", **kw)
+    monkeypatch.setattr(Checkpointer, "save_last", real)
+    resumed = fit(workdir=tmp_path / "run", **kw)
+    assert _strip(resumed.history) == _strip(reference.history)
+    assert len([e for e in reference.history["epochs"] if e["stage"] == 1]) < 30

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fairser.methods import METHODS
-from fairser.training.api import FittedModel, Outputs, fit
+from fairser.training.api import FittedModel, Outputs, Prepared, fit, prepare_fit
 from fairser.training.config import ModelConfig, TrainConfig, coerce_config, load_train_config
 
 __all__ = [
@@ -11,8 +11,10 @@ __all__ = [
     "FittedModel",
     "ModelConfig",
     "Outputs",
+    "Prepared",
     "TrainConfig",
     "coerce_config",
     "fit",
     "load_train_config",
+    "prepare_fit",
 ]

@@ -131,7 +131,7 @@ def _slice(out: NetOutput, a: int, b: int) -> NetOutput:
 
 
 def _ec_loss(
-    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, n_classes: int, binary: bool
+    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, binary: bool
 ) -> torch.Tensor:
     if binary:
         return weighted_bce(logits, y, w)
@@ -155,7 +155,7 @@ def evaluate(
         x, m = _take(split, idx, t)
         logits = net(x, m, gender=False).logits
         y = split.y[idx]
-        losses.append(float(_ec_loss(logits, y, None, n_classes, binary)) * len(idx))
+        losses.append(float(_ec_loss(logits, y, None, binary)) * len(idx))
         preds.append(_hard(logits, binary).numpy())
     net.train()
     y = split.y.numpy()
@@ -244,6 +244,8 @@ def run_stages(
             resume = None
             task = bar.add_task(f"stage {stage}", total=n_epochs, completed=state.epoch, info="")
             for epoch in range(state.epoch, n_epochs):
+                if state.bad_epochs >= cfg.patience:  # stopped just before a kill
+                    break
                 rec, pred = _run_epoch(
                     net,
                     opt,
@@ -280,7 +282,6 @@ def run_stages(
                 else:
                     state.bad_epochs += 1
                 state.epoch = epoch + 1
-                stop = state.bad_epochs >= cfg.patience
                 if checkpointer is not None:
                     checkpointer.save_last(
                         net=net, optimizer=opt, table=table, meta=state.to_meta()
@@ -291,8 +292,6 @@ def run_stages(
                     if isinstance(v, float) and k not in ("seconds",)
                 )
                 bar.update(task, completed=epoch + 1, info=info)
-                if stop:
-                    break
             net.load_state_dict(best_state)
             state.done = True
             state.best_epochs[f"stage{stage}"] = state.best_epoch
@@ -368,7 +367,7 @@ def _run_epoch(
             out_s, out_t = net(xs, ms, gender=False), None
         ii = torch.from_numpy(si)
         y = tr.y[ii]
-        ec = _ec_loss(out_s.logits, y, w_all[ii], data.n_classes, binary)
+        ec = _ec_loss(out_s.logits, y, w_all[ii], binary)
         terms: dict[str, torch.Tensor] = {"ec": ec}
         if out_t is not None:
             ctx = StepContext(
