@@ -101,7 +101,7 @@ def predict(
     title = "" if not models else (f"{models[0]['method']} seed {models[0]['seed']} "
                                    f"({models[0]['condition']} -> {models[0]['target']})")
     table = Table(title=title)
-    table.add_column("file")
+    table.add_column("file", overflow="fold")
     for col in prob_cols:
         table.add_column(f"P({col[2:]})", justify="right")
     table.add_column("top")

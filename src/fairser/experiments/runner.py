@@ -495,6 +495,28 @@ def _base(spec: RunSpec, corpus: str, role: str, digest: str, fit_s: float) -> d
     return base
 
 
+def _model_outputs(model: Any, df: pd.DataFrame, features: Any
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(proba, y_pred, embeddings, own-head gender or None)`` of ``model`` on ``df``.
+
+    Uses ``model.outputs`` (one forward pass) when the model has it, else the four calls of
+    the FittedModel contract.
+    """
+    if hasattr(model, "outputs"):
+        out = model.outputs(df, features)
+        proba = np.asarray(out.proba, dtype=float)
+        y_pred = ((proba >= 0.5).astype(int) if proba.ndim == 1 else proba.argmax(axis=-1))
+        gc = out.attribute
+        emb = out.embedding
+    else:
+        proba = np.asarray(model.predict_proba(df, features), dtype=float)
+        y_pred = np.asarray(model.predict(df, features))
+        gc = model.attribute_predict(df, features)
+        emb = model.embed(df, features)
+    return (proba, np.asarray(y_pred, dtype=int), np.asarray(emb, dtype=np.float32),
+            None if gc is None else np.asarray(gc))
+
+
 def _fit_and_score(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: RunSpec,
                    digest: str, store: ResultsStore, probe_input: dict[str, float],
                    *, keep_embeddings: bool) -> dict[str, Any]:
@@ -509,13 +531,10 @@ def _fit_and_score(cfg: ExperimentConfig, backend: Backend, data: _Data, spec: R
     fit_s = time.perf_counter() - start
     rows, speakers, emb_parts, preds = [], [], [], []
     for corpus, role, df in _evaluated(cfg, data, spec):
-        y_pred = np.asarray(model.predict(df, data.features))
-        score = (np.asarray(model.predict_proba(df, data.features), dtype=float)
-                 if cfg.task == "binary" else None)
-        gc = model.attribute_predict(df, data.features)
+        proba, y_pred, emb, gc = _model_outputs(model, df, data.features)
+        score = proba if cfg.task == "binary" else None
         genders = _gender(df)
-        gc_acc = float(backend.gc_accuracy(genders, None if gc is None else np.asarray(gc)))
-        emb = np.asarray(model.embed(df, data.features), dtype=np.float32)
+        gc_acc = float(backend.gc_accuracy(genders, gc))
         probe = _probe(backend, cfg, emb, df)
         base = _base(spec, corpus, role, digest, fit_s)
         y_true = _labels(df, cfg, spec.emotion)
