@@ -79,7 +79,7 @@ def predict(
     seed: int | None = typer.Option(None, "--seed", help="Seed (default the lowest)."),
     target: str | None = typer.Option(None, "--target", help="Target corpus label."),
     condition: str | None = typer.Option(None, "--condition",
-                                         help="Source condition (default all)."),
+                                         help="Source condition (default all/balanced)."),
 ) -> None:
     """Emotion probabilities per file from the models of a finished run."""
     from fairser.experiments import predict_files

@@ -5,8 +5,9 @@
 task: each emotion's own ``emotion vs rest`` model, so the columns are one-vs-rest
 probabilities that need not sum to one; multiclass: one model whose columns sum to one).
 Unspecified choices default to: method ``pa-cfa`` when present (else the first in table order),
-the lowest seed, condition ``all`` when present, then the first target and sweep point; the
-chosen models are recorded in the returned frame's ``attrs["models"]``.
+the lowest seed, the untouched source condition (``all`` or ``balanced``) when present, then
+the first target and sweep point; the chosen models are recorded in the returned frame's
+``attrs["models"]``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from fairser.experiments.config import ALL_METHODS
 __all__ = ["find_models", "predict_files"]
 
 _INFO = "run.json"
+
+#: Condition names preferred by default: the untouched source.
+_UNTOUCHED = ("all", "balanced")
 
 
 def find_models(run_dir: Path | str) -> list[tuple[Path, dict[str, Any]]]:
@@ -74,7 +78,7 @@ def _choose(models: list[tuple[Path, dict[str, Any]]], *, method: str | None, se
 
     pool = pick("method", method, models, [m for m in ("pa-cfa", *ALL_METHODS)])
     pool = pick("seed", seed, pool, sorted({i.get("seed") for _, i in pool}))
-    pool = pick("condition", condition, pool, ["all"])
+    pool = pick("condition", condition, pool, list(_UNTOUCHED))
     pool = pick("target", target, pool, [])
     pool = pick("sweep", None, pool, [{}])
     by_emotion: dict[str, tuple[Path, dict[str, Any]]] = {}
