@@ -94,10 +94,14 @@ class FakeModel:
 
     def predict_proba(self, manifest, features):
         z = _pool(features, manifest) @ self.coef + self.intercept
+        if z.ndim == 2:  # multiclass: softmax over the classes
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
         return 1.0 / (1.0 + np.exp(-z))
 
     def predict(self, manifest, features):
-        return (self.predict_proba(manifest, features) >= 0.5).astype(int)
+        p = self.predict_proba(manifest, features)
+        return p.argmax(axis=1) if p.ndim == 2 else (p >= 0.5).astype(int)
 
     def embed(self, manifest, features):
         return _pool(features, manifest)
@@ -111,12 +115,13 @@ class FakeModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "fake.json").write_text(json.dumps(
-            {"coef": self.coef.tolist(), "intercept": self.intercept, "head": self.head}))
+            {"coef": np.asarray(self.coef).tolist(),
+             "intercept": np.asarray(self.intercept).tolist(), "head": self.head}))
 
     @classmethod
     def load(cls, folder: Path) -> FakeModel:
         d = json.loads((Path(folder) / "fake.json").read_text())
-        return cls(np.array(d["coef"]), d["intercept"], head=d["head"])
+        return cls(np.array(d["coef"]), np.array(d["intercept"]), head=d["head"])
 
 
 class FakeLayers:
@@ -143,15 +148,20 @@ class FakeLayers:
         if self.crash_at is not None and len(self.fits) + 1 == self.crash_at:
             raise KeyboardInterrupt("simulated kill")
         train = source[(source["split"] == "train").to_numpy(dtype=bool)]
-        y = (train["emotion"] == emotion).to_numpy(dtype=int)
-        clf = LogisticRegression(C=float(config.get("C", 1.0)), random_state=seed)
-        clf.fit(_pool(features, train), y)
         self.fits.append({"method": method, "emotion": emotion, "seed": seed,
                           "n_source": len(source), "n_target": len(target),
                           "config": dict(config)})
+        clf = LogisticRegression(C=float(config.get("C", 1.0)), random_state=seed)
+        if emotion is None:  # multiclass over config["classes"]
+            classes = list(config["classes"])
+            y = np.array([classes.index(e) for e in train["emotion"]])
+            clf.fit(_pool(features, train), y)
+            return FakeModel(clf.coef_.T, clf.intercept_, head=method != "source-only")
+        y = (train["emotion"] == emotion).to_numpy(dtype=int)
+        clf.fit(_pool(features, train), y)
         return FakeModel(clf.coef_[0], float(clf.intercept_[0]), head=method != "source-only")
 
-    def backend(self, *, report: bool = False) -> Backend:
+    def backend(self, *, report: bool = False, real_metrics: bool = False) -> Backend:
         def train_config(options):
             from fairser.errors import ConfigError
 
@@ -169,7 +179,7 @@ class FakeLayers:
                 return float(np.mean([np.mean(y_pred[mask & (y_true == c)] == c)
                                       for c in np.unique(y_true[mask])]))
 
-            sel = {k: float(np.mean(y_pred[g == k])) for k in ("M", "F")}
+            sel = {k: float(np.mean(y_pred[g == k] == 1)) for k in ("M", "F")}
             return {"uar": uar(np.ones_like(g, dtype=bool)), "uar_m": uar(g == "M"),
                     "uar_f": uar(g == "F"), "dsp": abs(sel["M"] - sel["F"]),
                     "deo_max": 0.1, "deo_sum": 0.2, "uar_lo": 0.0, "uar_hi": 1.0}
@@ -194,6 +204,11 @@ class FakeLayers:
             return path
 
         from fairser.metrics import compare_methods
+
+        if real_metrics:
+            from fairser.metrics import evaluate_predictions as evaluate
+            from fairser.metrics import gc_accuracy  # noqa: F811
+            from fairser.metrics import gender_probe as probe
 
         return Backend(
             load_corpus=self.load_corpus, extract=self.extract, fit=self.fit,

@@ -142,3 +142,18 @@ def test_plan_is_seed_major(small_settings):
     assert [p.seed for p in plan[:4]] == [0, 0, 0, 0]
     assert {p.method for p in plan[:2]} == {"source-only", "pa-cfa"}
     assert np.all(np.diff([p.seed for p in plan]) >= 0)
+
+
+def test_multiclass_task_runs_one_model_per_method_and_seed(small_settings, fake_layers,
+                                                            tmp_path):
+    settings = {**small_settings, "task": "multiclass", "run_emotions": None, "seeds": [0],
+                "bootstrap": {"n_resamples": 20}}
+    result = _run(settings, fake_layers, tmp_path, report=True, real_metrics=True)
+    assert {f["emotion"] for f in fake_layers.fits} == {None}
+    assert {tuple(f["config"]["classes"]) for f in fake_layers.fits} == {
+        ("angry", "happy", "sad", "neutral")}
+    assert set(result.results["emotion"]) == {"all"}
+    # four well-separated classes: far above the 0.25 chance level
+    assert result.results["uar"].min() > 0.8
+    preds = pd.read_parquet(result.out_dir / "predictions.parquet")
+    assert set(preds["y_true"]) == {0, 1, 2, 3} and "score" not in preds.columns
