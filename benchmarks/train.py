@@ -100,6 +100,7 @@ def bare_loop(prep, epochs: int) -> float:
 
 
 def main() -> None:
+    """Parse the options, run both parts and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emotion", default="angry")
     ap.add_argument("--epochs", type=int, default=4, help="epochs per stage for part 1")

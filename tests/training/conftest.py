@@ -136,6 +136,12 @@ def make_pair(
 
 
 @pytest.fixture(scope="session")
+def pair_factory():
+    """:func:`make_pair` itself, for tests that need another shape of synthetic pair."""
+    return make_pair
+
+
+@pytest.fixture(scope="session")
 def small_pair():
     """A small synthetic pair (fast)."""
     return make_pair(seed=0, n_source=200, n_target=120, dim=12)

@@ -232,3 +232,23 @@ def test_protected_attribute_is_a_configurable_column(small_pair, fast_config) -
             config={**fast_config, "attribute": "age"},
             progress=False,
         )
+
+
+def test_several_layers_are_mixed_by_learned_softmax_weights(pair_factory, fast_config) -> None:
+    src, tgt, feats = pair_factory(seed=2, n_source=120, n_target=60, dim=8, n_layers=3)
+    m = fit(
+        source=src,
+        target=tgt,
+        features=feats,
+        method="pa",
+        emotion="sad",
+        config=fast_config,
+        seed=0,
+        progress=False,
+    )
+    w = np.array(m.history["layer_weights"])
+    assert w.shape == (3,) and w.sum() == pytest.approx(1.0) and not np.allclose(w, 1 / 3)
+    assert m.predict_proba(tgt, feats).shape == (len(tgt),)
+    one_layer = type(feats)(feats.arrays, n_layers=1, dim=8)
+    with pytest.raises(TrainingError, match="trained on 3 of width 8"):
+        m.predict_proba(tgt, one_layer)

@@ -37,6 +37,7 @@ class PAAdv(PA):
     adversarial = True
 
     def stage2_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """PA's terms plus ``gc``: the gender loss behind the reversal layer."""
         terms = super().stage2_terms(ctx)
         terms["gc"] = attribute_loss(ctx)
         return terms

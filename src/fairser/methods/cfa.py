@@ -23,6 +23,7 @@ class PACFA(PAAdv):
     name = "pa-cfa"
 
     def stage2_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """PA-Adv's terms plus ``gsim``: ``alpha`` times L_GSim."""
         terms = super().stage2_terms(ctx)
         o = self.options
         if o.gsim_on == "shared":

@@ -75,5 +75,6 @@ class PAFairW(PA):
     def update_table(
         self, table: np.ndarray, *, y: np.ndarray, g: np.ndarray, pred: np.ndarray
     ) -> np.ndarray:
+        """One :func:`fairw_update` step from the epoch's error rates per (group, class)."""
         err, _ = group_error_rates(y, g, pred, table.shape[0], table.shape[1])
         return fairw_update(table, err, rate=self.options.fairw_rate, eps=self.options.fairw_eps)

@@ -42,6 +42,7 @@ class PA(Method):
     uses_target = True
 
     def stage2_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """``align``: ``align_weight`` times the alignment loss (none for ``none``)."""
         o = self.options
         term = alignment_term(ctx, alignment=o.alignment, n_anchors=o.n_anchors)
         return {} if term is None or o.align_weight == 0 else {"align": o.align_weight * term}

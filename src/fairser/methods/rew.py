@@ -43,4 +43,5 @@ class PARew(PA):
     def initial_table(
         self, y: np.ndarray, g: np.ndarray, n_groups: int, n_classes: int
     ) -> np.ndarray:
+        """The reweighing table of the source training rows (:func:`reweighing_table`)."""
         return reweighing_table(y, g, n_groups, n_classes)

@@ -65,6 +65,7 @@ class GradientReversal(nn.Module):
         return grad_reverse(x, self.beta)
 
     def extra_repr(self) -> str:
+        """Shown by ``repr``: the current coefficient."""
         return f"beta={self.beta:g}"
 
 
