@@ -242,6 +242,22 @@ def _run_in_process(fe: Frontend, store: FeatureStore, items: list[_Item], *,
     if not batches:
         return
     fe.load()
+
+    def handle(good: list[tuple[_Item, np.ndarray]], bad: list[_Outcome]) -> None:
+        for outcome in bad:
+            on_outcome(outcome)
+        if good:
+            for outcome in _compute_and_store(fe, store, [g[0] for g in good],
+                                              [g[1] for g in good]):
+                on_outcome(outcome)
+
+    if not fe.batched:
+        # Per-file frontends: decode inline. A loader thread would fight openSMILE's per-frame
+        # Python callbacks for the GIL (5 ms switch interval) and cost more than decoding does.
+        for batch in batches:
+            handle(*_load_batch(fe, batch))
+        return
+    # Neural batches: torch releases the GIL, so the next batches decode in the background.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairser-audio") as loader:
         queue: deque[Future] = deque()
         todo = iter(batches)
@@ -251,12 +267,7 @@ def _run_in_process(fe: Frontend, store: FeatureStore, items: list[_Item], *,
             good, bad = queue.popleft().result()
             for nxt in _take(todo, 1):
                 queue.append(loader.submit(_load_batch, fe, nxt))
-            for outcome in bad:
-                on_outcome(outcome)
-            if good:
-                for outcome in _compute_and_store(fe, store, [g[0] for g in good],
-                                                  [g[1] for g in good]):
-                    on_outcome(outcome)
+            handle(good, bad)
 
 
 def _take(it: Iterator[Any], n: int) -> list[Any]:
@@ -427,9 +438,13 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
         superset = candidate if candidate.folder.is_dir() else None
     selections: dict[str, tuple[int, ...]] = {}
 
-    hashed = [0]
-    hashes = HashCache(root).hash_files(df["path"], on_hashed=lambda _n: hashed.__setitem__(
-        0, hashed[0] + 1))
+    hashed = 0
+
+    def count_hashed(_n_bytes: int) -> None:
+        nonlocal hashed
+        hashed += 1
+
+    hashes = HashCache(root).hash_files(df["path"], on_hashed=count_hashed)
 
     paths = df["path"].tolist()
     entries: dict[str, Path] = {}
@@ -508,7 +523,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
             bad_rows.items())], columns=list(BAD_COLUMNS)).astype("string")
     ordered = {k: entries[k] for k in df["key"] if k in entries}
     stats = ExtractStats(n_rows=len(df), n_cached=n_cached, n_computed=n_computed,
-                         n_bad=len(bad), audio_s=audio_s, hashed=hashed[0],
+                         n_bad=len(bad), audio_s=audio_s, hashed=hashed,
                          wall_s=time.perf_counter() - t0, compute_s=compute_s)
     if progress:
         _summary(console, fe, stats, store)

@@ -29,7 +29,8 @@ class ExtractStats:
     n_cached : int
         Rows already in the store (nothing computed).
     n_computed : int
-        Distinct audio contents computed in this call.
+        Distinct audio contents computed in this call (rows with byte-identical audio share
+        one computation and one entry).
     n_bad : int
         Rows without features (see :attr:`FeatureSet.bad`).
     audio_s : float
