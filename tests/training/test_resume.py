@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -175,3 +176,22 @@ def test_kill_between_early_stop_and_stage_end_resumes_exactly(
     resumed = fit(workdir=tmp_path / "run", **kw)
     assert _strip(resumed.history) == _strip(reference.history)
     assert len([e for e in reference.history["epochs"] if e["stage"] == 1]) < 30
+
+
+def test_finished_workdir_keeps_model_and_config_not_checkpoints(small_pair, fast_config, tmp_path):
+    src, tgt, feats = small_pair
+    fit(
+        source=src,
+        target=tgt,
+        features=feats,
+        method="pa",
+        emotion="angry",
+        config=fast_config,
+        seed=0,
+        progress=False,
+        workdir=tmp_path / "run",
+    )
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["stage1_epochs"] == fast_config["stage1_epochs"] and "alpha" in cfg
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -531,8 +532,9 @@ def fit(
     seed : int
         Seed of every random choice: same seed, same model.
     workdir : str or pathlib.Path, optional
-        Folder for checkpoints; a rerun after a kill resumes from the last finished epoch, and
-        a rerun of a finished run loads its result.
+        Folder for checkpoints (``checkpoints/``, removed once the run is finished), the
+        resolved config (``config.json``) and the finished model (``model/``); a rerun after
+        a kill resumes from the last finished epoch, and a rerun of a finished run loads it.
     progress : bool
         Show progress bars.
 
@@ -595,6 +597,8 @@ def fit(
     model = FittedModel(net, meta=meta, history=history)
     if wd is not None:
         model.save(wd / "model")
+        # the finished model supersedes the checkpoints (a rerun loads the model)
+        shutil.rmtree(wd / "checkpoints", ignore_errors=True)
     return model
 
 
