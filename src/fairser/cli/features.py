@@ -76,7 +76,8 @@ def extract_cmd(
     if not progress:  # extract() prints the summary itself when progress is on
         s = fs.stats
         console.print(f"{fs.frontend}: {s.n_rows} rows, {s.n_cached} cached, "
-                      f"{s.n_computed} computed, {s.n_bad} bad -> {fs.folder}", highlight=False)
+                      f"{s.n_computed} computed, {s.n_bad} bad -> {fs.folder}", highlight=False,
+                      soft_wrap=True)
     if len(fs.bad):
         table = Table(title=f"{len(fs.bad)} bad file(s)", show_lines=False)
         table.add_column("utterance")
