@@ -77,3 +77,17 @@ def test_open_clears_only_stale_temp_files(tmp_path: Path) -> None:
     os.utime(old, (past, past))
     store.open()
     assert not old.exists() and fresh.exists()
+
+
+def test_hash_progress_callbacks_count_only_files_read(tmp_path: Path) -> None:
+    files = []
+    for i in range(5):
+        f = tmp_path / f"{i}.bin"
+        f.write_bytes(bytes([i]) * (i + 1))
+        files.append(str(f))
+    cache = HashCache(tmp_path / "features")
+    cache.hash_files(files[:2])
+    started: list[int] = []
+    sizes: list[int] = []
+    cache.hash_files(files, on_start=started.append, on_hashed=sizes.append)
+    assert started == [3] and sorted(sizes) == [3, 4, 5]

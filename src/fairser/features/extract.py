@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ from fairser.features.store import FeatureStore, HashCache, features_root
 __all__ = ["extract", "utt_key"]
 
 _REQUIRED = ("corpus", "utt_id", "path")
+_HASH_BAR_MIN = 200  # files to hash before a hashing progress bar is worth showing
 
 
 @dataclass
@@ -286,12 +288,12 @@ _WORKER_STATE: dict[str, Any] = {}
 
 
 def _worker_init(fe: Frontend, store: FeatureStore) -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    # One intra-op thread per worker process. Set through the environment so that torch, if a
+    # frontend imports it later, starts that way (importing torch here would cost every
+    # openSMILE worker a second of start-up for nothing).
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     _WORKER_STATE["fe"] = fe
     _WORKER_STATE["store"] = store
 
@@ -439,12 +441,28 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     selections: dict[str, tuple[int, ...]] = {}
 
     hashed = 0
+    hash_bar: Progress | None = None
 
-    def count_hashed(_n_bytes: int) -> None:
+    def on_start(n_files: int) -> None:  # a bar only when many files must be read
+        nonlocal hash_bar
+        if progress and n_files >= _HASH_BAR_MIN:
+            hash_bar = Progress(TextColumn("[bold]hashing audio"), BarColumn(),
+                                MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                                transient=True)
+            hash_bar.start()
+            hash_bar.add_task("hash", total=n_files)
+
+    def on_hashed(_n_bytes: int) -> None:
         nonlocal hashed
         hashed += 1
+        if hash_bar is not None:
+            hash_bar.advance(hash_bar.task_ids[0])
 
-    hashes = HashCache(root).hash_files(df["path"], on_hashed=count_hashed)
+    try:
+        hashes = HashCache(root).hash_files(df["path"], on_start=on_start, on_hashed=on_hashed)
+    finally:
+        if hash_bar is not None:
+            hash_bar.stop()
 
     paths = df["path"].tolist()
     entries: dict[str, Path] = {}

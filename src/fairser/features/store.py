@@ -42,7 +42,7 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,14 +108,17 @@ class HashCache:
         )
         return con
 
-    def hash_files(self, paths: Iterable[str], *,
-                   on_hashed=None) -> dict[str, str | FeatureError]:
+    def hash_files(self, paths: Iterable[str], *, on_start: Callable[[int], None] | None = None,
+                   on_hashed: Callable[[int], None] | None = None,
+                   ) -> dict[str, str | FeatureError]:
         """Content hash of each path, or the error that prevented reading it.
 
         Parameters
         ----------
         paths : iterable of str
             Absolute paths (duplicates allowed).
+        on_start : callable, optional
+            ``on_start(n_files)`` once the number of files that must be read is known.
         on_hashed : callable, optional
             ``on_hashed(n_bytes)`` after each file actually read (for progress).
 
@@ -150,35 +153,49 @@ class HashCache:
                 known = {r[0]: r[1:] for r in rows}
             except sqlite3.Error:
                 known = {}
-        fresh: list[tuple] = []
+        stale: list[str] = []
         for p, st in stats.items():
             row = known.get(p)
             if row is not None and tuple(row[:4]) == (st.size, st.mtime_ns, st.ctime_ns,
                                                        st.inode):
                 out[p] = row[4]
-                continue
-            try:
-                digest = file_sha256(p)
-            except OSError as exc:
-                out[p] = FeatureError(
-                    f"{p}: cannot read the audio file ({exc.strerror or exc}); "
-                    f"check its permissions")
-                continue
-            out[p] = digest
-            fresh.append((p, st.size, st.mtime_ns, st.ctime_ns, st.inode, digest))
-            if on_hashed is not None:
-                on_hashed(st.size)
-        if con is not None:
-            try:
-                if fresh:
-                    with con:
-                        con.executemany("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?)",
-                                        fresh)
-            except sqlite3.Error:
-                pass  # a read-only or locked cache only costs re-hashing next time
-            finally:
+            else:
+                stale.append(p)
+        if on_start is not None:
+            on_start(len(stale))
+        fresh: list[tuple] = []
+        try:
+            for p in stale:
+                st = stats[p]
+                try:
+                    digest = file_sha256(p)
+                except OSError as exc:
+                    out[p] = FeatureError(
+                        f"{p}: cannot read the audio file ({exc.strerror or exc}); "
+                        f"check its permissions")
+                    continue
+                out[p] = digest
+                fresh.append((p, st.size, st.mtime_ns, st.ctime_ns, st.inode, digest))
+                if len(fresh) >= 1000:  # keep long hashing runs resumable too
+                    self._remember(con, fresh)
+                    fresh = []
+                if on_hashed is not None:
+                    on_hashed(st.size)
+            self._remember(con, fresh)
+        finally:
+            if con is not None:
                 con.close()
         return out
+
+    @staticmethod
+    def _remember(con: sqlite3.Connection | None, rows: list[tuple]) -> None:
+        if con is None or not rows:
+            return
+        try:
+            with con:
+                con.executemany("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?)", rows)
+        except sqlite3.Error:
+            pass  # a read-only or locked cache only costs re-hashing next time
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
