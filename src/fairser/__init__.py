@@ -29,6 +29,9 @@ _LAZY: dict[str, str] = {
     "utt_key": "fairser.corpora",
     "validate_manifest": "fairser.corpora",
     "generate_pair": "fairser.corpora.synthetic",
+    # features
+    "FeatureSet": "fairser.features",
+    "extract": "fairser.features",
     # metrics
     "compare_methods": "fairser.metrics",
     "evaluate_predictions": "fairser.metrics",
@@ -47,7 +50,9 @@ __all__ = [
     "FairserError",
     "FeatureError",
     "TrainingError",
+    "FeatureSet",
     "__version__",
+    "extract",
     "compare_methods",
     "evaluate_predictions",
     "gender_probe",
@@ -65,6 +70,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fairser.corpora import load_corpus, scan_corpus, utt_key, validate_manifest
     from fairser.corpora.synthetic import generate_pair
+    from fairser.features import FeatureSet, extract
     from fairser.metrics import (
         compare_methods,
         evaluate_predictions,
