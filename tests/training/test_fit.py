@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fairser.errors import ConfigError, TrainingError
@@ -160,6 +161,17 @@ def test_errors_are_one_line_and_name_the_fix(small_pair, fast_config) -> None:
     missing.loc[0, "split"] = "train"
     with pytest.raises(TrainingError, match=r"no features for manifest row corpus=src utt_id=nope"):
         fit(method="pa", emotion="angry", config=fast_config, **{**kw, "source": missing})
+    bad = type(feats)(feats.arrays, n_layers=feats.n_layers, dim=feats.dim)
+    bad.bad = pd.DataFrame(
+        [{"corpus": "src", "utt_id": "nope", "path": "x.wav", "reason": "audio too short"}]
+    )
+    with pytest.raises(TrainingError, match=r"utt_id=nope \(x\) \(audio too short\); extract"):
+        fit(
+            method="pa",
+            emotion="angry",
+            config=fast_config,
+            **{**kw, "source": missing.assign(path="x"), "features": bad},
+        )
     with pytest.raises(TrainingError, match="split 'dev'"):
         fit(
             method="pa",

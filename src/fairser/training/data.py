@@ -180,6 +180,15 @@ def select_rows(
     return manifest.loc[sel.to_numpy()].reset_index(drop=True)
 
 
+def _bad_reason(features: FeatureSource, corpus: str, utt_id: str) -> str | None:
+    """Why the feature set could not make this row's features, if it says."""
+    bad = getattr(features, "bad", None)
+    if not isinstance(bad, pd.DataFrame) or bad.empty or "reason" not in bad.columns:
+        return None
+    hit = bad[(bad["corpus"].astype(str) == corpus) & (bad["utt_id"].astype(str) == utt_id)]
+    return None if hit.empty else str(hit["reason"].iloc[0])
+
+
 def _pool_time(a: np.ndarray, stride: int) -> np.ndarray:
     """Average-pool (L, T, D) over time with kernel = stride = ``stride`` (last window partial)."""
     if stride == 1 or a.shape[1] <= 1:
@@ -234,9 +243,11 @@ def stack_features(
     for _, row in rows.iterrows():
         key = key_of(str(row["corpus"]), str(row["utt_id"]))
         if key not in features:
+            reason = _bad_reason(features, str(row["corpus"]), str(row["utt_id"]))
             raise TrainingError(
-                f"{what}: no features for {_where(row)}; extract features for this manifest "
-                "or drop rows listed in FeatureSet.bad"
+                f"{what}: no features for {_where(row)}"
+                + (f" ({reason})" if reason else "")
+                + "; extract features for this manifest or drop rows listed in FeatureSet.bad"
             )
         a = np.asarray(features[key])
         if a.ndim != 3 or a.shape[0] != n_layers or a.shape[2] != dim or a.shape[1] < 1:
