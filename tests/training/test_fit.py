@@ -264,3 +264,22 @@ def test_several_layers_are_mixed_by_learned_softmax_weights(pair_factory, fast_
     one_layer = type(feats)(feats.arrays, n_layers=1, dim=8)
     with pytest.raises(TrainingError, match="trained on 3 of width 8"):
         m.predict_proba(tgt, one_layer)
+
+
+def test_large_float32_features_do_not_overflow(pair_factory, fast_config) -> None:
+    src, tgt, feats = pair_factory(seed=3, n_source=120, n_target=60, dim=6)
+    big = {k: v.astype(np.float32) * 1e5 for k, v in feats.arrays.items()}  # eGeMAPS-like scale
+    big_feats = type(feats)(big, n_layers=1, dim=6)
+    m = fit(
+        source=src,
+        target=tgt,
+        features=big_feats,
+        method="pa",
+        emotion="angry",
+        config=fast_config,
+        seed=0,
+        progress=False,
+    )
+    p = m.predict_proba(tgt, big_feats)
+    assert np.isfinite(p).all() and np.isfinite(m.history["epochs"][-1]["loss"])
+    assert m.history["epochs"][0]["dev_uar"] > 0.5

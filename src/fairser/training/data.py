@@ -1,7 +1,8 @@
 """Data assembly: manifest rows + FeatureSet -> pre-padded tensors, labels and groups.
 
 Everything a fit needs is stacked into tensors once, so the training loop never does Python
-I/O per step. Features are kept as float16 (the store's dtype) and cast per batch.
+I/O per step. Features keep the store's float16 when it has it (cast per batch), float32
+otherwise.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Split:
     Attributes
     ----------
     x : torch.Tensor
-        (N, L, T, D) float16 features, zero-padded in time.
+        (N, L, T, D) features (float16 or float32, see :func:`stack_features`), zero-padded
+        in time.
     mask : torch.Tensor
         (N, T) bool, True on real frames.
     lengths : torch.Tensor
@@ -231,7 +233,8 @@ def stack_features(
     Returns
     -------
     x, mask, lengths : torch.Tensor
-        (N, L, T, D) float16, (N, T) bool, (N,) int64.
+        (N, L, T, D) features (float16 when the feature set stores float16, else float32, so
+        that large values such as eGeMAPS functionals never overflow), (N, T) bool, (N,) int64.
 
     Raises
     ------
@@ -239,6 +242,7 @@ def stack_features(
         When a row has no features, or features of the wrong shape, naming the row and the fix.
     """
     arrays: list[np.ndarray] = []
+    half = True  # keep float16 only when the store's features are float16 (no overflow)
     n_layers, dim = int(features.n_layers), int(features.dim)
     for _, row in rows.iterrows():
         key = key_of(str(row["corpus"]), str(row["utt_id"]))
@@ -255,6 +259,7 @@ def stack_features(
                 f"{what}: features of {_where(row)} have shape {a.shape}, expected "
                 f"({n_layers}, T>=1, {dim}); re-extract them"
             )
+        half = half and a.dtype == np.float16
         p = _pool_time(a, frame_stride)
         if p.shape[1] > max_frames:
             start = (p.shape[1] - max_frames) // 2
@@ -266,7 +271,7 @@ def stack_features(
         arrays.append(p)
     n = len(arrays)
     t_max = max((a.shape[1] for a in arrays), default=1)
-    x = np.zeros((n, n_layers, t_max, dim), np.float16)
+    x = np.zeros((n, n_layers, t_max, dim), np.float16 if half else np.float32)
     lengths = np.zeros(n, np.int64)
     for i, a in enumerate(arrays):
         x[i, :, : a.shape[1]] = a
