@@ -38,6 +38,11 @@ _LAZY: dict[str, str] = {
     "gender_probe": "fairser.metrics",
     "paired_bootstrap_test": "fairser.metrics",
     "speaker_bootstrap": "fairser.metrics",
+    # training
+    "METHODS": "fairser.training",
+    "FittedModel": "fairser.training",
+    "TrainConfig": "fairser.training",
+    "fit": "fairser.training",
     # report
     "table_markdown": "fairser.report",
     "write_report": "fairser.report",
@@ -51,8 +56,12 @@ __all__ = [
     "FeatureError",
     "TrainingError",
     "FeatureSet",
+    "FittedModel",
+    "METHODS",
+    "TrainConfig",
     "__version__",
     "extract",
+    "fit",
     "compare_methods",
     "evaluate_predictions",
     "gender_probe",
@@ -79,6 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         speaker_bootstrap,
     )
     from fairser.report import table_markdown, write_report
+    from fairser.training import METHODS, FittedModel, TrainConfig, fit
 
 
 def __getattr__(name: str) -> Any:
