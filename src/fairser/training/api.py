@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -37,6 +38,7 @@ from fairser.training.data import (
     stack_features,
 )
 from fairser.training.loop import FitData, run_stages
+from fairser.training.norm import CorpusStats
 from fairser.training.pseudo import pseudo_groups
 
 __all__ = ["FittedModel", "Outputs", "Prepared", "fit", "prepare_fit"]
@@ -44,6 +46,7 @@ __all__ = ["FittedModel", "Outputs", "Prepared", "fit", "prepare_fit"]
 _MODEL_FILE = "model.safetensors"
 _META_FILE = "model.json"
 _HISTORY_FILE = "history.json"
+_NORM_FILE = "input_norm.safetensors"
 
 
 @dataclass(frozen=True)
@@ -78,14 +81,36 @@ class FittedModel:
         Method, label space, attribute groups, resolved config, feature description.
     history : dict
         Per-epoch losses and dev scores, best epochs, extra measurements.
+    input_stats : CorpusStats, optional
+        Per-corpus input statistics; required when the config's ``input_norm`` is
+        ``per-corpus`` (every row is then standardised with its corpus's statistics before
+        the network, see :class:`~fairser.training.config.TrainConfig`), unused otherwise.
+
+    Raises
+    ------
+    TrainingError
+        When ``input_norm`` is ``per-corpus`` and ``input_stats`` is missing.
     """
 
-    def __init__(self, net: FairSERNet, *, meta: dict[str, Any], history: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        net: FairSERNet,
+        *,
+        meta: dict[str, Any],
+        history: dict[str, Any],
+        input_stats: CorpusStats | None = None,
+    ) -> None:
         self.net = net.eval()
         self.meta = meta
         self.history = history
         self.labels = LabelSpace.from_dict(meta["labels"])
         self.config = TrainConfig.model_validate(meta["config"])
+        if self.config.input_norm == "per-corpus" and input_stats is None:
+            raise TrainingError(
+                "a model trained with input_norm: per-corpus needs its per-corpus statistics; "
+                "pass input_stats= (FittedModel.load reads them from the saved folder)"
+            )
+        self.input_stats = input_stats if self.config.input_norm == "per-corpus" else None
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -123,7 +148,10 @@ class FittedModel:
         Parameters
         ----------
         manifest : pandas.DataFrame
-            Rows to score (any split; labels are not read).
+            Rows to score (any split; labels are not read). With ``input_norm: per-corpus``
+            the rows of a corpus unseen in training are standardised with the statistics of
+            those rows (at least ``input_norm_min_rows`` of them, else with the source
+            statistics and a warning).
         features : FeatureSource
             Features holding every row (same frontend and layers as in training).
         batch_size : int, optional
@@ -142,6 +170,8 @@ class FittedModel:
             max_frames=self.config.max_frames,
             what="predict",
         )
+        if self.input_stats is not None:
+            x = self.input_stats.normalise(x, mask, rows["corpus"].astype(str), what="predict")
         bs = batch_size or self.config.eval_batch_size
         probs, embs, atts = [], [], []
         binary = self.labels.task == "binary"
@@ -196,12 +226,18 @@ class FittedModel:
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write weights (safetensors), metadata and history (JSON) into ``directory``."""
+        """Write weights (safetensors), metadata and history (JSON) into ``directory``.
+
+        A ``per-corpus`` model also writes its per-corpus input statistics
+        (``input_norm.safetensors``). The metadata file is written last.
+        """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         save_tensors(
             d / _MODEL_FILE, dict(self.net.state_dict()), {"spec": self.net.spec.to_dict()}
         )
+        if self.input_stats is not None:
+            self.input_stats.save(d / _NORM_FILE)
         atomic_write_text(d / _HISTORY_FILE, json.dumps(self.history, indent=1, default=float))
         atomic_write_text(d / _META_FILE, json.dumps(self.meta, indent=1, sort_keys=True))
         return d
@@ -227,7 +263,10 @@ class FittedModel:
         tensors, _ = load_tensors(d / _MODEL_FILE)
         net = FairSERNet(NetSpec(**meta["spec"]))
         net.load_state_dict(tensors)
-        return cls(net, meta=meta, history=history)
+        stats = None
+        if meta.get("config", {}).get("input_norm", "source") == "per-corpus":
+            stats = CorpusStats.load(d / _NORM_FILE)
+        return cls(net, meta=meta, history=history, input_stats=stats)
 
     def __repr__(self) -> str:
         return (
@@ -305,7 +344,11 @@ class Prepared:
         Measurements made while preparing (e.g. pseudo-label accuracy).
     seed : int
     mean, std : torch.Tensor
-        Input standardisation statistics.
+        Statistics of the network's input standardisation: those of the source training
+        frames (``input_norm: source``), or 0 and 1 (``per-corpus``: the stacked features
+        are already standardised per corpus).
+    input_stats : CorpusStats or None
+        Per-corpus statistics (``per-corpus`` only).
     """
 
     config: TrainConfig
@@ -317,6 +360,7 @@ class Prepared:
     seed: int
     mean: torch.Tensor
     std: torch.Tensor
+    input_stats: CorpusStats | None = None
 
     def build_net(self) -> FairSERNet:
         """A freshly initialised network (torch seeded with :attr:`seed`)."""
@@ -404,6 +448,21 @@ def prepare_fit(
     if tgt_rows is not None:
         tgt = make_split(tgt_rows, features, labels=None, groups=groups, what="target", **kw)
     mean, std = feature_stats(train.x, train.mask)
+    input_stats: CorpusStats | None = None
+    if cfg.input_norm == "per-corpus":
+        # Standardise every row once, here, with its own corpus's statistics; the network's
+        # buffers become 0/1 and the loop, anchors and pseudo labels all see these features.
+        parts = [(train.x, train.mask, tr_rows["corpus"].astype(str).to_numpy())]
+        if tgt is not None and tgt_rows is not None:
+            parts.append((tgt.x, tgt.mask, tgt_rows["corpus"].astype(str).to_numpy()))
+        input_stats = CorpusStats.from_splits(
+            parts, fallback=(mean, std), min_rows=cfg.input_norm_min_rows
+        )
+        train = _normalised(train, tr_rows, input_stats, "source train")
+        dev = _normalised(dev, dev_rows, input_stats, "source dev")
+        if tgt is not None and tgt_rows is not None:
+            tgt = _normalised(tgt, tgt_rows, input_stats, "target")
+        mean, std = torch.zeros_like(mean), torch.ones_like(std)
 
     extra: dict[str, Any] = {}
     if tgt is not None and meth.adversarial and cfg.target_gender == "pseudo":
@@ -435,6 +494,14 @@ def prepare_fit(
             None if tgt is None else tgt.g,
             [int(features.n_layers), int(features.dim)],
             mean,
+            *(
+                []
+                if input_stats is None
+                else [
+                    input_stats.corpora,
+                    *(t for c in input_stats.corpora for t in input_stats.stats[c]),
+                ]
+            ),
         ),
     }
     feat_meta = {
@@ -453,6 +520,8 @@ def prepare_fit(
         "features": feat_meta,
         "fingerprint": fingerprint,
     }
+    if input_stats is not None:
+        meta["input_norm"] = {"mode": cfg.input_norm, "corpora": list(input_stats.corpora)}
     spec = NetSpec(
         n_layers_in=int(features.n_layers),
         in_dim=int(features.dim),
@@ -495,6 +564,7 @@ def prepare_fit(
         seed=int(seed),
         mean=mean,
         std=std,
+        input_stats=input_stats,
     )
 
 
@@ -594,12 +664,18 @@ def fit(
         "target": 0 if data.target is None else len(data.target),
     }
     history["seconds"] = time.perf_counter() - t0
-    model = FittedModel(net, meta=meta, history=history)
+    model = FittedModel(net, meta=meta, history=history, input_stats=prep.input_stats)
     if wd is not None:
         model.save(wd / "model")
         # the finished model supersedes the checkpoints (a rerun loads the model)
         shutil.rmtree(wd / "checkpoints", ignore_errors=True)
     return model
+
+
+def _normalised(split: Split, rows: pd.DataFrame, stats: CorpusStats, what: str) -> Split:
+    """``split`` with every row standardised by its corpus's statistics."""
+    x = stats.normalise(split.x, split.mask, rows["corpus"].astype(str).to_numpy(), what=what)
+    return dataclasses.replace(split, x=x)
 
 
 def _jsonable(v: Any) -> Any:
