@@ -78,6 +78,8 @@ def test_rerun_skips_finished_runs(small_settings, fake_layers, tmp_path):
     second = _run(small_settings, fake_layers, tmp_path)
     assert len(fake_layers.fits) == n_fits  # nothing retrained
     assert second.n_skipped == second.n_runs == 10
+    meta = json.loads((second.out_dir / "meta.json").read_text())
+    assert [i["trained"] for i in meta["invocations"]] == [10, 0]
     pd.testing.assert_frame_equal(first.results, second.results)
 
 

@@ -722,6 +722,9 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
             "layers": cfg.features.layers, "target_split": cfg.target_split.mode,
             "notes": data.notes, "versions": _versions(),
             "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    meta["invocations"] = _previous_invocations(out / "meta.json") + [
+        {"command": meta["command"], "wall_s": meta["wall_s"], "trained": len(all_specs) -
+         n_skipped, "skipped": n_skipped, "finished_utc": meta["finished_utc"]}]
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,
                               n_runs=len(all_specs), n_skipped=n_skipped, wall_s=wall,
@@ -744,6 +747,16 @@ def _compare(cfg: ExperimentConfig, backend: Backend, predictions: pd.DataFrame,
         predictions, baseline="source-only", n_boot=cfg.bootstrap.n_resamples,
         confidence=cfg.bootstrap.confidence, seed=cfg.bootstrap.seed, progress=progress,
         **extra)
+
+
+def _previous_invocations(path: Path) -> list[dict[str, Any]]:
+    """The ``invocations`` list of an earlier meta.json (empty if none or unreadable)."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = previous.get("invocations") if isinstance(previous, dict) else None
+    return list(found) if isinstance(found, list) else []
 
 
 def _numeric(df: pd.DataFrame) -> pd.DataFrame:
