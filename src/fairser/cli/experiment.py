@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -49,8 +48,7 @@ def run(
                       f"{len(cfg.seeds)} seeds x {len(cfg.targets)} targets x "
                       f"{len(cfg.source_subsample)} conditions, sweeps included)")
         return
-    command = "fairser " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-        if sys.argv[1:] else f"fairser run {config}"
+    command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else []))
     result = _run(cfg, out_dir=out, progress=progress, console=console, command=command)
     _summary(console, result)
 
