@@ -43,6 +43,12 @@ _LAZY: dict[str, str] = {
     "FittedModel": "fairser.training",
     "TrainConfig": "fairser.training",
     "fit": "fairser.training",
+    # experiments
+    "ExperimentConfig": "fairser.experiments",
+    "load_config": "fairser.experiments",
+    "predict_files": "fairser.experiments",
+    "run_demo": "fairser.experiments",
+    "run_experiment": "fairser.experiments",
     # report
     "table_markdown": "fairser.report",
     "write_report": "fairser.report",
@@ -51,6 +57,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "AudioError",
     "ConfigError",
+    "ExperimentConfig",
     "CorpusError",
     "FairserError",
     "FeatureError",
@@ -65,9 +72,13 @@ __all__ = [
     "compare_methods",
     "evaluate_predictions",
     "gender_probe",
+    "load_config",
     "generate_pair",
     "load_corpus",
     "paired_bootstrap_test",
+    "predict_files",
+    "run_demo",
+    "run_experiment",
     "scan_corpus",
     "speaker_bootstrap",
     "table_markdown",
@@ -79,6 +90,13 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fairser.corpora import load_corpus, scan_corpus, utt_key, validate_manifest
     from fairser.corpora.synthetic import generate_pair
+    from fairser.experiments import (
+        ExperimentConfig,
+        load_config,
+        predict_files,
+        run_demo,
+        run_experiment,
+    )
     from fairser.features import FeatureSet, extract
     from fairser.metrics import (
         compare_methods,
