@@ -32,13 +32,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from fairser._io import atomic_path
 from fairser.corpora._base import CorpusScan
 from fairser.corpora._schema import EMOTIONS, SPLITS, validate_manifest
 from fairser.errors import CorpusError
@@ -103,14 +102,8 @@ def _atomic(path: Path, write) -> Path:
     path = Path(path).expanduser()
     if path.parent and not path.parent.exists():
         raise CorpusError(f"{path}: folder {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

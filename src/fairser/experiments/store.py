@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairser._io import atomic_path, atomic_write_bytes, atomic_write_text
 from fairser.errors import FairserError
 
 __all__ = ["ResultsStore", "atomic_write_bytes", "atomic_write_frame", "atomic_write_text",
@@ -48,44 +49,17 @@ def safe_name(text: str) -> str:
     return _UNSAFE.sub("_", text).strip("_") or "_"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` as Parquet or CSV (by suffix) atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    if path.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"unsupported table format {path.suffix}")
+    with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
-        elif path.suffix == ".csv":
-            df.to_csv(tmp, index=False)
         else:
-            raise ValueError(f"unsupported table format {path.suffix}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            df.to_csv(tmp, index=False)
 
 
 def _jsonable(value: Any) -> Any:
@@ -205,15 +179,8 @@ class ResultsStore:
     def save_embeddings(self, run_id: str, **arrays: np.ndarray) -> Path:
         """Save named arrays as a compressed ``.npz`` atomically."""
         path = self.embeddings_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     def rows(self, run_ids: Iterable[str], *, field: str = "rows") -> pd.DataFrame:

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from fairser._io import atomic_write_text
 from fairser.errors import FeatureError
 
 __all__ = ["FeatureStore", "HashCache", "atomic_write_text", "entry_shape", "features_root",
@@ -196,20 +197,6 @@ class HashCache:
                 con.executemany("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?)", rows)
         except sqlite3.Error:
             pass  # a read-only or locked cache only costs re-hashing next time
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _slug(name: str) -> str:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from fairser._io import atomic_path
 from fairser._paths import default_cache_dir
 from fairser.errors import FeatureError
 from fairser.features._options import FrontendOptions, parse_options
@@ -322,15 +321,8 @@ def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path,
                              metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_whisper_encoder(name: str, *, cache_dir: str | Path | None = None,

@@ -16,13 +16,13 @@ function needs (``uar``, ``dsp``, ``deo_max`` ...). Optional columns the report 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from fairser._io import atomic_write_bytes
 from fairser.errors import FairserError
 
 __all__ = [
@@ -231,16 +231,3 @@ def aggregate(df: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) ->
     return pd.DataFrame(rows)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
