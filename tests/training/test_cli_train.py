@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fairser.cli import app
+from fairser.cli import app, main
 from fairser.errors import ConfigError
 from fairser.training.run import load_run_config
 
@@ -75,3 +75,31 @@ def test_run_config_errors_are_one_line(tmp_path) -> None:
     assert cfg.target == "casia:/abs/c" and cfg.workdir == str(tmp_path / "ok.run")
     result = CliRunner().invoke(app, ["train", str(tmp_path / "missing.yaml")])
     assert result.exit_code != 0
+
+
+def test_run_config_names_checked_before_any_work(tmp_path, capsys) -> None:
+    """Method, emotion and target errors come from the config, not after feature extraction."""
+    path = tmp_path / "bad.yaml"
+    base = {"source": "ravdess:missing", "target": "casia:missing"}
+    _write(path, {**base, "method": "pa-xyz"})
+    with pytest.raises(ConfigError, match=r"bad.yaml: key 'method': unknown method 'pa-xyz'"):
+        load_run_config(path)
+    _write(path, {**base, "emotion": "angri"})
+    with pytest.raises(ConfigError, match=r"bad.yaml: key 'emotion': unknown emotion"):
+        load_run_config(path)
+    _write(path, {**base, "emotion": ["angry", "hapy"]})
+    with pytest.raises(ConfigError, match=r"\['hapy'\]"):
+        load_run_config(path)
+    _write(path, {"source": "ravdess:missing", "method": "pa-cfa"})
+    with pytest.raises(ConfigError, match=r"bad.yaml: method 'pa-cfa' needs a target corpus"):
+        load_run_config(path)
+    _write(path, {"source": "ravdess:missing", "method": "source-only", "emotion": None})
+    assert load_run_config(path).target is None
+    # The CLI reports the config error (one line, exit 2), not the missing corpus folder.
+    _write(path, {**base, "method": "pa-xyz"})
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "unknown method 'pa-xyz'" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -72,6 +72,25 @@ def _resolve_spec(spec: str, base: Path) -> str:
     return f"{kind}:{p if p.is_absolute() else (base / p).resolve()}"
 
 
+def _check_names(cfg: RunConfig, p: Path) -> None:
+    """Method, emotion names and the target, checked before any corpus or feature work."""
+    from fairser.corpora import EMOTIONS
+    from fairser.methods import METHODS
+
+    meth = METHODS.get(cfg.method)
+    if meth is None:
+        raise ConfigError(f"{p}: key 'method': unknown method {cfg.method!r}; use one of "
+                          f"{', '.join(METHODS)}")
+    names = [cfg.emotion] if isinstance(cfg.emotion, str) else list(cfg.emotion or [])
+    unknown = [e for e in names if e not in EMOTIONS]
+    if unknown:
+        raise ConfigError(f"{p}: key 'emotion': unknown emotion(s) {unknown}; use the "
+                          f"canonical names {', '.join(EMOTIONS)}")
+    if meth.uses_target and cfg.target is None:
+        raise ConfigError(f"{p}: method {cfg.method!r} needs a target corpus; add "
+                          "'target: KIND:ROOT' or use method: source-only")
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate a run YAML (unknown keys are errors).
 
@@ -94,6 +113,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     upd["workdir"] = str(wd if wd.is_absolute() else (base / wd).resolve())
     if cfg.cache_dir is not None and not Path(cfg.cache_dir).is_absolute():
         upd["cache_dir"] = str((base / cfg.cache_dir).resolve())
+    _check_names(cfg, p)
     return cfg.model_copy(update=upd)
 
 
