@@ -53,3 +53,12 @@ def test_bad_choices_and_files_are_one_line_errors(finished_run, fake_layers, wa
         predict_files(finished_run, [tmp_path / "missing.wav"], backend=fake_layers.backend())
     with pytest.raises(ConfigError, match="no audio files"):
         predict_files(finished_run, [], backend=fake_layers.backend())
+
+
+def test_missing_file_and_folder_messages_fit_predict(finished_run, fake_layers, tmp_path):
+    with pytest.raises(AudioError, match=r"missing.wav: audio file not found; check the path$"):
+        predict_files(finished_run, [tmp_path / "missing.wav"], backend=fake_layers.backend())
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    with pytest.raises(AudioError, match=r"clips: is a folder, not an audio file; pass the files"):
+        predict_files(finished_run, [folder], backend=fake_layers.backend())

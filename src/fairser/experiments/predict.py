@@ -94,6 +94,11 @@ def _choose(models: list[tuple[Path, dict[str, Any]]], *, method: str | None, se
 def _manifest(files: list[Path]) -> pd.DataFrame:
     rows = []
     for i, path in enumerate(files):
+        if path.is_dir():
+            raise AudioError(f"{path}: is a folder, not an audio file; pass the files in it "
+                             f"(e.g. {path / '*.wav'})")
+        if not path.exists():
+            raise AudioError(f"{path}: audio file not found; check the path")
         info = audio_info(path)  # AudioError names the file
         if info.frames == 0:
             raise AudioError(f"{path}: empty audio (0 samples); pass a file with speech")
