@@ -77,3 +77,30 @@ def test_demo_end_to_end_then_predict_and_resume(tmp_path, capsys):
     code, stdout, err = _cli(["demo", "--out", str(out), "--no-progress"], capsys)
     assert code in (0, None)
     assert "(0 trained, 14 reused)" in err
+
+
+def test_dry_run_checks_corpus_roots_kinds_and_frontend(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "tgt").mkdir()
+    path = tmp_path / "grid.yaml"
+
+    def dry(source="ravdess:src", target="casia:tgt", frontend="logmel", methods="[pa]"):
+        path.write_text(f"source: {source}\ntargets: [{target}]\nemotions: [angry, happy]\n"
+                        f"features: {{frontend: {frontend}}}\nmethods: {methods}\nseeds: [0]\n")
+        return _cli(["run", str(path), "--dry-run"], capsys)
+
+    code, _, err = dry()
+    assert code == 0 and "valid;" in err and "2 runs" in err
+    for kwargs, fragment in [
+        ({"target": "casia:nowhere"}, "targets.0: casia:"),
+        ({"source": "ravdess:nowhere"}, "source: ravdess:"),
+        ({"target": "cassia:tgt"}, "unknown corpus kind 'cassia'"),
+        ({"frontend": "whisper-huge"}, "features.frontend: unknown frontend 'whisper-huge'"),
+        ({"methods": "[pa-xyz]"}, "methods: unknown method(s) ['pa-xyz']"),
+    ]:
+        code, _, err = dry(**kwargs)
+        assert code == 2, (kwargs, err)
+        assert err.startswith(f"error: {path}: ") and fragment in err, (kwargs, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _, err = dry(target="casia:nowhere")
+    assert "nowhere: corpus root not found" in err

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fairser.errors import ConfigError, FairserError
+
 
 def _summary(console: Console, result) -> None:
     done = result.n_runs - result.n_skipped
@@ -23,6 +25,24 @@ def _summary(console: Console, result) -> None:
         console.print(f"table:   {result.table}")
     if result.report is not None:
         console.print(f"report:  {result.report}")
+
+
+def _check_inputs(cfg) -> None:
+    """What --dry-run checks beyond the config itself: corpus kinds and roots, the frontend."""
+    from fairser.corpora import parse_spec
+    from fairser.features import FRONTENDS, frontend_names
+
+    corpora = [("source", cfg.source)] + [(f"targets.{i}", t) for i, t in enumerate(cfg.targets)]
+    for where, corpus in corpora:
+        _, root = parse_spec(corpus.spec)  # unknown kind: CorpusError naming the spec
+        synthetic = corpus.kind.strip().lower().startswith("synthetic")
+        if root is not None and not synthetic and not root.exists():
+            raise ConfigError(f"{where}: {corpus.spec}: corpus root not found; fix the path "
+                              "(a relative path is read from the config's folder)")
+    frontend = cfg.features.frontend
+    if frontend not in FRONTENDS and not frontend.startswith("hf:"):
+        raise ConfigError(f"features.frontend: unknown frontend {frontend!r}; choose one of "
+                          f"{', '.join(frontend_names())}")
 
 
 def run(
@@ -41,7 +61,11 @@ def run(
     console = Console(stderr=True)
     cfg = load_config(config)
     if dry_run:
-        check_config(cfg, default_backend())
+        try:
+            check_config(cfg, default_backend())
+            _check_inputs(cfg)
+        except FairserError as exc:
+            raise ConfigError(f"{config}: {exc}") from None
         plan = plan_runs(cfg)
         console.print(f"{config}: valid; {len(plan)} runs "
                       f"({len(cfg.methods)} methods x {len(cfg.grid_emotions())} emotions x "
