@@ -101,3 +101,10 @@ def test_shipped_configs_validate(path, monkeypatch):
     from fairser.experiments import check_config, default_backend
 
     check_config(cfg, default_backend())  # methods and training options known downstream
+
+
+def test_non_utf8_config_is_a_config_error(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(b"\xff\xfesource: ravdess:/r\n")
+    with pytest.raises(ConfigError, match=r"exp.yaml: not a UTF-8 text file \(byte 0\)"):
+        load_config(path)

@@ -103,3 +103,10 @@ def test_run_config_names_checked_before_any_work(tmp_path, capsys) -> None:
     assert info.value.code == 2
     assert "unknown method 'pa-xyz'" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_non_utf8_run_config_is_a_config_error(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_bytes(b"source: ravdess:/r\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"run.yaml: not a UTF-8 text file \(byte \d+\)"):
+        load_run_config(path)

@@ -261,6 +261,10 @@ def load_train_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"{p}: cannot read the config file ({exc.strerror}); check the path"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not a UTF-8 text file (byte {exc.start}); save the YAML config as UTF-8"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
