@@ -65,3 +65,11 @@ def test_save_manifest_validates_and_is_atomic(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.parquet"]
     with pytest.raises(CorpusError, match="does not exist; create it first"):
         save_problems(problems_frame([]), tmp_path / "no" / "x.csv")
+
+
+def test_save_manifest_to_a_folder_is_a_corpus_error(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(CorpusError, match=r"out: is a folder, not a file; pass a file path"):
+        save_manifest(_manifest(), folder)
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]

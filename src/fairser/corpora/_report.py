@@ -102,6 +102,8 @@ def _atomic(path: Path, write) -> Path:
     path = Path(path).expanduser()
     if path.parent and not path.parent.exists():
         raise CorpusError(f"{path}: folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, not a file; pass a file path inside it")
     with atomic_path(path) as tmp:
         write(tmp)
     return path
