@@ -1,12 +1,15 @@
 """The ``fairser`` command line: parses, calls the Python API, prints. No logic of its own.
 
 Each command group lives in its own module; this file only assembles them and turns a
-:class:`fairser.errors.FairserError` into one red line and a non-zero exit, never a traceback.
+:class:`fairser.errors.FairserError` (or an ``OSError`` about a path: a file where a folder is
+needed, a folder where a file is, no permission) into one red line and a non-zero exit, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -34,6 +37,18 @@ def _register() -> None:
 _register()
 
 
+def _os_fix(exc: OSError) -> str:
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file; pass a file path"
+    if isinstance(exc, NotADirectoryError) or (
+            isinstance(exc, FileExistsError) and not Path(exc.filename or "").is_dir()):
+        return (f"{exc.strerror} (a file stands where a folder is needed); pass a folder path "
+                "or move the file away")
+    if isinstance(exc, PermissionError):
+        return "permission denied; choose a location you can write to"
+    return f"{exc.strerror}; check the path"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fairser`` script."""
     err = Console(stderr=True)
@@ -42,6 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     except FairserError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A path given on the command line or in a config that is of the wrong kind (a file
+        # where a folder is needed, or the reverse) or not writable: one line, not a traceback.
+        name = exc.filename2 or exc.filename
+        if name is None:
+            raise
+        err.print(f"[bold red]error:[/] {name}: {_os_fix(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]; finished work is kept and a rerun resumes it")
         sys.exit(130)

@@ -1,0 +1,49 @@
+"""`fairser.cli.main`: how errors reach the terminal."""
+
+from __future__ import annotations
+
+import pytest
+
+import fairser.cli as cli
+from fairser.cli import main
+
+
+def _cli(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_wrong_kind_of_path_is_one_line_exit_2(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = _cli(["demo", "--out", str(afile), "--no-progress"], capsys)
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {afile}: ") and "pass a folder path" in last
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("exc, fragment", [
+    (IsADirectoryError(21, "Is a directory", "/tmp/x.tmp", None, "/out/dir"),
+     "/out/dir: is a folder, not a file; pass a file path"),
+    (PermissionError(13, "Permission denied", "/ro/file"),
+     "/ro/file: permission denied; choose a location you can write to"),
+])
+def test_os_errors_with_a_path_are_one_line(monkeypatch, capsys, exc, fragment):
+    def fake_app(**_):
+        raise exc
+
+    monkeypatch.setattr(cli, "app", fake_app)
+    code, _, err = _cli([], capsys)
+    assert code == 2 and err.strip() == f"error: {fragment}"
+
+
+def test_os_errors_without_a_path_keep_their_traceback(monkeypatch):
+    def fake_app(**_):
+        raise OSError("no path involved")
+
+    monkeypatch.setattr(cli, "app", fake_app)
+    with pytest.raises(OSError, match="no path involved"):
+        main([])
