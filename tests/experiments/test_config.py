@@ -108,3 +108,9 @@ def test_non_utf8_config_is_a_config_error(tmp_path):
     path.write_bytes(b"\xff\xfesource: ravdess:/r\n")
     with pytest.raises(ConfigError, match=r"exp.yaml: not a UTF-8 text file \(byte 0\)"):
         load_config(path)
+
+
+def test_single_run_config_points_to_fairser_train(tmp_path):
+    path = _write(tmp_path, "source: ravdess:/r\ntarget: casia:/c\nmethod: pa\n")
+    with pytest.raises(ConfigError, match=r"exp.yaml: this is a single-run config .*fairser train"):
+        load_config(path)

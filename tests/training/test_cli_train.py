@@ -110,3 +110,12 @@ def test_non_utf8_run_config_is_a_config_error(tmp_path) -> None:
     path.write_bytes(b"source: ravdess:/r\n# caf\xe9\n")
     with pytest.raises(ConfigError, match=r"run.yaml: not a UTF-8 text file \(byte \d+\)"):
         load_run_config(path)
+
+
+def test_grid_config_points_to_fairser_run(tmp_path) -> None:
+    path = tmp_path / "grid.yaml"
+    _write(path, {"name": "g", "source": "ravdess:/r", "targets": ["casia:/c"],
+                  "methods": ["pa"]})
+    with pytest.raises(ConfigError, match=r"grid.yaml: this is an experiment grid config .*"
+                                          r"`fairser run .*grid.yaml`$"):
+        load_run_config(path)

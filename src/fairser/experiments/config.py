@@ -507,6 +507,10 @@ def parse_config(data: Any, *, base_dir: Path | str = ".", source: str = "<confi
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
+        if "targets" not in data and ("target" in data or "method" in data):
+            raise ConfigError(f"{source}: this is a single-run config (it has 'target' or "
+                              f"'method'); train it with `fairser train {source}`, or write "
+                              "'targets:' and 'methods:' for a grid") from None
         raise ConfigError(_describe(exc, source, node)) from None
     base = Path(base_dir)
 

@@ -104,6 +104,9 @@ def load_run_config(path: str | Path) -> RunConfig:
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
+        if "target" not in data and ("targets" in data or "methods" in data):
+            raise ConfigError(f"{p}: this is an experiment grid config (it has 'targets' or "
+                              f"'methods'); run it with `fairser run {p}`") from None
         raise ConfigError(f"{p}: {_one_line(exc)}") from None
     base = p.resolve().parent
     upd: dict[str, Any] = {"source": _resolve_spec(cfg.source, base)}
