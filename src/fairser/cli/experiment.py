@@ -81,7 +81,7 @@ def demo(
     out: Path = typer.Option(Path("runs") / "demo", "--out", "-o", help="Run folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
-    """Synthetic corpus pair end to end (all methods, a report); a few minutes on 2 cores."""
+    """Synthetic corpus pair end to end (all methods, a report); about 1-2 minutes on 2 cores."""
     from fairser.experiments import run_demo
 
     console = Console(stderr=True)
