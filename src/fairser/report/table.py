@@ -272,25 +272,9 @@ def table_html(
     _check_options(metrics, spread)
     df = read_results(results, need=metrics)
     blocks = paper_tables(df, metrics=metrics, spread=spread, digits=digits)
-    esc = html.escape
-    out = [f'<p class="legend">{esc(_legend(df, metrics, spread))}</p>']
-    for block in blocks:
-        emotions = list(dict.fromkeys(e for e, _ in block.columns))
-        per = len(block.columns) // max(len(emotions), 1)
-        out.append(f"<h3>{esc(block.title)}</h3>")
-        out.append('<table class="paper"><thead><tr><th rowspan="2">Method</th>')
-        out += [f'<th colspan="{per}">{esc(e)}</th>' for e in emotions]
-        out.append("</tr><tr>")
-        out += [f"<th>{esc(METRIC_HEADERS[m][0])}</th>" for _, m in block.columns]
-        out.append("</tr></thead><tbody>")
-        for (label, cells), flags in zip(block.rows, block.best, strict=True):
-            tds = "".join(
-                f'<td class="best">{esc(c)}</td>' if f else f"<td>{esc(c)}</td>"
-                for c, f in zip(cells, flags, strict=True)
-            )
-            out.append(f"<tr><th>{esc(label)}</th>{tds}</tr>")
-        out.append("</tbody></table>")
-    return "\n".join(out)
+    return _blocks_html(
+        blocks, _legend(df, metrics, spread), lambda m: METRIC_HEADERS[m][0]
+    )
 
 
 _COMPARISON_COLUMNS = ("method", "sweep", "metric", "difference", "p_value")
@@ -409,6 +393,14 @@ def comparison_html(comparisons: pd.DataFrame, *, digits: int = 3, alpha: float 
         HTML: a legend paragraph, then per block an ``<h3>`` and a table.
     """
     blocks, legend = _comparison_blocks(comparisons, digits=digits, alpha=alpha)
+    return _blocks_html(blocks, legend, lambda m: "Δ" + METRIC_HEADERS.get(m, (m,))[0])
+
+
+def _blocks_html(blocks, legend: str, header) -> str:
+    """Render table blocks as HTML: a legend paragraph, then an ``<h3>`` and a table per block.
+
+    ``header(metric)`` gives the (unescaped) column header of a metric.
+    """
     esc = html.escape
     out = [f'<p class="legend">{esc(legend)}</p>']
     for block in blocks:
@@ -418,7 +410,7 @@ def comparison_html(comparisons: pd.DataFrame, *, digits: int = 3, alpha: float 
         out.append('<table class="paper"><thead><tr><th rowspan="2">Method</th>')
         out += [f'<th colspan="{per}">{esc(e)}</th>' for e in emotions]
         out.append("</tr><tr>")
-        out += [f"<th>Δ{esc(METRIC_HEADERS.get(m, (m,))[0])}</th>" for _, m in block.columns]
+        out += [f"<th>{esc(header(m))}</th>" for _, m in block.columns]
         out.append("</tr></thead><tbody>")
         for (label, cells), flags in zip(block.rows, block.best, strict=True):
             tds = "".join(
