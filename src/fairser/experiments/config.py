@@ -30,8 +30,6 @@ Definitions fixed here (they are part of what a result means):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fairser._hashing import config_hash as _config_hash
 from fairser.errors import ConfigError
 
 __all__ = [
@@ -417,9 +416,8 @@ class ExperimentConfig(_Strict):
 
 
 def config_hash(payload: Any, *, length: int = 12) -> str:
-    """Stable short SHA-256 of a JSON-serialisable payload (keys sorted, paths as strings)."""
-    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+    """Short stable hash of a run/spec payload (:func:`fairser._hashing.config_hash`)."""
+    return _config_hash(payload, length=length)
 
 
 def _expand(root: str, base: Path, *, where: str) -> str:

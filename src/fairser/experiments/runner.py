@@ -45,6 +45,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from fairser.decision import decide
 from fairser.errors import ConfigError, FairserError
 from fairser.experiments.backend import Backend, default_backend
 from fairser.experiments.config import ExperimentConfig, SubsampleSpec, config_hash
@@ -505,7 +506,7 @@ def _model_outputs(model: Any, df: pd.DataFrame, features: Any
     if hasattr(model, "outputs"):
         out = model.outputs(df, features)
         proba = np.asarray(out.proba, dtype=float)
-        y_pred = ((proba >= 0.5).astype(int) if proba.ndim == 1 else proba.argmax(axis=-1))
+        y_pred = decide(proba)
         gc = out.attribute
         emb = out.embedding
     else:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import abc
 import copy
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from fairser._hashing import config_hash
 from fairser.errors import ConfigError
 
 __all__ = ["Frontend", "LayerSpec", "normalize_layers", "config_hash"]
@@ -90,12 +89,6 @@ def normalize_layers(layers: LayerSpec, n_layers: int, *, frontend: str) -> tupl
             )
         out.add(idx)
     return tuple(sorted(out))
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """Stable SHA-256 (hex) of a JSON-serialisable configuration."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class Frontend(abc.ABC):

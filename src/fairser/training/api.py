@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fairser.decision import decide
 from fairser.errors import TrainingError
 from fairser.methods import Method, get_method
 from fairser.models import FairSERNet, NetSpec
@@ -198,9 +199,9 @@ class FittedModel:
         return self.outputs(manifest, features).proba
 
     def predict(self, manifest: pd.DataFrame, features: FeatureSource) -> np.ndarray:
-        """Hard labels: 0/1 (threshold 0.5) for binary, class indices for multiclass."""
+        """Hard labels from :func:`fairser.decision.decide` (0/1 at 0.5, or class indices)."""
         p = self.predict_proba(manifest, features)
-        return (p >= 0.5).astype(np.int64) if p.ndim == 1 else p.argmax(-1).astype(np.int64)
+        return decide(p)
 
     def embed(self, manifest: pd.DataFrame, features: FeatureSource) -> np.ndarray:
         """(n, E) shared embeddings."""

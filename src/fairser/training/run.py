@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
+from fairser.decision import decide
 from fairser.errors import ConfigError
 from fairser.training.api import FittedModel, fit
 from fairser.training.config import TrainConfig, _one_line, _Strict, load_train_config
@@ -136,7 +137,7 @@ def evaluate_run(
     if len(rows) == 0:
         return {"rows": 0, "uar": None, "gender_head_acc": None}
     out = model.outputs(rows, features)
-    pred = (out.proba >= 0.5).astype(int) if out.proba.ndim == 1 else out.proba.argmax(-1)
+    pred = decide(out.proba)
     res: dict[str, float | int | None] = {
         "rows": len(rows),
         "uar": unweighted_average_recall(y, pred),
