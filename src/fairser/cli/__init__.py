@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from fairser.cli._console import make_console
 from fairser.errors import FairserError
 
 app = typer.Typer(
@@ -51,7 +51,7 @@ def _os_fix(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fairser`` script."""
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     try:
         app(args=argv, prog_name="fairser")
     except FairserError as exc:

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fairser.cli._console import make_console
 from fairser.errors import ConfigError
 
 app = typer.Typer(help="Inspect and export emotional speech corpora.", no_args_is_help=True)
@@ -78,7 +79,7 @@ def inspect(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        _print_summary(summary, Console())
+        _print_summary(summary, make_console())
     if len(scan.problems) and not skip_bad:
         raise typer.Exit(code=1)
 
@@ -97,7 +98,7 @@ def export(
     from fairser.corpora import save_manifest, save_problems, scan_corpus
 
     scan = scan_corpus(spec, options=parse_options(option), progress=True)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     if len(scan.problems):
         if not skip_bad:
             scan.raise_for_problems()
@@ -118,7 +119,7 @@ def list_kinds() -> None:
     for kind, adapter in CORPORA.items():
         table.add_row(kind, adapter.language, "official" if adapter.official_splits
                       else "assigned", adapter.description)
-    Console().print(table)
+    make_console().print(table)
 
 
 @app.command("synthesize")
@@ -130,7 +131,7 @@ def synthesize(
     from fairser.corpora.synthetic import generate_pair, pair_dir
 
     src, tgt = generate_pair(root, seed=seed, progress=True)
-    Console().print(f"synth-en: {len(src)} utterances, synth-zh: {len(tgt)} utterances in "
+    make_console().print(f"synth-en: {len(src)} utterances, synth-zh: {len(tgt)} utterances in "
                     f"{pair_dir(root, seed=seed)}", highlight=False)
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fairser.cli._console import make_console
 from fairser.errors import ConfigError, FairserError
 
 
@@ -58,7 +59,7 @@ def run(
     from fairser.experiments import check_config, default_backend, load_config, plan_runs
     from fairser.experiments import run_experiment as _run
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     cfg = load_config(config)
     if dry_run:
         try:
@@ -84,7 +85,7 @@ def demo(
     """Synthetic corpus pair end to end (all methods, a report); about 1-2 minutes on 2 cores."""
     from fairser.experiments import run_demo
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     console.print("[bold]fairser demo[/]: synthetic English -> Mandarin pair with a planted "
                   "gender shortcut; source-only and five fairness methods")
     result = run_demo(out_dir=out, progress=progress, console=console)
@@ -109,7 +110,7 @@ def predict(
     df = predict_files(run_dir, list(files), method=method, seed=seed, target=target,
                        condition=condition)
     prob_cols = [c for c in df.columns if c.startswith("p_")]
-    out = Console()
+    out = make_console()
     if as_json:
         payload = {"models": df.attrs.get("models", []),
                    "predictions": [

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fairser.cli._console import make_console
 from fairser.errors import ConfigError
 
 app = typer.Typer(help="Extract and inspect frame features (cached, resumable).",
@@ -67,7 +67,7 @@ def extract_cmd(
     from fairser.corpora import load_corpus
     from fairser.features import extract
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     manifest = load_corpus(corpus, skip_bad=skip_bad)
     fs = extract(manifest, frontend, layers=layers, options=_parse_options(option,
                                                                            allow_download),

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from fairser.cli._console import make_console
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +46,8 @@ def register(app: typer.Typer) -> None:
                 "-" if res["uar"] is None else f"{res['uar']:.3f}",
                 "-" if res["gender_head_acc"] is None else f"{res['gender_head_acc']:.3f}",
             )
-        Console().print(table)
+        make_console().print(table)
         if summary.get("pseudo_gender_accuracy") is not None:
-            Console().print(
+            make_console().print(
                 f"pseudo target gender accuracy: {summary['pseudo_gender_accuracy']:.3f}"
             )

@@ -431,7 +431,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     root = features_root(cache_dir)
     store_dtype = dtype or fe.store_dtype
     store = FeatureStore(root, fe.name, fe.config(), dtype=store_dtype).open()
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     # A layer subset is served from existing all-layer entries rather than recomputed.
     superset: FeatureStore | None = None
     if 1 < fe.n_layers != len(fe.layers):
