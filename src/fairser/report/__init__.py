@@ -7,10 +7,10 @@ bounds, ``<metric>_note`` reasons for undefined values, ``status``/``reason`` of
 gender probes) and writes text or PNG files. Nothing trains or evaluates: the report is a pure
 function of the results. Method names and labels come from :mod:`fairser.methods`.
 
-Modules: ``table`` (the paper table), ``comparison`` (paired tests), ``plots`` (the main
-figures), ``tradeoff`` (accuracy against fairness with the Pareto front), ``embeddings`` (PCA
-figure), ``html`` (the page); ``_results``, ``_order``, ``_render`` and ``_figure`` hold what
-they share.
+Modules: ``table`` (the paper table), ``failures`` (failed runs), ``comparison`` (paired
+tests), ``plots`` (the main figures), ``tradeoff`` (accuracy against fairness with the Pareto
+front), ``embeddings`` (PCA figure), ``html`` (the page); ``_results``, ``_order``,
+``_render`` and ``_figure`` hold what they share.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from fairser.report._order import EXTRA_METHODS, method_label, method_order
 from fairser.report._results import ReportError, read_results
 from fairser.report.comparison import comparison_html, comparison_markdown
 from fairser.report.embeddings import plot_embeddings
+from fairser.report.failures import failed_runs
 from fairser.report.html import DETECTION, FIGURES, write_report
 from fairser.report.plots import plot_fairness_gap, plot_fairness_vs_uar, plot_recall_by_gender
 from fairser.report.table import (
     METRIC_HEADERS,
     TableBlock,
-    failed_runs,
     paper_tables,
     table_html,
     table_markdown,

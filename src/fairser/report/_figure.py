@@ -29,6 +29,7 @@ from fairser.report._results import (
     ReportError,
     aggregate,
     atomic_write_bytes,
+    failed_rows,
     ok_rows,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "MARKERS",
     "SHORT",
     "error_bars",
+    "failed_note",
     "method_colors",
     "over_emotions",
     "panel_note",
@@ -170,18 +172,32 @@ def over_emotions(
     return aggregate(per_seed, by=keys, metrics=metrics), notes
 
 
-def sorted_keys(agg: pd.DataFrame, ranks: dict[str, int], sweeps: dict[str, int]) -> pd.DataFrame:
-    """Rows of ``agg`` in method display order, sweep points in order of appearance."""
-    order = [(ranks[m], sweeps.get(s, 0)) for m, s in zip(agg["method"], agg["sweep"], strict=True)]
+def sorted_keys(agg: pd.DataFrame, ranks: dict[str, int]) -> pd.DataFrame:
+    """Rows of ``agg`` in method display order, each method's sweep points as they appear."""
+    order = [(ranks[m], i) for i, m in enumerate(agg["method"])]
     return agg.iloc[sorted(range(len(agg)), key=order.__getitem__)].reset_index(drop=True)
 
 
-def panel_note(
-    ax: Any, lines: Sequence[str], *, loc: str = "lower right", max_lines: int = 4
-) -> None:
-    """Print notes (what a panel leaves out, and why) in a small box inside the panel.
+def failed_note(df: pd.DataFrame, part: pd.DataFrame) -> list[str]:
+    """A note counting the failed runs (of the full results ``df``) left out of a panel.
 
-    ``loc`` is "lower right" (scatter plots) or "upper left" (bars: give them head room).
+    The panel is described by ``part``: failed rows with its corpora, roles, targets and
+    conditions count; failures a later successful rerun superseded do not.
+    """
+    bad = failed_rows(df)
+    bad = bad[~bad["superseded"]]
+    for col in ("corpus", "role", "target", "condition"):
+        bad = bad[bad[col].isin(set(part[col]))]
+    runs = bad.drop_duplicates(["method", "sweep", "emotion", "seed", "target", "condition"])
+    if runs.empty:
+        return []
+    return [f"{len(runs)} failed run(s) left out (see Failed runs)"]
+
+
+def panel_note(ax: Any, lines: Sequence[str], *, width: int = 100, max_lines: int = 5) -> None:
+    """Print notes (what a panel leaves out, and why) in small text under its x-axis label.
+
+    Below the axes they never hide data; constrained layout makes room for them.
     """
     lines = list(dict.fromkeys(lines))
     if not lines:
@@ -189,17 +205,16 @@ def panel_note(
     shown = lines[:max_lines]
     if len(lines) > max_lines:
         shown.append(f"... and {len(lines) - max_lines} more (see the table notes)")
-    text = "\n".join(textwrap.shorten(line, width=90, placeholder=" ...") for line in shown)
-    right = loc == "lower right"
-    ax.text(
-        0.99 if right else 0.01,
-        0.02 if right else 0.98,
+    text = "\n".join(textwrap.fill(line, width=width, subsequent_indent="  ") for line in shown)
+    ax.annotate(
         text,
-        transform=ax.transAxes,
-        ha="right" if right else "left",
-        va="bottom" if right else "top",
-        fontsize=6.5,
+        xy=(0.5, 0.0),
+        xycoords=ax.xaxis.label,
+        xytext=(0, -3),
+        textcoords="offset points",
+        ha="center",
+        va="top",
+        fontsize=7,
         color="#8a1c1c",
-        zorder=5,
-        bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#d8b4b4", "pad": 2},
+        annotation_clip=False,
     )

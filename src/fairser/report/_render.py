@@ -51,7 +51,9 @@ class TableBlock:
     marks : list of list of tuple of int
         Footnote numbers of each cell (empty tuples when the table has no notes).
     notes : dict of int to str
-        The footnotes the block's cells use, by number.
+        The footnotes the block's cells and row labels use, by number.
+    label_marks : list of tuple of int
+        Footnote numbers of each row label (a note that holds for every cell of the row).
     """
 
     title: str
@@ -60,10 +62,15 @@ class TableBlock:
     best: list[list[bool]]
     marks: list[list[tuple[int, ...]]] = field(default_factory=list)
     notes: dict[int, str] = field(default_factory=dict)
+    label_marks: list[tuple[int, ...]] = field(default_factory=list)
 
     def cell_marks(self, r: int, c: int) -> tuple[int, ...]:
         """Footnote numbers of cell (r, c)."""
         return self.marks[r][c] if self.marks else ()
+
+    def row_marks(self, r: int) -> tuple[int, ...]:
+        """Footnote numbers of the label of row r."""
+        return self.label_marks[r] if self.label_marks else ()
 
 
 def md_escape(text: str) -> str:
@@ -90,7 +97,8 @@ def blocks_markdown(
             for c, (cell, flag) in enumerate(zip(cells, flags, strict=True)):
                 text = f"**{cell}**" if flag else cell
                 shown.append(text + "".join(f"[^{n}]" for n in block.cell_marks(r, c)))
-            out.append("| " + " | ".join([md_escape(label), *shown]) + " |")
+            label = md_escape(label) + "".join(f"[^{n}]" for n in block.row_marks(r))
+            out.append("| " + " | ".join([label, *shown]) + " |")
         out.append("")
         new = [n for n in sorted(block.notes) if n not in defined]
         if new:
@@ -130,7 +138,12 @@ def blocks_html(blocks: list[TableBlock], legend: str, header: Callable[[str], s
                     attrs += f' title="{esc(why)}"'
                 sup = f"<sup>{','.join(str(n) for n in marks)}</sup>" if marks else ""
                 tds.append(f"<td{attrs}>{esc(cell)}{sup}</td>")
-            out.append(f"<tr><th>{esc(label)}</th>{''.join(tds)}</tr>")
+            marks = block.row_marks(r)
+            head = esc(label)
+            if marks:
+                why = esc(" / ".join(block.notes[n] for n in marks))
+                head = f'<span title="{why}">{head}<sup>{",".join(map(str, marks))}</sup></span>'
+            out.append(f"<tr><th>{head}</th>{''.join(tds)}</tr>")
         out.append("</tbody></table>")
         if block.notes:
             items = "".join(

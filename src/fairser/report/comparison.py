@@ -42,10 +42,9 @@ def _comparison_blocks(
             title = block_title(values)
         else:
             title = ", ".join(f"{k} {v}" for k, v in values.items()) or "all"
-        sweeps = {s: i for i, s in enumerate(dict.fromkeys(part["sweep"]))}
         keys = sorted(
             dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
-            key=lambda k: (ranks[k[0]], sweeps[k[1]]),
+            key=lambda k: ranks[k[0]],  # stable: each method's sweep points as they appear
         )
         index = {(r.method, r.sweep, r.emotion, r.metric): r for r in part.itertuples(index=False)}
         columns = [(e, m) for e in emotions for m in metrics if (e in set(part["emotion"]))]

@@ -8,6 +8,7 @@ that says so instead of a projection, and no input makes it crash.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,9 @@ def _empty_panel(ax: Any, title: str, why: str) -> None:
     ax.text(
         0.5,
         0.5,
-        why,
+        textwrap.fill(why, width=40),
         ha="center",
         va="center",
-        wrap=True,
         fontsize=9,
         color="#8a1c1c",
         transform=ax.transAxes,

@@ -28,8 +28,9 @@ from fairser.report._results import (
 )
 from fairser.report.comparison import comparison_html
 from fairser.report.embeddings import plot_embeddings
+from fairser.report.failures import failed_html
 from fairser.report.plots import plot_fairness_gap, plot_fairness_vs_uar, plot_recall_by_gender
-from fairser.report.table import failed_html, table_html
+from fairser.report.table import table_html
 from fairser.report.tradeoff import has_sweep, plot_pareto
 
 __all__ = ["FIGURES", "write_report"]

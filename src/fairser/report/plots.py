@@ -25,6 +25,7 @@ from fairser.report._figure import (
     SHORT,
     bar_errors,
     error_bars,
+    failed_note,
     method_colors,
     over_emotions,
     panel_note,
@@ -63,7 +64,8 @@ def plot_fairness_vs_uar(
     pathlib.Path
         ``path``.
     """
-    df = successful(read_results(results, need=["uar", *fairness]))
+    full = read_results(results, need=["uar", *fairness])
+    df = successful(full)
     blocks = ordered_blocks(df)
     colors = method_colors(df["method"])
     emotions = list(dict.fromkeys(df["emotion"]))
@@ -106,7 +108,7 @@ def plot_fairness_vs_uar(
             ax.set_title(block_title(values), fontsize=10)
             ax.grid(alpha=0.3)
             ax.set_xlim(left=min(0.0, ax.get_xlim()[0]))
-            panel_note(ax, _undrawn(agg, ["uar", metric]))
+            panel_note(ax, failed_note(full, part) + _undrawn(agg, ["uar", metric]), width=80)
     handles = [
         Line2D([], [], color=colors[m], marker="o", ls="", ms=7, label=method_label(m))
         for m in colors
@@ -149,7 +151,8 @@ def plot_recall_by_gender(
     pathlib.Path
         ``path``.
     """
-    df = successful(read_results(results, need=["uar_m", "uar_f"]))
+    full = read_results(results, need=["uar_m", "uar_f"])
+    df = successful(full)
     blocks = ordered_blocks(df)
     ranks = method_rank(df["method"])
     ncols = min(2, len(blocks))
@@ -157,9 +160,9 @@ def plot_recall_by_gender(
     fig = Figure(figsize=(6.5 * ncols, 3.8 * nrows), layout="constrained")
     axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, (values, part) in zip(axes, blocks, strict=False):
-        sweeps = {s: i for i, s in enumerate(dict.fromkeys(part["sweep"]))}
         agg, notes = over_emotions(part, ["method", "sweep"], ["uar_m", "uar_f"])
-        agg = sorted_keys(agg, ranks, sweeps)
+        agg = sorted_keys(agg, ranks)
+        notes += failed_note(full, part)
         x = np.arange(len(agg))
         for offset, g in ((-0.2, "M"), (0.2, "F")):
             m = f"uar_{g.lower()}"
@@ -182,8 +185,9 @@ def plot_recall_by_gender(
         )
         ax.set_ylabel("UAR within gender")
         notes += _undrawn(agg, ["uar_m", "uar_f"])
-        ax.set_ylim(0, 1.3 if notes else 1)
-        panel_note(ax, notes, loc="upper left")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("method")
+        panel_note(ax, notes)
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_title(block_title(values), fontsize=10)
         ax.legend(fontsize=8, loc="upper right", ncols=2)
@@ -225,7 +229,8 @@ def plot_fairness_gap(
     ReportError
         If the results lack source or target rows.
     """
-    df = successful(read_results(results, need=list(fairness)))
+    full = read_results(results, need=list(fairness))
+    df = successful(full)
     roles = set(df["role"])
     if not {"source", "target"} <= roles:
         raise ReportError(
@@ -236,16 +241,16 @@ def plot_fairness_gap(
     group_cols = ["target", "condition"]
     groups = list(df.groupby(group_cols, sort=False))
     several_conditions = df["condition"].nunique() > 1
-    fig = Figure(figsize=(6.0 * len(fairness), 3.8 * len(groups)), layout="constrained")
+    fig = Figure(figsize=(6.0 * len(fairness), 4.6 * len(groups)), layout="constrained")
     axes = fig.subplots(len(groups), len(fairness), squeeze=False)
     for r, ((target, condition), part) in enumerate(groups):
-        sweeps = {s: i for i, s in enumerate(dict.fromkeys(part["sweep"]))}
         src = part[part["role"] == "source"]
         tgt = part[part["role"] == "target"]
         a, notes_a = over_emotions(src, ["method", "sweep"], fairness)
         b, notes_b = over_emotions(tgt, ["method", "sweep"], fairness)
         notes = [f"source {t}" for t in notes_a] + [f"target {t}" for t in notes_b]
-        both = sorted_keys(a.merge(b[["method", "sweep"]], on=["method", "sweep"]), ranks, sweeps)
+        failed = failed_note(full, part)
+        both = sorted_keys(a.merge(b[["method", "sweep"]], on=["method", "sweep"]), ranks)
         a = both[["method", "sweep"]].merge(a, on=["method", "sweep"], how="left")
         b = both[["method", "sweep"]].merge(b, on=["method", "sweep"], how="left")
         x = np.arange(len(both))
@@ -293,9 +298,8 @@ def plot_fairness_gap(
             mine = [t for t in notes if t.split(" ", 1)[1].startswith(f"{short}:")]
             mine += [f"source {t}" for t in _undrawn(a, [metric])]
             mine += [f"target {t}" for t in _undrawn(b, [metric])]
-            panel_note(ax, mine, loc="upper left")
-            if mine:
-                ax.set_ylim(top=ax.get_ylim()[1] * 1.35)
+            mine += failed
+            panel_note(ax, mine, width=90)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
     fig.suptitle("Fair on the source is not fair on the target (mean over emotions and seeds)")

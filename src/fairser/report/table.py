@@ -8,7 +8,6 @@ listed after the tables.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Sequence
@@ -32,12 +31,11 @@ from fairser.report._results import (
     ok_rows,
     read_results,
 )
+from fairser.report.failures import failed_lines, failure_note
 
 __all__ = [
     "METRIC_HEADERS",
     "TableBlock",
-    "failed_html",
-    "failed_runs",
     "m_header",
     "paper_tables",
     "table_html",
@@ -90,25 +88,6 @@ def _cell(row: pd.Series, metric: str, *, spread: str, digits: int) -> str:
     if use_ci and math.isfinite(lo) and math.isfinite(hi):
         return f"{text} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
     return text
-
-
-def _reason(rows: pd.DataFrame) -> str:
-    texts = [
-        r if r else f"status {s!r}" for r, s in zip(rows["reason"], rows["status"], strict=True)
-    ]
-    return "; ".join(dict.fromkeys(texts))
-
-
-def _failure_note(bad: pd.DataFrame, n_ok: int) -> str:
-    """Footnote of a cell some or all of whose runs failed."""
-    k = int(bad["seed"].nunique(dropna=False))
-    seeds = ", ".join(str(s) for s in dict.fromkeys(bad["seed"]))
-    if n_ok == 0:
-        return f"run failed (seed {seeds}): {_reason(bad)}"
-    return (
-        f"{k} of {k + n_ok} runs failed (seed {seeds}): {_reason(bad)}; the mean is over the "
-        f"other {n_ok}"
-    )
 
 
 def _best_values(index: dict, keys: list, columns: list) -> dict:
@@ -164,17 +143,16 @@ def paper_tables(
         bad = failed_rows(part)
         bad = bad[~bad["superseded"]]
         agg = aggregate(good, by=_RUN_COLUMNS, metrics=metrics) if len(good) else None
-        sweeps = {s: i for i, s in enumerate(dict.fromkeys(part["sweep"]))}
         keys = sorted(
             dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
-            key=lambda k: (ranks[k[0]], sweeps[k[1]]),
+            key=lambda k: ranks[k[0]],  # stable: each method's sweep points as they appear
         )
         block_emotions = [e for e in emotions if e in set(part["emotion"])]
         columns = [(e, m) for e in block_emotions for m in metrics]
         index = {} if agg is None else {(r.method, r.sweep, r.emotion): r for r in agg.itertuples()}
         best_values = _best_values(index, keys, columns)
         failed = {k: rows for k, rows in bad.groupby(_RUN_COLUMNS, sort=False)}
-        rows, best, marks, used = [], [], [], {}
+        rows, best, marks, label_marks, used = [], [], [], [], {}
         for method, sweep in keys:
             cells, flags, row_marks = [], [], []
             for e, m in columns:
@@ -188,7 +166,7 @@ def paper_tables(
                     series = pd.Series(rec._asdict())
                     cells.append(_cell(series, m, spread=spread, digits=digits))
                     if series[f"{m}{NOTE_SUFFIX}"]:
-                        texts.append(f"{m_header(m)} undefined: {series[f'{m}{NOTE_SUFFIX}']}")
+                        texts.append(f"{m_header(m)}: {series[f'{m}{NOTE_SUFFIX}']}")
                     target = best_values.get((e, m))
                     flags.append(
                         target is not None
@@ -197,13 +175,15 @@ def paper_tables(
                         and round(series[m], digits) == round(target, digits)
                     )
                 if fails is not None:
-                    texts.append(_failure_note(fails, 0 if rec is None else int(rec.n_seeds)))
+                    texts.append(failure_note(fails, 0 if rec is None else int(rec.n_seeds)))
                 numbers = tuple(notes.add(t) for t in texts)
                 used.update({n: t for n, t in zip(numbers, texts, strict=True)})
                 row_marks.append(numbers)
+            common = set.intersection(*(set(m) for m in row_marks)) if row_marks else set()
+            label_marks.append(tuple(sorted(common)))
             rows.append((method_label(method, sweep), cells))
             best.append(flags)
-            marks.append(row_marks)
+            marks.append([tuple(n for n in m if n not in common) for m in row_marks])
         blocks.append(
             TableBlock(
                 title=block_title(values),
@@ -212,6 +192,7 @@ def paper_tables(
                 best=best,
                 marks=marks,
                 notes=dict(sorted(used.items())),
+                label_marks=label_marks,
             )
         )
     return blocks
@@ -279,36 +260,6 @@ def _multiclass_text(df: pd.DataFrame) -> str:
     )
 
 
-def failed_runs(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    """The failed runs of a results table, one row per run (not per evaluated corpus).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``method``, ``sweep``, ``emotion``, ``seed``, ``target``, ``condition``,
-        ``status``, ``reason`` and ``superseded`` (a successful rerun exists); empty when no
-        run failed.
-    """
-    df = read_results(results)
-    bad = failed_rows(df)
-    cols = ["method", "sweep", "emotion", "seed", "target", "condition", "status", "reason"]
-    if bad.empty:
-        return pd.DataFrame(columns=[*cols, "superseded"])
-    out = bad.groupby(cols, sort=False, dropna=False)["superseded"].all().reset_index()
-    return out
-
-
-def _failed_lines(df: pd.DataFrame) -> list[str]:
-    runs = failed_runs(df)
-    lines = []
-    for r in runs.itertuples(index=False):
-        where = ", ".join(str(v) for v in (r.emotion, f"seed {r.seed}", r.target, r.condition) if v)
-        why = r.reason or f"status {r.status!r}"
-        later = " (a later rerun succeeded)" if r.superseded else ""
-        lines.append(f"{method_label(r.method, r.sweep)}, {where}: {why}{later}")
-    return lines
-
-
 def table_markdown(
     results: pd.DataFrame | str | os.PathLike,
     *,
@@ -347,7 +298,7 @@ def table_markdown(
         lambda e, m: f"{e} {m_header(m)}",
         heading_level,
     )
-    lines = _failed_lines(df)
+    lines = failed_lines(df)
     if lines:
         text += f"\n{'#' * heading_level} Failed runs\n\n"
         text += "\n".join(f"- {md_escape(line)}" for line in lines) + "\n"
@@ -378,12 +329,3 @@ def table_html(
     df = read_results(results, need=metrics)
     blocks = paper_tables(df, metrics=metrics, spread=spread, digits=digits)
     return blocks_html(blocks, _legend(df, metrics, spread, blocks), m_header)
-
-
-def failed_html(results: pd.DataFrame) -> str:
-    """The failed runs as an HTML list ("" when none failed)."""
-    lines = _failed_lines(read_results(results))
-    if not lines:
-        return ""
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-    return f'<ul class="failed">{items}</ul>'

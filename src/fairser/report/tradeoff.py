@@ -23,6 +23,7 @@ from fairser.report._figure import (
     LABELS,
     SHORT,
     bar_errors,
+    failed_note,
     method_colors,
     over_emotions,
     panel_note,
@@ -74,7 +75,8 @@ def plot_pareto(
     ReportError
         If there is no sweep point, no successful row of ``role``, or a metric is missing.
     """
-    df = successful(read_results(results, need=["uar", *fairness]))
+    full = read_results(results, need=["uar", *fairness])
+    df = successful(full)
     if not has_sweep(df):
         raise ReportError(
             "results: no run has a sweep point; configure a sweep (e.g. alpha: [0.1, 1.0]) "
@@ -102,7 +104,7 @@ def plot_pareto(
             undrawn = int((~agg[["uar", metric]].notna().all(axis=1)).sum())
             if undrawn:
                 notes.append(f"{undrawn} configuration(s) not drawn: a coordinate is undefined")
-            panel_note(ax, notes)
+            panel_note(ax, notes + failed_note(full, part))
             ax.set_xlabel(LABELS.get(metric, metric))
             ax.set_ylabel(LABELS["uar"])
             ax.set_title(f"{block_title(values)}: UAR against {SHORT.get(metric, metric)}")
