@@ -139,13 +139,13 @@ def failed_rows(df: pd.DataFrame) -> pd.DataFrame:
     return bad
 
 
-def _mean_and_note(values: pd.Series, notes: pd.Series) -> tuple[float, str]:
+def _mean_and_note(values: np.ndarray, notes: np.ndarray) -> tuple[float, str]:
     """Mean of one metric over rows, or NaN with the reason when a row lacks it."""
     n = len(values)
     undefined = notes != ""
-    missing = values.isna() & ~undefined
+    missing = np.isnan(values) & ~undefined
     if undefined.any():
-        reasons = "; ".join(dict.fromkeys(notes[undefined]))
+        reasons = "; ".join(dict.fromkeys(notes[undefined].tolist()))
         k = int(undefined.sum())
         return np.nan, reasons if k == n else f"undefined in {k} of {n} runs: {reasons}"
     if missing.all():
@@ -177,25 +177,33 @@ def aggregate(df: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) ->
         some rows are NaN without a reason, "" when all are or none is); and ``n_seeds``
         (distinct seeds).
     """
+    n = len(df)
+    numbers = {}  # column -> float array over all rows (NaN where absent)
+    texts = {}  # note column -> str array
+    for m in metrics:
+        for col in (m, f"{m}_lo", f"{m}_hi"):
+            numbers[col] = (
+                pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+                if col in df
+                else np.full(n, np.nan)
+            )
+        note = f"{m}{NOTE_SUFFIX}"
+        texts[note] = df[note].to_numpy(str) if note in df else np.full(n, "", dtype=object)
+    seeds = df["seed"].to_numpy()
     rows = []
-    for key, part in df.groupby(list(by), sort=False, dropna=False):
+    for key, idx in df.groupby(list(by), sort=False, dropna=False).indices.items():
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key, strict=True))
         for m in metrics:
-            if m in part:
-                values = pd.to_numeric(part[m], errors="coerce")
-            else:
-                values = pd.Series(np.nan, index=part.index)
-            col = f"{m}{NOTE_SUFFIX}"
-            notes = part[col].astype(str) if col in part else pd.Series("", index=part.index)
-            row[m], row[col] = _mean_and_note(values, notes)
+            values = numbers[m][idx]
+            note = f"{m}{NOTE_SUFFIX}"
+            row[m], row[note] = _mean_and_note(values, texts[note][idx])
             defined = np.isfinite(row[m])
-            row[f"{m}_sd"] = float(values.std(ddof=1)) if defined and len(values) > 1 else np.nan
+            row[f"{m}_sd"] = float(values.std(ddof=1)) if defined and len(idx) > 1 else np.nan
             for b in ("lo", "hi"):
-                col = f"{m}_{b}"
-                bound = pd.to_numeric(part[col], errors="coerce") if col in part else None
-                ok = defined and bound is not None and bound.notna().all()
-                row[col] = float(bound.mean()) if ok else np.nan
-        row["n_seeds"] = int(part["seed"].nunique())
+                bound = numbers[f"{m}_{b}"][idx]
+                ok = defined and not np.isnan(bound).any()
+                row[f"{m}_{b}"] = float(bound.mean()) if ok else np.nan
+        row["n_seeds"] = int(pd.unique(seeds[idx]).size)
         rows.append(row)
     return pd.DataFrame(rows)
