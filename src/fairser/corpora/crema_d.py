@@ -81,8 +81,8 @@ def scan(root: Path, opts: CremaDOptions) -> tuple[list[RawUtterance], list[Prob
     table_path, actors = _demographics(root, opts)
     folder = root / opts.audio_dir if (root / opts.audio_dir).is_dir() else root
     records: list[RawUtterance] = []
-    problems: list[Problem] = []
-    for path in find_audio(folder, pattern="*"):
+    files, problems = find_audio(folder, recursive=False)
+    for path in files:
         m = _STEM.match(path.stem)
         if not m:
             problems.append(Problem(

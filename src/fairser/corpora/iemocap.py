@@ -77,7 +77,9 @@ def scan(root: Path, opts: IemocapOptions) -> tuple[list[RawUtterance], list[Pro
     records: list[RawUtterance] = []
     problems: list[Problem] = []
     for session in sessions:
-        audio = {p.stem: p for p in find_audio(session / "sentences" / "wav")}
+        files, skipped = find_audio(session / "sentences" / "wav")
+        problems.extend(skipped)
+        audio = {p.stem: p for p in files}
         for table in sorted((session / "dialog" / "EmoEvaluation").glob("*.txt")):
             if table.name.startswith("."):
                 continue

@@ -30,6 +30,7 @@ from fairser.corpora._base import (
     find_audio,
     require_root,
 )
+from fairser.corpora._schema import is_missing
 from fairser.errors import CorpusError
 
 __all__ = ["ADAPTER", "COLUMNS", "LABEL_MAP", "PodcastOptions", "make_scan"]
@@ -109,7 +110,8 @@ def make_scan(kind: str) -> Callable[[Path, PodcastOptions],
             )
         by_name: dict[str, Path] = {}
         by_stem: dict[str, Path] = {}
-        for p in find_audio(audio_dir):
+        files, _ = find_audio(audio_dir)  # a skipped file a row names fails its own header read
+        for p in files:
             by_name.setdefault(p.name, p)
             by_stem.setdefault(p.stem, p)
         has = {f: cols[f] in table.columns for f in COLUMNS}
@@ -119,7 +121,7 @@ def make_scan(kind: str) -> Callable[[Path, PodcastOptions],
             stem = Path(name).stem
             path = by_name.get(name) or by_stem.get(stem) or audio_dir / name
             speaker = row[cols["speaker"]].strip()
-            if speaker in opts.unknown_speakers:
+            if speaker in opts.unknown_speakers or is_missing(speaker):
                 speaker = f"unknown-{stem}"
             extras: dict[str, object] = {}
             if has["split"]:
