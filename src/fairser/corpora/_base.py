@@ -8,7 +8,7 @@ in their own modules, re-exported here:
 - :mod:`fairser.corpora._adapter`: :class:`Adapter`, :class:`RawUtterance`;
 - :mod:`fairser.corpora._options`: :class:`CorpusOptions`, :func:`parse_options`;
 - :mod:`fairser.corpora._problems`: :class:`Problem`, :class:`CorpusScan`, the problems table;
-- :mod:`fairser.corpora._files`: :func:`find_audio`, :func:`require_root`;
+- :mod:`fairser.corpora._files`: :func:`find_audio`, :func:`require_root`, label readers;
 - :mod:`fairser.corpora._build`: :func:`build_manifest`;
 - :mod:`fairser.corpora._splits`: :func:`assign_splits`.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from fairser.corpora._adapter import Adapter, RawUtterance, ScanFn
 from fairser.corpora._build import build_manifest
-from fairser.corpora._files import find_audio, require_root
+from fairser.corpora._files import find_audio, read_label_table, read_label_text, require_root
 from fairser.corpora._options import CorpusOptions, parse_options
 from fairser.corpora._problems import (
     PROBLEM_COLUMNS,
@@ -47,6 +47,8 @@ __all__ = [
     "find_audio",
     "parse_options",
     "problems_frame",
+    "read_label_table",
+    "read_label_text",
     "require_root",
     "resolved_frame",
 ]

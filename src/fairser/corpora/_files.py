@@ -12,6 +12,9 @@ Hidden entries (names starting with ``.``, e.g. macOS ``._x.wav`` metadata) and 
 not audio (``.txt``, ``.csv``, video...) are not part of a corpus and are passed over quietly.
 Files it returns may still be unreadable or damaged: :func:`fairser.audio.audio_info` finds
 that when the manifest is built.
+
+:func:`read_label_table` and :func:`read_label_text` read an adapter's label files with one-line
+errors that say what is wrong (permission, not UTF-8, not a table) and how to fix it.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import errno
 import os
 from pathlib import Path
 
+import pandas as pd
+
 from fairser.audio import AUDIO_EXTENSIONS, UNSUPPORTED_EXTENSIONS
 from fairser.corpora._problems import Problem
 from fairser.errors import CorpusError
 
-__all__ = ["find_audio", "require_root"]
+__all__ = ["find_audio", "read_label_table", "read_label_text", "require_root"]
 
 
 def require_root(root: Path, kind: str) -> Path:
@@ -123,3 +128,46 @@ def find_audio(root: Path, *, recursive: bool = True,
                     f"to {' or '.join(sorted(exts & {'.flac', '.wav'})) or sorted(exts)[0]} "
                     "or remove it"))
     return sorted(files), problems
+
+
+def _unreadable(path: Path, exc: BaseException, what: str) -> CorpusError:
+    if isinstance(exc, PermissionError):
+        fix = f"permission denied; make it readable (chmod a+r {path})"
+    elif isinstance(exc, IsADirectoryError):
+        fix = f"is a folder; point the option at the {what} file"
+    elif isinstance(exc, UnicodeDecodeError):
+        fix = f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+    elif isinstance(exc, OSError):
+        fix = f"cannot read it ({exc.strerror}); check the disk or copy it again"
+    else:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fix = f"cannot read the table ({first[:160]}); save it as plain CSV"
+    return CorpusError(f"{path}: {what}: {fix}")
+
+
+def read_label_table(path: Path, *, what: str = "label table", sep: str = ",",
+                     parquet: bool = False) -> pd.DataFrame:
+    """Read a label table as text cells (``dtype=str``, nothing turned into NaN).
+
+    Missing-value spellings stay as text here; :func:`fairser.corpora.is_missing` decides
+    later, in one place. ``parquet=True`` reads a parquet file with its own types.
+
+    Raises
+    ------
+    CorpusError
+        One line naming the file and the fix (permission, encoding, malformed table).
+    """
+    try:
+        if parquet:
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding="utf-8")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError: ValueError
+        raise _unreadable(path, exc, what) from None
+
+
+def read_label_text(path: Path, *, what: str = "label file") -> str:
+    """Read a UTF-8 label file (undecodable bytes replaced), with one-line errors."""
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise _unreadable(path, exc, what) from None

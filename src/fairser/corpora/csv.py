@@ -37,7 +37,13 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, field_validator
 
-from fairser.corpora._base import Adapter, CorpusOptions, Problem, RawUtterance
+from fairser.corpora._base import (
+    Adapter,
+    CorpusOptions,
+    Problem,
+    RawUtterance,
+    read_label_table,
+)
 from fairser.corpora._schema import COLUMNS as MANIFEST_COLUMNS
 from fairser.corpora._schema import EMOTIONS, is_missing
 from fairser.errors import CorpusError
@@ -85,16 +91,12 @@ class CsvOptions(CorpusOptions):
 
 def _read(table: Path, opts: CsvOptions) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Return the table as text cells, plus the typed table for parquet input."""
-    try:
-        if table.suffix.lower() == ".parquet":
-            native = pd.read_parquet(table)
-            text = native.astype(object).where(native.notna(), "").astype(str)
-            return text, native
-        sep = opts.sep or ("\t" if table.suffix.lower() in (".tsv", ".tab") else ",")
-        return pd.read_csv(table, dtype=str, keep_default_na=False, sep=sep), None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise CorpusError(f"{table}: cannot read the table ({str(exc).splitlines()[0]}); save "
-                          "it as CSV, TSV or parquet") from exc
+    if table.suffix.lower() == ".parquet":
+        native = read_label_table(table, what="table", parquet=True)
+        text = native.astype(object).where(native.notna(), "").astype(str)
+        return text, native
+    sep = opts.sep or ("\t" if table.suffix.lower() in (".tsv", ".tab") else ",")
+    return read_label_table(table, what="table", sep=sep), None
 
 
 def _extra_value(series: pd.Series) -> pd.Series:

@@ -32,6 +32,7 @@ from fairser.corpora._base import (
     Problem,
     RawUtterance,
     find_audio,
+    read_label_text,
     require_root,
 )
 from fairser.errors import CorpusError
@@ -83,7 +84,7 @@ def scan(root: Path, opts: IemocapOptions) -> tuple[list[RawUtterance], list[Pro
         for table in sorted((session / "dialog" / "EmoEvaluation").glob("*.txt")):
             if table.name.startswith("."):
                 continue
-            text = table.read_text(encoding="utf-8", errors="replace")
+            text = read_label_text(table, what="EmoEvaluation file")
             for lineno, line in enumerate(text.splitlines(), start=1):
                 if not line.startswith("["):
                     continue

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 from pydantic import Field, field_validator
 
 from fairser.corpora._base import (
@@ -28,6 +27,7 @@ from fairser.corpora._base import (
     Problem,
     RawUtterance,
     find_audio,
+    read_label_table,
     require_root,
 )
 from fairser.corpora._schema import is_missing
@@ -97,11 +97,7 @@ def make_scan(kind: str) -> Callable[[Path, PodcastOptions],
         if not audio_dir.is_dir():
             raise CorpusError(f"{kind}:{root}: audio folder {opts.audio_dir} not found; set the "
                               "audio_dir option")
-        try:
-            table = pd.read_csv(labels, dtype=str, keep_default_na=False)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise CorpusError(f"{labels}: cannot read the table ({exc}); save it as plain "
-                              "CSV") from exc
+        table = read_label_table(labels, what="consensus label table")
         missing = [cols[f] for f in _REQUIRED if cols[f] not in table.columns]
         if missing:
             raise CorpusError(
