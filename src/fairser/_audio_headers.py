@@ -13,6 +13,7 @@ This module belongs to :mod:`fairser.audio`; use that module's public functions.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,32 +114,35 @@ def wav_info(rd: Reader, path: str) -> AudioInfo | None:
 
 
 def flac_info(rd: Reader, path: str) -> AudioInfo | None:
-    """Parse a FLAC STREAMINFO block and check that its frames can fit in the file."""
-    pos, info, size = 4, b"", rd.size
+    """Parse a FLAC STREAMINFO block and check that the file holds its last frame."""
+    pos, info, size, head = 4, b"", rd.size, rd.head
     while pos + 4 <= size:
-        head = rd.at(pos, 4)
-        if head[0] & 0x7F == 0:
-            info = rd.at(pos + 4, 34)
-        pos += 4 + _u(head, 1, 4, "big")
-        if head[0] & 0x80:
+        block = head[pos:pos + 4] if pos + 4 <= len(head) else rd.at(pos, 4)
+        if block[0] & 0x7F == 0:
+            info = head[pos + 4:pos + 38] if pos + 38 <= len(head) else rd.at(pos + 4, 34)
+        pos += 4 + int.from_bytes(block[1:4], "big")
+        if block[0] & 0x80:
             break
     if len(info) < 18:
         return None
-    min_block, max_block = _u(info, 0, 2, "big"), _u(info, 2, 4, "big")
-    packed = _u(info, 10, 18, "big")
+    min_block, max_block, max_frame_hi, max_frame_lo, packed = _STREAMINFO.unpack_from(info)
     sr, channels = packed >> 44, ((packed >> 41) & 0x7) + 1
     bits, total = ((packed >> 36) & 0x1F) + 1, packed & 0xFFFFFFFFF
     if total == 0 or sr == 0:
         return None  # length unknown in the header: let libsndfile count
-    max_frame = _u(info, 7, 10, "big")
+    max_frame = (max_frame_hi << 16) | max_frame_lo
     window = min(size - pos, max_frame + 64 if max_frame else 1 << 16)
     if window > 0:
         last = _flac_last_end(rd.at(size - window, window), min_block == max_block,
                               max_block, sr, bits, total)
         if last is not None and last != total:
             raise truncated_error(path, total, last, sr, how="ends before its last frame, after")
-    subtype = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24"}.get(bits, f"PCM_{bits}")
-    return AudioInfo(sample_rate=sr, channels=channels, frames=total, subtype=subtype)
+    return AudioInfo(sample_rate=sr, channels=channels, frames=total,
+                     subtype=_FLAC_SUBTYPES.get(bits) or f"PCM_{bits}")
+
+
+_STREAMINFO = struct.Struct(">HH3xBHQ")  # block sizes, (min frame), max frame, packed fields
+_FLAC_SUBTYPES = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24"}
 
 
 def _crc8(data: bytes) -> int:

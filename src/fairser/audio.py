@@ -78,30 +78,43 @@ CLIP_SHARE = 1e-3
 _BLOCK = 1 << 14
 
 
-def _stat(path: str) -> os.stat_result:
-    """Stat ``path`` (following links); missing, broken or looping links raise AudioError."""
-    try:
-        return os.stat(path)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _error("broken-link", path, "symbolic link loop; point the link at the audio "
-                         "file or remove it") from None
-        if os.path.islink(path):
-            raise _error("broken-link", path, f"broken symbolic link to {os.readlink(path)} "
-                         "(target missing); fix or remove the link") from None
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise _error("unreadable-audio", path, "unreadable audio: permission denied on its "
-                         "folder; make it readable (chmod a+rx on the folder)") from None
-        raise _error("missing-audio", path, "audio file not found; check the corpus root or "
-                     "the path column") from None
+def _open_error(path: str, exc: OSError) -> AudioError:
+    """The one-line error for a file that cannot be opened, saying why and the fix."""
+    if exc.errno == errno.ELOOP:
+        return _error("broken-link", path, "symbolic link loop; point the link at the audio "
+                      "file or remove it")
+    if isinstance(exc, IsADirectoryError):
+        return _error("unreadable-audio", path, "unreadable audio: a folder, not a file; point "
+                      "the row at the audio file")
+    if isinstance(exc, PermissionError):
+        folder = os.path.dirname(path) or "."
+        if not os.access(folder, os.X_OK):
+            return _error("unreadable-audio", path, "unreadable audio: permission denied on "
+                          f"its folder; make it readable (chmod a+rx {folder})")
+        return _error("unreadable-audio", path, "unreadable audio: permission denied; make it "
+                      f"readable (chmod a+r {path})")
+    if os.path.islink(path):
+        return _error("broken-link", path, f"broken symbolic link to {os.readlink(path)} "
+                      "(target missing); fix or remove the link")
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return _error("missing-audio", path, "audio file not found; check the corpus root or "
+                      "the path column")
+    return _error("unreadable-audio", path, f"unreadable audio ({exc.strerror}); check the "
+                  "disk or copy the file again")
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)  # a FIFO named x.wav must not hang the scan
 
 
 def _open(path: str):
-    return open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller's with-block
+    return open(path, "rb", buffering=0, opener=_nonblocking)  # noqa: SIM115 - caller closes
 
 
 def audio_info(path: str | Path) -> AudioInfo:
     """Read the header of ``path`` without decoding the samples.
+
+    One open, one ``fstat`` and one or two small reads for WAV and FLAC files.
 
     Raises
     ------
@@ -111,15 +124,15 @@ def audio_info(path: str | Path) -> AudioInfo:
         tells which).
     """
     spath = os.fspath(path)
-    st = _stat(spath)
-    if not stat.S_ISREG(st.st_mode):
-        raise _error("unreadable-audio", spath, "unreadable audio: a folder, not a file; "
-                     "point the row at the audio file")
-    if st.st_size == 0:
-        raise _error("unreadable-audio", spath, "unreadable audio: empty file (0 bytes); "
-                     "replace it with the original recording or remove it")
     try:
         with _open(spath) as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise _error("unreadable-audio", spath, "unreadable audio: not a regular file; "
+                             "point the row at the audio file")
+            if st.st_size == 0:
+                raise _error("unreadable-audio", spath, "unreadable audio: empty file (0 "
+                             "bytes); replace it with the original recording or remove it")
             rd = Reader(fh, st.st_size)
             if rd.head[:4] == b"RIFF" and rd.head[8:12] == b"WAVE":
                 info = wav_info(rd, spath)
@@ -127,12 +140,8 @@ def audio_info(path: str | Path) -> AudioInfo:
                 info = flac_info(rd, spath)
             else:
                 info = None
-    except PermissionError:
-        raise _error("unreadable-audio", spath, "unreadable audio: permission denied; make it "
-                     f"readable (chmod a+r {spath})") from None
     except OSError as exc:
-        raise _error("unreadable-audio", spath, f"unreadable audio ({exc.strerror}); check the "
-                     "disk or copy the file again") from None
+        raise _open_error(spath, exc) from None
     return info if info is not None else _sf_info(Path(spath))
 
 

@@ -153,6 +153,31 @@ def synthesize(
                     f"{pair_dir(root, seed=seed)}", highlight=False)
 
 
+@app.command("synthesize-msp")
+def synthesize_msp(
+    root: Annotated[Path, typer.Argument(help="New folder to write (must not exist).",
+                                         show_default=False)],
+    audio_from: Annotated[Path, typer.Option(
+        "--audio-from", help="Folder of real audio the links point at, e.g. ../shared/data.",
+        show_default=False)],
+    utterances: Annotated[int, typer.Option(help="Rows of the label table (MSP-Podcast 1.11 "
+                                            "has about 151,654).")] = 151_654,
+    speakers: Annotated[int, typer.Option(help="Identified speakers.")] = 2_700,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+) -> None:
+    """Write an MSP-Podcast-format folder (labels + links to real audio) to scan at full size."""
+    import time
+
+    from fairser.corpora.msp_scale import write_msp_scale
+
+    start = time.perf_counter()
+    out = write_msp_scale(root, audio_from=audio_from, utterances=utterances,
+                          speakers=speakers, seed=seed)
+    make_console().print(f"wrote {utterances} rows to {out} in {time.perf_counter() - start:.1f}"
+                         f" s; scan it with `fairser corpus inspect msp-podcast:{out}`",
+                         highlight=False)
+
+
 def _print_summary(s: dict[str, Any], console: Console) -> None:
     spk = s["speakers"]
     console.print(f"[bold]{s['spec']}[/]", highlight=False)

@@ -28,7 +28,7 @@ class RawUtterance:
     ----------
     utt_id : str
         Id unique within the corpus (usually the file stem).
-    path : Path
+    path : Path or str
         Audio file (need not exist: a missing file becomes a problem).
     speaker : str
         Speaker id.
@@ -47,7 +47,7 @@ class RawUtterance:
     """
 
     utt_id: str
-    path: Path
+    path: Path | str
     speaker: str
     gender: object
     emotion: str | None

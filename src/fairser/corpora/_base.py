@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from fairser.corpora._adapter import Adapter, RawUtterance, ScanFn
 from fairser.corpora._build import build_manifest
-from fairser.corpora._files import find_audio, read_label_table, read_label_text, require_root
+from fairser.corpora._files import (
+    find_audio,
+    list_audio,
+    read_label_table,
+    read_label_text,
+    require_root,
+)
 from fairser.corpora._options import CorpusOptions, parse_options
 from fairser.corpora._problems import (
     PROBLEM_COLUMNS,
@@ -45,6 +51,7 @@ __all__ = [
     "build_manifest",
     "describe_problems",
     "find_audio",
+    "list_audio",
     "parse_options",
     "problems_frame",
     "read_label_table",

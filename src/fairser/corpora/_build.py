@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,11 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
     rows: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     lang = language or getattr(opts, "language", None) or adapter.language
-    for rec in _track(records, progress, f"reading {len(records)} audio headers"):
-        path = os.path.abspath(rec.path)
+    cwd = os.getcwd()
+    paths = [p if os.path.isabs(p) else os.path.join(cwd, p)
+             for p in (os.fspath(rec.path) for rec in records)]
+    headers = _read_headers(paths, progress=progress)
+    for rec, path, header in zip(records, paths, headers, strict=True):
 
         def add(kind: str, reason: str, code: str | None = None, rec: RawUtterance = rec,
                 path: str = path) -> None:
@@ -129,11 +133,11 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
                 "remove or rename one of the files", rec.utt_id)
             continue
         seen[rec.utt_id] = path
-        try:
-            duration = audio_info(path).duration_s
-        except AudioError as exc:
-            add(getattr(exc, "kind", "unreadable-audio"), getattr(exc, "reason", str(exc)))
+        if isinstance(header, AudioError):
+            add(getattr(header, "kind", "unreadable-audio"),
+                getattr(header, "reason", str(header)))
             continue
+        duration = header
         if duration <= 0:
             add("empty-audio", "audio file holds no samples; remove it from the corpus")
             continue
@@ -178,7 +182,35 @@ def build_manifest(adapter: Adapter, root: Path, opts: CorpusOptions,
                       resolved=resolved_frame(resolved), audio_check=audio_check)
 
 
-def _track(items: Sequence[RawUtterance], enabled: bool, label: str):
+def _durations(paths: list[str]) -> list[float | AudioError]:
+    out: list[float | AudioError] = []
+    for path in paths:
+        try:
+            out.append(audio_info(path).duration_s)
+        except AudioError as exc:
+            out.append(exc)
+    return out
+
+
+def _read_headers(paths: list[str], *, progress: bool) -> list[float | AudioError]:
+    """Durations (or the AudioError) of every file, read in threads for large corpora.
+
+    Opening a file and reading its first bytes is mostly waiting on the operating system, which
+    threads overlap; chunks of files keep the pool's own overhead small.
+    """
+    chunk = 512
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    if len(chunks) <= 2:
+        return _durations(paths)
+    out: list[float | AudioError] = []
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1) + 2) as pool:
+        for part in _track(pool.map(_durations, chunks), len(chunks), progress,
+                           f"reading {len(paths)} audio headers"):
+            out.extend(part)
+    return out
+
+
+def _track(items, total: int, enabled: bool, label: str):
     if not enabled:
         yield from items
         return
@@ -189,7 +221,7 @@ def _track(items: Sequence[RawUtterance], enabled: bool, label: str):
     if not console.is_terminal:  # no bar (and no stray blank line) in logs and pipes
         yield from items
         return
-    yield from track(items, description=label, transient=True, console=console)
+    yield from track(items, total=total, description=label, transient=True, console=console)
 
 
 def _gender_conflicts(rows: list[dict[str, Any]], mode: str

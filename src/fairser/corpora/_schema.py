@@ -86,6 +86,11 @@ _SPLIT_SPELLINGS: Mapping[str, str | None] = {
 def is_missing(value: object) -> bool:
     """Return whether ``value`` is a missing value: ``None``, NaN, ``pd.NA`` or a spelling of
     :data:`MISSING_VALUES` (``"NaN"``, ``"N/A"``, ``"null"``, ``"  "``...)."""
+    kind = type(value)
+    if kind is str:  # the common cases first: this runs for every cell of a corpus
+        return value.strip().lower() in MISSING_VALUES
+    if kind is float:
+        return value != value  # NaN
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float | np.floating):
