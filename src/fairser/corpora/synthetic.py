@@ -2,8 +2,8 @@
 
 This is not recorded speech. Every utterance is rendered by the espeak-ng formant synthesiser
 (the library and voices bundled by the ``espeakng-loader`` package, driven through
-:mod:`fairser.corpora._espeak`), and the emotion is nothing but a prosody rule in the spirit of classic rule-based
-emotional synthesis (Murray & Arnott, 1993):
+:mod:`fairser.corpora._espeak`), and the emotion is nothing but a prosody rule in the spirit of
+classic rule-based emotional synthesis (Murray & Arnott, 1993):
 
 ========  =========  ===========  ===========  ============
 emotion   rate       pitch        pitch range  loudness
