@@ -23,6 +23,7 @@ __all__ = [
     "StepContext",
     "fairw_update",
     "get_method",
+    "method_label",
     "group_error_rates",
     "group_table_weights",
     "reweighing_table",
@@ -32,6 +33,12 @@ __all__ = [
 METHODS = MappingProxyType(
     {cls.name: cls for cls in (SourceOnly, PA, PARew, PAFairW, PAAdv, PACFA)}
 )
+
+
+def method_label(name: str) -> str:
+    """Display name of a registered method (``name`` itself for unknown names)."""
+    cls = METHODS.get(name)
+    return cls.label if cls is not None else name
 
 
 def get_method(name: str) -> type[Method]:

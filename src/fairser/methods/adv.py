@@ -34,6 +34,10 @@ class PAAdv(PA):
     """PA + adversarial gender classifier."""
 
     name = "pa-adv"
+
+    label = "PA-Adv"
+
+    uses_groups = True
     adversarial = True
 
     def stage2_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:

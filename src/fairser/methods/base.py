@@ -63,8 +63,12 @@ class Method:
         Training options.
     """
 
-    #: Registry name.
+    #: Registry name (config files, results, CLI).
     name: ClassVar[str] = "base"
+    #: Display name in tables and plots (the paper's spelling).
+    label: ClassVar[str] = "Base"
+    #: Reads source gender labels in training (reweighing, fairness weights, adversary).
+    uses_groups: ClassVar[bool] = False
     #: Runs stage 2 on mixed source + target batches.
     uses_target: ClassVar[bool] = False
     #: Has a gender classifier behind gradient reversal.

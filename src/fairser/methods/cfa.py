@@ -22,6 +22,8 @@ class PACFA(PAAdv):
 
     name = "pa-cfa"
 
+    label = "PA-CFA"
+
     def stage2_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         """PA-Adv's terms plus ``gsim``: ``alpha`` times L_GSim."""
         terms = super().stage2_terms(ctx)

@@ -72,6 +72,10 @@ class PAFairW(PA):
 
     name = "pa-fairw"
 
+    label = "PA-FairW"
+
+    uses_groups = True
+
     def update_table(
         self, table: np.ndarray, *, y: np.ndarray, g: np.ndarray, pred: np.ndarray
     ) -> np.ndarray:

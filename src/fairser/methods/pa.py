@@ -39,6 +39,8 @@ class PA(Method):
     """Source pre-training, then mixed batches with the alignment term."""
 
     name = "pa"
+
+    label = "PA"
     uses_target = True
 
     def stage2_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:

@@ -40,6 +40,10 @@ class PARew(PA):
 
     name = "pa-rew"
 
+    label = "PA-ReW"
+
+    uses_groups = True
+
     def initial_table(
         self, y: np.ndarray, g: np.ndarray, n_groups: int, n_classes: int
     ) -> np.ndarray:

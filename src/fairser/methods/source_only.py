@@ -14,4 +14,6 @@ class SourceOnly(Method):
     """Train the emotion classifier on the source and stop."""
 
     name = "source-only"
+
+    label = "Source-only"
     uses_target = False

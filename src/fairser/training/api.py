@@ -425,7 +425,7 @@ def prepare_fit(
                 f"target manifest: {len(tgt_rows)} row(s) of split {cfg.target_split!r}; "
                 "set target_split (null: every row) so that stage 2 has target data"
             )
-    needs_groups = meth.adversarial or method in ("pa-rew", "pa-fairw")
+    needs_groups = meth.uses_groups
     if needs_groups and attr not in src.columns:
         raise TrainingError(
             f"source manifest: method {method!r} needs the attribute column {attr!r}; "
