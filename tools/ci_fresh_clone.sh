@@ -28,6 +28,7 @@ shared=$(cd "$src/.." && pwd)/shared
 [ -d "$shared/data" ] || { echo "no shared data at $shared/data (CI has it there)" >&2; exit 2; }
 
 base=$(mktemp -d "${TMPDIR:-/tmp}/fairser-fresh.XXXXXX")
+trap 'echo "interrupted; kept $base (remove it with rm -rf)" >&2; exit 130' INT TERM
 parent=$base/a-deliberately-long-folder-name-for-the-fresh-clone/and-one-more-level
 root=$parent/fairser
 while [ ${#root} -le 100 ]; do parent=$parent/deeper; root=$parent/fairser; done
