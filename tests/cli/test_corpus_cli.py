@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,19 @@ import soundfile as sf
 
 from fairser.cli import main
 from fairser.corpora import load_corpus
+
+
+def _set_columns(monkeypatch, columns: str | None) -> None:
+    """Pin the terminal width the output is laid out for (None: no COLUMNS, as in CI)."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+
+
+def _tokens(text: str) -> set[str]:
+    """The words of ``text`` with table borders taken out: content, not layout."""
+    return set(re.sub(r"[\u2500-\u257f]", " ", text).split())
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:
@@ -49,16 +63,24 @@ def test_inspect_json_clean(capsys, ravdess):
     assert data["skipped_csv"] is None
 
 
-def test_inspect_text_lists_problems_and_exits_1(capsys, ravdess):
+@pytest.mark.parametrize("columns", ["40", "300", None])
+def test_inspect_text_lists_problems_and_exits_1(capsys, ravdess, monkeypatch, columns):
+    """Messages stay whole at any width; tables fold but hide nothing and keep problem kinds."""
+    _set_columns(monkeypatch, columns)
     bad = ravdess / "Actor_01" / "03-01-09-01-01-01-01.wav"
     bad.write_bytes((ravdess / "Actor_01" / "03-01-01-01-01-01-01.wav").read_bytes())
     (ravdess / "Actor_02" / "03-01-01-01-01-02-02.wav").write_bytes(b"RIFF broken")
     code, out, _ = _run(capsys, "corpus", "inspect", f"ravdess:{ravdess}")
     assert code == 1
-    assert "24 utterances, 6 speakers (3 M, 3 F, 0 unknown)" in out
-    assert "2 problem(s)" in out and "unknown-emotion 1, unreadable-audio 1" in out
-    assert "unknown emotion code '09'" in out
-    assert "03-01-01-01-01-02-02.wav" in out
+    lines = out.splitlines()
+    assert f"ravdess:{ravdess}" in lines
+    assert any(line.startswith("24 utterances, 6 speakers (3 M, 3 F, 0 unknown), ")
+               for line in lines)
+    assert "2 problem(s): unknown-emotion 1, unreadable-audio 1" in lines
+    assert {"unknown-emotion", "unreadable-audio"} <= _tokens(out)  # never folded
+    assert "…" not in out  # folded, never cut off
+    if columns == "300":  # wide enough for one line per problem: the reasons and files
+        assert "unknown emotion code '09'" in out and "03-01-01-01-01-02-02.wav" in out
 
 
 def test_inspect_skip_bad_writes_reasons(capsys, ravdess, tmp_path, monkeypatch):
@@ -126,12 +148,19 @@ def test_unknown_option_key(capsys, ravdess):
     assert err.startswith("error: ravdess options: unknown key 'sed'; known keys are ")
 
 
-def test_list(capsys):
+@pytest.mark.parametrize("columns", ["40", "300", None])
+def test_list(capsys, monkeypatch, columns):
+    """Every kind is listed whole (a name to copy), whatever the terminal width."""
+    _set_columns(monkeypatch, columns)
     code, out, _ = _run(capsys, "corpus", "list")
     assert code == 0
-    for kind in ("ravdess", "casia", "emodb", "emovo", "crema-d", "iemocap", "msp-podcast",
-                 "biic-podcast", "csv", "synthetic-source", "synthetic-target"):
-        assert kind in out
+    from fairser.corpora import CORPORA
+
+    assert set(CORPORA) >= {"ravdess", "casia", "emodb", "emovo", "crema-d", "iemocap",
+                            "msp-podcast", "biic-podcast", "csv", "synthetic-source",
+                            "synthetic-target"}
+    assert set(CORPORA) <= _tokens(out)
+    assert "…" not in out
 
 
 @pytest.mark.shared_data

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fairser.corpora import load_corpus, validate_manifest
+from fairser.corpora import load_corpus, synthetic, validate_manifest
 from fairser.corpora.synthetic import SynthConfig, generate_pair, pair_dir
 from fairser.errors import ConfigError
 
@@ -26,7 +26,7 @@ def pair(tmp_path_factory):
 
 def test_default_pair_shape_bias_and_speed(pair):
     root, src, tgt, seconds = pair
-    assert seconds < 20.0
+    assert seconds < 90.0  # about 10 s on an idle laptop core; generous for loaded CI machines
     for df, lang, corpus in ((src, "en", "synth-en"), (tgt, "zh", "synth-zh")):
         validate_manifest(df)
         assert len(df) == 320 and (df["language"] == lang).all() and (df["corpus"] == corpus).all()
@@ -68,11 +68,11 @@ def _digest(df):
     return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in df["path"]]
 
 
-def test_cached_and_deterministic(pair, small, tmp_path):
+def test_cached_and_deterministic(pair, small, tmp_path, monkeypatch):
     root, src, _, _ = pair
-    t0 = time.perf_counter()
-    again, _ = generate_pair(root, seed=0)
-    assert time.perf_counter() - t0 < 2.0  # reused, not regenerated
+    with monkeypatch.context() as m:
+        m.setattr(synthetic, "_run_workers", lambda *a, **k: pytest.fail("regenerated"))
+        again, _ = generate_pair(root, seed=0)  # reused, not regenerated
     assert again.equals(src)
     small_root, small_src = small
     twin, _ = generate_pair(tmp_path / "twin", seed=0, config=SMALL)  # fresh folder, same seed

@@ -1,15 +1,42 @@
-"""The one place the CLI makes its rich consoles.
+"""The one place the CLI makes its rich consoles and tables.
 
 Messages never wrap mid-token: ``soft_wrap=True`` keeps one logical line (a path, a number, a
 command to copy) on one line in terminals of any width, in logs and in pipes, whatever
-``COLUMNS`` says. Tables still fold to the console width.
+``COLUMNS`` says. Tables still fold to the console width, but never hide text: every cell folds
+instead of ending in an ellipsis, and the columns a user copies from (a corpus kind, a problem
+kind) never wrap at all; the other columns give way first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from rich.console import Console
+from rich.table import Table
 
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console for CLI output (stdout, or stderr with ``stderr=True``) that never wraps lines."""
     return Console(stderr=stderr, soft_wrap=True)
+
+
+def make_table(*headers: str, keep: Sequence[str] = (), **options: Any) -> Table:
+    """A rich table whose cells fold rather than lose text; ``keep`` columns never break.
+
+    Parameters
+    ----------
+    *headers : str
+        Column headers, in order.
+    keep : sequence of str, default=()
+        Headers of the columns whose cells must stay whole (names to copy): never wrapped.
+    **options
+        Passed to :class:`rich.table.Table` (``title``, ``show_lines``, ...).
+    """
+    unknown = set(keep) - set(headers)
+    if unknown:
+        raise ValueError(f"make_table: keep names unknown columns {sorted(unknown)}")
+    table = Table(**options)
+    for header in headers:
+        table.add_column(header, overflow="fold", no_wrap=header in keep)
+    return table

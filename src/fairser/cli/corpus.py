@@ -26,9 +26,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from fairser.cli._console import make_console
+from fairser.cli._console import make_console, make_table
 from fairser.errors import ConfigError
 
 app = typer.Typer(help="Inspect and export emotional speech corpora.", no_args_is_help=True)
@@ -133,7 +132,7 @@ def list_kinds() -> None:
     """List the corpus kinds KIND:ROOT accepts."""
     from fairser.corpora import CORPORA
 
-    table = Table("kind", "language", "splits", "description")
+    table = make_table("kind", "language", "splits", "description", keep=("kind",))
     for kind, adapter in CORPORA.items():
         table.add_row(kind, adapter.language, "official" if adapter.official_splits
                       else "assigned", adapter.description)
@@ -185,14 +184,14 @@ def _print_summary(s: dict[str, Any], console: Console) -> None:
         f"{s['utterances']} utterances, {spk['total']} speakers ({spk['M']} M, {spk['F']} F, "
         f"{spk['unknown']} unknown), {s['hours']:.3f} h of audio, languages "
         f"{', '.join(f'{k} ({v})' for k, v in s['languages'].items()) or '-'}", highlight=False)
-    emo = Table("emotion", "M", "F", "unknown", "total", title="emotion x gender")
+    emo = make_table("emotion", "M", "F", "unknown", "total", title="emotion x gender")
     for name, c in s["emotions"].items():
         emo.add_row(name, str(c["M"]), str(c["F"]), str(c["unknown"]), str(c["total"]))
     g = s["utterances_by_gender"]
     emo.add_row("[bold]all[/]", str(g["M"]), str(g["F"]), str(g["unknown"]),
                 str(s["utterances"]))
     console.print(emo)
-    spl = Table("split", "utterances", "speakers", "speakers M", "speakers F", title="splits")
+    spl = make_table("split", "utterances", "speakers", "speakers M", "speakers F", title="splits")
     for name, c in s["splits"].items():
         spl.add_row(name, str(c["utterances"]), str(c["speakers"]), str(c["speakers_M"]),
                     str(c["speakers_F"]))
@@ -204,7 +203,7 @@ def _print_summary(s: dict[str, Any], console: Console) -> None:
         return
     kinds = ", ".join(f"{k} {v}" for k, v in probs["by_kind"].items())
     console.print(f"[bold red]{probs['total']} problem(s)[/]: {kinds}", highlight=False)
-    table = Table("kind", "where", "reason", title="problems")
+    table = make_table("kind", "where", "reason", title="problems", keep=("kind",))
     for row in probs["rows"][:_MAX_PROBLEM_ROWS]:
         table.add_row(row["kind"], _where(row), row["reason"])
     console.print(table)

@@ -1,7 +1,11 @@
-"""Worker process of the synthetic pair: ``python -m fairser.corpora._synth_worker ARGS_JSON``.
+"""Worker process of espeak-ng synthesis: ``python -m fairser.corpora._synth_worker TASK_JSON``.
 
-Runs :func:`fairser.corpora.synthetic.write_corpus` in a fresh process so espeak-ng's
-process-wide synthesis state cannot make the output depend on what rendered before.
+Tasks: ``{"task": "corpus", ...}`` runs :func:`fairser.corpora.synthetic.write_corpus` (one corpus
+of the synthetic pair) and ``{"task": "speak", ...}`` runs
+:func:`fairser.corpora._espeak.speak_task`. A fresh process per task keeps espeak-ng's
+process-wide synthesis state from making the output depend on what rendered before, and keeps
+anything espeak-ng does (even ``exit()``) out of the caller. A :class:`fairser.errors.FairserError`
+is printed as one line on stderr with exit code 2, which the caller re-raises as it is.
 """
 
 from __future__ import annotations
@@ -10,13 +14,29 @@ import json
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the JSON argument and synthesise one corpus; return the exit code."""
+def _corpus(task: dict) -> None:
     from fairser.corpora.synthetic import write_corpus
 
-    args = json.loads((argv if argv is not None else sys.argv[1:])[0])
-    write_corpus(args["folder"], corpus=args["corpus"], seed=args["seed"],
-                 config=args["config"])
+    write_corpus(task["folder"], corpus=task["corpus"], seed=task["seed"],
+                 config=task["config"])
+
+
+def _speak(task: dict) -> None:
+    from fairser.corpora._espeak import speak_task
+
+    speak_task(task)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the task given as a JSON argument; return the exit code (2: a FairserError)."""
+    from fairser.errors import FairserError
+
+    task = json.loads((argv if argv is not None else sys.argv[1:])[0])
+    try:
+        {"corpus": _corpus, "speak": _speak}[task.get("task", "corpus")](task)
+    except FairserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,9 +1,9 @@
 """A built-in, **synthetic** emotional speech corpus pair with a known gender bias.
 
 This is not recorded speech. Every utterance is rendered by the espeak-ng formant synthesiser
-(the library and voices bundled by the ``espeakng-loader`` package, driven here through
-ctypes), and the emotion is nothing but a prosody rule in the spirit of classic rule-based
-emotional synthesis (Murray & Arnott, 1993):
+(the library and voices bundled by the ``espeakng-loader`` package, driven through
+:mod:`fairser.corpora._espeak`), and the emotion is nothing but a prosody rule in the spirit of
+classic rule-based emotional synthesis (Murray & Arnott, 1993):
 
 ========  =========  ===========  ===========  ============
 emotion   rate       pitch        pitch range  loudness
@@ -48,17 +48,13 @@ bias whose size is known. What it is not: evidence about human emotional speech.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +74,8 @@ from fairser.corpora._base import (
     build_manifest,
     parse_options,
 )
+from fairser.corpora._espeak import Espeak, open_session, start_worker, worker_error
+from fairser.corpora._espeak import version as espeak_version
 from fairser.errors import ConfigError, CorpusError
 
 __all__ = [
@@ -135,18 +133,7 @@ _TEXTS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# espeak-ng constants (speak_lib.h)
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
-_POS_CHARACTER = 1
-_ESPEAK_CHARS_UTF8 = 1
-_RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _REF_DBFS = -24.0
-
-# espeak-ng keeps its state per process: one session at a time (a constant lock, no state).
-_ESPEAK_LOCK = threading.Lock()
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                                  ctypes.c_void_p)
 
 
 @dataclass(frozen=True)
@@ -209,101 +196,6 @@ class SyntheticOptions(CorpusOptions):
         return SynthConfig(utterances=self.utterances,
                            speakers_per_gender=self.speakers_per_gender, bias=self.bias,
                            jitter=self.jitter)
-
-
-# ----------------------------------------------------------------------------- espeak-ng
-
-
-def _load_espeak() -> tuple[ctypes.CDLL, str]:
-    try:
-        import espeakng_loader
-
-        lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        data = espeakng_loader.get_data_path()
-    except (ImportError, OSError, RuntimeError) as exc:
-        raise CorpusError(
-            f"synthetic: cannot load espeak-ng from espeakng-loader ({exc}); reinstall it with "
-            "`pip install espeakng-loader==0.2.4`"
-        ) from exc
-    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    lib.espeak_Initialize.restype = ctypes.c_int
-    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
-    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-    lib.espeak_SetVoiceByName.restype = ctypes.c_int
-    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_SetParameter.restype = ctypes.c_int
-    lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-    lib.espeak_Synth.restype = ctypes.c_int
-    lib.espeak_Synchronize.restype = ctypes.c_int
-    lib.espeak_Terminate.restype = ctypes.c_int
-    lib.espeak_Info.argtypes = [ctypes.c_void_p]
-    lib.espeak_Info.restype = ctypes.c_char_p
-    lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-    lib.espeak_ng_SetRandSeed.restype = None
-    return lib, data
-
-
-class _Espeak:
-    """An initialised espeak-ng session that renders text to 22.05 kHz float32 samples."""
-
-    def __init__(self, lib: ctypes.CDLL, sample_rate: int) -> None:
-        self._lib = lib
-        self.sample_rate = sample_rate
-        self._chunks: list[np.ndarray] = []
-
-        def collect(wav: ctypes.POINTER(ctypes.c_short), n: int, _events: int) -> int:
-            if n > 0 and wav:
-                self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-            return 0
-
-        self._callback = _SynthCallback(collect)  # keep a reference while espeak may call it
-        lib.espeak_SetSynthCallback(self._callback)
-
-    def render(self, text: str, *, voice: str, rate: int, pitch: int, pitch_range: int,
-               rand_seed: int = 0) -> np.ndarray:
-        """Synthesise ``text`` with ``voice`` and prosody settings; return float32 samples."""
-        lib = self._lib
-        lib.espeak_ng_SetRandSeed(int(rand_seed) & 0x7FFFFFFF)
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise CorpusError(f"synthetic: espeak-ng has no voice {voice!r}; reinstall "
-                              "espeakng-loader==0.2.4 (its data folder is incomplete)")
-        lib.espeak_SetParameter(_RATE, int(np.clip(rate, 80, 450)), 0)
-        lib.espeak_SetParameter(_VOLUME, 100, 0)
-        lib.espeak_SetParameter(_PITCH, int(np.clip(pitch, 0, 99)), 0)
-        lib.espeak_SetParameter(_RANGE, int(np.clip(pitch_range, 0, 100)), 0)
-        self._chunks.clear()
-        data = text.encode("utf-8")
-        buf = ctypes.create_string_buffer(data)
-        err = lib.espeak_Synth(buf, len(data) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8,
-                               None, None)
-        lib.espeak_Synchronize()
-        if err != 0 or not self._chunks:
-            raise CorpusError(f"synthetic: espeak-ng failed on {text!r} with voice {voice!r} "
-                              f"(error {err}); reinstall espeakng-loader==0.2.4")
-        return np.concatenate(self._chunks).astype(np.float32) / 32768.0
-
-
-@contextmanager
-def _espeak_session() -> Iterator[_Espeak]:
-    lib, data = _load_espeak()
-    with _ESPEAK_LOCK:
-        sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(),
-                                   _ESPEAK_INITIALIZE_DONT_EXIT)
-        if sr <= 0:
-            raise CorpusError(f"synthetic: espeak-ng failed to initialise with data at {data}; "
-                              "reinstall espeakng-loader==0.2.4")
-        try:
-            yield _Espeak(lib, sr)
-        finally:
-            lib.espeak_Terminate()
-
-
-def espeak_version() -> str:
-    """Return the version string of the bundled espeak-ng library."""
-    lib, _ = _load_espeak()
-    out = lib.espeak_Info(None)
-    return out.decode() if out else "unknown"
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -400,7 +292,7 @@ def _plan(lang: str, espeak_lang: str, cfg: SynthConfig, seed: int, *, biased: b
     return sorted(utts, key=lambda u: u.utt_id)
 
 
-def _render(engine: _Espeak, utt: _Utt, lang: str, cfg: SynthConfig, seed: int) -> np.ndarray:
+def _render(engine: Espeak, utt: _Utt, lang: str, cfg: SynthConfig, seed: int) -> np.ndarray:
     digest = hashlib.sha256(f"{seed}/{utt.utt_id}".encode()).digest()
     raw = engine.render(_TEXTS[lang][utt.text_id], voice=utt.speaker.voice, rate=utt.rate,
                         pitch=utt.pitch, pitch_range=utt.pitch_range,
@@ -473,7 +365,7 @@ def write_corpus(folder: str | Path, *, corpus: str, seed: int, config: dict) ->
     folder = Path(folder)
     folder.mkdir(parents=True)
     rows = []
-    with _espeak_session() as engine:
+    with open_session() as engine:
         for utt in _plan(lang, espeak_lang, cfg, seed, biased=biased):
             audio = _render(engine, utt, lang, cfg, seed)
             rel = Path(utt.speaker.speaker) / f"{utt.utt_id}.{cfg.audio_format}"
@@ -492,18 +384,10 @@ def write_corpus(folder: str | Path, *, corpus: str, seed: int, config: dict) ->
 
 
 def _run_workers(tmp: Path, cfg: SynthConfig, seed: int, *, progress: bool) -> None:
-    import fairser
-
-    env = dict(os.environ)
-    pkg_parent = str(Path(fairser.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-    procs = []
-    for name in (SOURCE_NAME, TARGET_NAME):
-        args = json.dumps({"folder": str(tmp / name), "corpus": name, "seed": int(seed),
-                           "config": asdict(cfg)})
-        procs.append((name, subprocess.Popen(
-            [sys.executable, "-m", "fairser.corpora._synth_worker", args], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+    procs = [(name, start_worker({"task": "corpus", "folder": str(tmp / name), "corpus": name,
+                                  "seed": int(seed), "config": asdict(cfg)},
+                                 stdout=subprocess.DEVNULL))
+             for name in (SOURCE_NAME, TARGET_NAME)]
     total = 2 * (cfg.utterances // len(SYNTH_EMOTIONS) * len(SYNTH_EMOTIONS))
     try:
         with _progress(progress, total) as bar:
@@ -516,11 +400,9 @@ def _run_workers(tmp: Path, cfg: SynthConfig, seed: int, *, progress: bool) -> N
             if p.poll() is None:
                 p.kill()
     for name, p in procs:
-        err = (p.stderr.read() if p.stderr else "").strip()
+        err = p.stderr.read() if p.stderr else ""
         if p.returncode != 0:
-            last = err.splitlines()[-1] if err else f"exit code {p.returncode}"
-            raise CorpusError(f"synthetic: generating {name} failed ({last}); reinstall "
-                              "espeakng-loader==0.2.4 or report the error")
+            raise worker_error(f"generating {name}", p.returncode, err)
 
 
 def _ensure_pair(root: str | Path | None, seed: int, cfg: SynthConfig, *, progress: bool) -> Path:
