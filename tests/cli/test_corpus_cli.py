@@ -53,7 +53,9 @@ def test_inspect_json_clean(capsys, ravdess):
     data = json.loads(out)
     assert list(data) == ["spec", "corpus", "utterances", "speakers", "utterances_by_gender",
                           "emotions", "splits", "languages", "hours", "duration_s", "problems",
-                          "skipped_csv"]
+                          "resolved", "audio_check", "skipped_csv"]
+    assert data["resolved"] == {"total": 0, "rows": []}
+    assert data["audio_check"] == "headers"
     assert data["utterances"] == 24
     assert data["speakers"] == {"total": 6, "M": 3, "F": 3, "unknown": 0}
     assert data["emotions"]["angry"] == {"M": 3, "F": 3, "unknown": 0, "total": 6}

@@ -215,7 +215,7 @@ def _print_summary(s: dict[str, Any], console: Console) -> None:
 
 def _print_tail(s: dict[str, Any], console: Console) -> None:
     if s["resolved"]["total"]:
-        table = Table("where", "column", "was", "now", "why", title=f"resolved "
+        table = make_table("where", "column", "was", "now", "why", title=f"resolved "
                       f"({s['resolved']['total']} row(s) kept with a changed value)")
         for row in s["resolved"]["rows"][:_MAX_PROBLEM_ROWS]:
             table.add_row(_where(row), row["column"], row["value"], row["resolved"],
