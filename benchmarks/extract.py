@@ -53,7 +53,7 @@ def subset(df, n: int):
     Byte-identical files are dropped first (RAVDESS has one such pair in Actor_07), since
     fairser computes identical content once and the bare pass would not.
     """
-    from fairser.features.store import file_sha256
+    from fairser.features.hashcache import file_sha256
 
     df = df.sort_values("utt_id").reset_index(drop=True)
     df = df[~df["path"].map(file_sha256).duplicated()].reset_index(drop=True)
@@ -77,7 +77,8 @@ def bare_pass(name: str, fe, signals: list[np.ndarray]) -> float:
 
 def bare_batched_pass(fe, df, signals: list[np.ndarray], batch_seconds: float) -> float:
     """Seconds for ``fe.compute`` alone on the batches ``extract()`` forms (no I/O, no store)."""
-    from fairser.features.extract import _batches, _Item
+    from fairser.features._compute import Item as _Item
+    from fairser.features._compute import make_batches as _batches
 
     by_path = dict(zip(df["path"], signals, strict=True))
     items = [_Item(str(i), p, float(d)) for i, (p, d) in

@@ -95,3 +95,45 @@ class _Espeak:
 def espeak() -> Callable[..., np.ndarray]:
     """``espeak(text, voice, rate_wpm=160, pitch=50)`` -> float32 speech at 16 kHz."""
     return _Espeak()
+
+
+def _damage_entry(path: Path, kind: str) -> None:
+    """Damage an (L, T, D) float16 store entry in one of the ways an entry can break."""
+    arr = np.load(path)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "header":
+        path.write_bytes(path.read_bytes()[:40])
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:-10])
+    elif kind == "trailing":
+        path.write_bytes(path.read_bytes() + b"\0" * 16)
+    elif kind == "layers":
+        np.save(path, np.zeros((arr.shape[0] + 1, *arr.shape[1:]), np.float16))
+    elif kind == "dim":
+        np.save(path, np.zeros((*arr.shape[:2], arr.shape[2] + 1), np.float16))
+    elif kind == "rank":
+        np.save(path, arr[0])
+    elif kind == "dtype":
+        np.save(path, arr.astype(np.float32))
+    elif kind == "nan":
+        np.save(path, np.full_like(arr, np.nan))
+    elif kind == "inf-last-frame":
+        arr = arr.copy()
+        arr[0, -1, 3] = np.inf
+        np.save(path, arr)
+    elif kind == "nan-unsampled":
+        arr = arr.copy()
+        arr[0, 7, 0] = np.nan  # not the first, middle or last frame: only a full check sees it
+        np.save(path, arr)
+    elif kind == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        raise AssertionError(kind)
+
+
+@pytest.fixture
+def damage_entry() -> Callable[[Path, str], None]:
+    """``damage_entry(path, kind)``: break a store entry (kinds: see the function above)."""
+    return _damage_entry

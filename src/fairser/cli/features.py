@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairser.cli._console import make_console
-from fairser.errors import ConfigError
+from fairser.errors import ConfigError, FeatureError
 
 app = typer.Typer(help="Extract and inspect frame features (cached, resumable).",
                   no_args_is_help=True)
@@ -56,6 +56,13 @@ def extract_cmd(
                                           "frontend's, float16 except compare-lld)."),
     retry_bad: bool = typer.Option(False, "--retry-bad",
                                    help="Retry files an earlier run found bad."),
+    verify: bool = typer.Option(False, "--verify",
+                                help="Check every value of every entry of this corpus (not "
+                                     "only the cheap checks of every run); recompute damaged "
+                                     "ones."),
+    check_only: bool = typer.Option(False, "--check-only",
+                                    help="Compute nothing: report missing rows and damaged "
+                                         "entries (exit 2 if any)."),
     skip_bad: bool = typer.Option(False, "--skip-bad",
                                   help="Leave corpus rows with problems out (see "
                                        "`fairser corpus inspect`)."),
@@ -66,18 +73,25 @@ def extract_cmd(
     """Extract features of every utterance of a corpus into the store (resumes if rerun)."""
     from fairser.corpora import load_corpus
     from fairser.features import extract
+    from fairser.features._progress import summary
 
     console = make_console(stderr=True)
     manifest = load_corpus(corpus, skip_bad=skip_bad)
     fs = extract(manifest, frontend, layers=layers, options=_parse_options(option,
                                                                            allow_download),
                  cache_dir=cache, workers=workers, progress=progress, threads=threads,
-                 dtype=dtype, retry_bad=retry_bad)
+                 dtype=dtype, retry_bad=retry_bad, verify=verify, check_only=check_only)
     if not progress:  # extract() prints the summary itself when progress is on
-        s = fs.stats
-        console.print(f"{fs.frontend}: {s.n_rows} rows, {s.n_cached} cached, "
-                      f"{s.n_computed} computed, {s.n_bad} bad -> {fs.folder}", highlight=False,
-                      soft_wrap=True)
+        summary(console, name=fs.frontend, stats=fs.stats, folder=fs.folder)
+    if len(fs.damaged):
+        what = "left as they are" if check_only else "recomputed"
+        table = Table(title=f"{len(fs.damaged)} damaged store entry(ies), {what}")
+        table.add_column("utterance")
+        table.add_column("entry", overflow="fold")
+        table.add_column("damage", overflow="fold")
+        for row in fs.damaged.head(20).itertuples():
+            table.add_row(f"{row.corpus}/{row.utt_id}", str(row.entry), str(row.reason))
+        console.print(table)
     if len(fs.bad):
         table = Table(title=f"{len(fs.bad)} bad file(s)", show_lines=False)
         table.add_column("utterance")
@@ -89,10 +103,15 @@ def extract_cmd(
             console.print(f"... and {len(fs.bad) - 20} more" +
                           ("" if bad_csv else " (use --bad-csv FILE for all)"))
     if bad_csv is not None:
-        from fairser.features.store import atomic_write_text
+        from fairser._io import atomic_write_text
 
         atomic_write_text(bad_csv, fs.bad.to_csv(index=False))
         console.print(f"bad files: {bad_csv}")
+    if check_only and (fs.stats.n_missing or fs.stats.n_damaged):
+        raise FeatureError(
+            f"{fs.folder}: {fs.stats.n_missing} row(s) missing and {fs.stats.n_damaged} damaged "
+            f"entr{'y' if fs.stats.n_damaged == 1 else 'ies'}; run the same command without "
+            f"--check-only to compute them")
 
 
 @app.command("list")
