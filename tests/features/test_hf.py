@@ -78,14 +78,60 @@ def test_whisper_checkpoint_runs_unpadded(make_corpus, tmp_path: Path) -> None:
     assert fs["syn/utt000"].shape == (2, 25, 32) and fs["syn/utt001"].shape == (2, 50, 32)
 
 
-def test_offline_hub_id_and_bad_folders(tmp_path: Path) -> None:
-    with pytest.raises(FeatureError, match="allow-download"):
+def test_offline_hub_id_and_bad_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(FeatureError, match="allow-download") as info:
         build_frontend("hf:nobody/no-such-model-anywhere")
+    assert "offline" in str(info.value) and "hf download nobody/no-such-model-anywhere" in str(
+        info.value) and "hub id" in str(info.value)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FeatureError, match="local folder"):
+    with pytest.raises(FeatureError, match="cannot load the local folder"):
         build_frontend(f"hf:{tmp_path / 'empty'}")
     with pytest.raises(ConfigError, match="allowed options"):
         build_frontend(f"hf:{tmp_path}", options={"trust_remote_code": True})
+
+
+@pytest.mark.parametrize("spec", ["/missing/folder", "./rel-missing", "../up/missing",
+                                  "~/no-such-fairser-model", "a/b/c", "rel-missing/"])
+def test_missing_local_folders_are_not_hub_ids(spec: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairser.features.hf import model_source
+
+    monkeypatch.chdir(tmp_path)
+    assert model_source(spec) == "folder"
+    with pytest.raises(FeatureError) as info:
+        build_frontend(f"hf:{spec}")
+    message = str(info.value)
+    assert "local model folder" in message and "does not exist" in message, message
+    assert "hub" not in message and "\n" not in message
+
+
+def test_hub_ids_and_present_folders_are_classified(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairser.features.hf import model_source
+
+    monkeypatch.chdir(tmp_path)
+    assert model_source("microsoft/wavlm-base-plus") == "hub"
+    assert model_source("bert-base-uncased") == "hub"
+    (tmp_path / "org" / "local").mkdir(parents=True)
+    assert model_source("org/local") == "folder"  # an existing folder wins over a hub id
+    (tmp_path / "file.bin").write_bytes(b"x")
+    with pytest.raises(FeatureError, match="is a file, not a model folder"):
+        build_frontend("hf:./file.bin")
+
+
+def test_hf_errors_through_the_cli(make_corpus, tmp_path: Path, capsys) -> None:
+    from fairser.cli import main
+
+    df = make_corpus([0.5])
+    df.to_csv(tmp_path / "m.csv", index=False)
+    for spec, message in [("hf:/missing/folder", "local model folder /missing/folder does not"),
+                          ("hf:nobody/nothing", "hf download nobody/nothing")]:
+        with pytest.raises(SystemExit) as info:
+            main(["features", "extract", f"csv:{tmp_path / 'm.csv'}", "--frontend", spec,
+                  "--cache", str(tmp_path / "c")])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_changed_weights_change_the_store_key(tmp_path: Path) -> None:

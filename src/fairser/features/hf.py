@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from fairser.errors import FeatureError
 from fairser.features._options import FrontendOptions, parse_options
 from fairser.features.base import Frontend, LayerSpec, normalize_layers
 
-__all__ = ["HFFrontend", "HFOptions"]
+__all__ = ["HFFrontend", "HFOptions", "model_source"]
 
 #: Architectures whose masked, padded batches reproduce unbatched features (layer-norm feature
 #: encoder, padded frames zeroed before the single positional convolution). data2vec-audio
@@ -47,6 +48,23 @@ class HFOptions(FrontendOptions):
         None, description="Hub revision (branch, tag or commit) to load.")
     max_batch_seconds: float = Field(
         80.0, gt=0, description="Padded audio seconds per forward (bounds peak memory).")
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def model_source(model: str) -> str:
+    """``"folder"`` or ``"hub"``: how ``hf:<model>`` is read.
+
+    A path that exists, or that looks like one (absolute, starting with ``.`` or ``~``, or
+    with more than one ``/``) is a local folder, even when it is missing (so a mistyped path is
+    reported as a missing folder, not as an unknown hub id); ``name`` or ``org/name`` is a hub id.
+    """
+    if os.path.exists(os.path.expanduser(model)):
+        return "folder"
+    if model.startswith(("/", ".", "~", "\\")) or not _HUB_ID.match(model):
+        return "folder"
+    return "hub"
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -94,6 +112,8 @@ class HFFrontend(Frontend):
         self.model_id = model
         self.name = f"hf:{model}"
         self.options = parse_options(HFOptions, options, frontend=self.name)
+        self.source = model_source(model)
+        self._ref = str(Path(model).expanduser()) if self.source == "folder" else model
         self.cfg = self._load_config()
         self.model_type = str(self.cfg.model_type)
         if self.model_type == "whisper":
@@ -123,15 +143,33 @@ class HFFrontend(Frontend):
     def _load_config(self):
         from transformers import AutoConfig
 
+        kind = self.source
+        if kind == "folder":
+            folder = Path(self._ref)
+            if not folder.exists():
+                raise FeatureError(
+                    f"{self.name}: local model folder {folder.absolute()} does not exist; pass "
+                    f"a folder saved with save_pretrained (model and feature extractor)")
+            if not folder.is_dir():
+                raise FeatureError(f"{self.name}: {folder.absolute()} is a file, not a model "
+                                   f"folder; pass the folder saved with save_pretrained")
         try:
-            return AutoConfig.from_pretrained(self.model_id, **self._kwargs())
+            return AutoConfig.from_pretrained(self._ref, **self._kwargs())
         except (OSError, ValueError) as exc:
-            where = ("local folder" if os.path.isdir(self.model_id) else "hub id")
-            hint = ("pass --allow-download (options={'allow_download': True}) or a local folder"
-                    if not self.options.allow_download and not os.path.isdir(self.model_id)
-                    else "check the name and that it is a transformers speech model")
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            raise FeatureError(f"{self.name}: cannot load the {where} ({first}); {hint}") from None
+            if kind == "folder":
+                raise FeatureError(
+                    f"{self.name}: cannot load the local folder ({first}); it must hold a "
+                    f"transformers speech model saved with save_pretrained") from None
+            if not self.options.allow_download:
+                raise FeatureError(
+                    f"{self.name}: hub id {self.model_id!r} is not in the local Hugging Face "
+                    f"cache and fairser is offline (no downloads by default); pre-download it "
+                    f"with `hf download {self.model_id}` (HF_HOME selects the cache), pass a "
+                    f"folder saved with save_pretrained, or allow downloads with "
+                    f"--allow-download") from None
+            raise FeatureError(f"{self.name}: cannot fetch hub id {self.model_id!r} ({first}); "
+                               f"check the name and the network") from None
 
     @property
     def n_layers(self) -> int:
@@ -145,9 +183,9 @@ class HFFrontend(Frontend):
 
     def config(self) -> dict[str, Any]:
         """Model identity (commit hash or local folder fingerprint), layers, algorithm version."""
-        if os.path.isdir(self.model_id):
-            ident = {"folder": str(Path(self.model_id).resolve()),
-                     "fingerprint": _folder_fingerprint(Path(self.model_id))}
+        if self.source == "folder":
+            ident = {"folder": str(Path(self._ref).resolve()),
+                     "fingerprint": _folder_fingerprint(Path(self._ref))}
         else:
             ident = {"hub_id": self.model_id, "revision": self.options.revision,
                      "commit": getattr(self.cfg, "_commit_hash", None)}
@@ -160,7 +198,7 @@ class HFFrontend(Frontend):
         from transformers import AutoFeatureExtractor, AutoModel
 
         try:
-            model = AutoModel.from_pretrained(self.model_id, **self._kwargs())
+            model = AutoModel.from_pretrained(self._ref, **self._kwargs())
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             raise FeatureError(f"{self.name}: cannot load the weights ({first}); save the "
@@ -173,7 +211,7 @@ class HFFrontend(Frontend):
             self._runner = WhisperEncoderRunner(encoder)
         else:
             try:
-                self._extractor = AutoFeatureExtractor.from_pretrained(self.model_id,
+                self._extractor = AutoFeatureExtractor.from_pretrained(self._ref,
                                                                        **self._kwargs())
             except (OSError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
