@@ -68,19 +68,27 @@ def extract_cmd(
                                        "`fairser corpus inspect`)."),
     bad_csv: Path | None = typer.Option(None, "--bad-csv",
                                         help="Write the bad files and reasons to this CSV."),
+    shard: str | None = typer.Option(None, "--shard", metavar="K/N",
+                                     help="Extract only shard K of N (0-based, like torchrun's "
+                                          "RANK; default: RANK/WORLD_SIZE under torchrun, else "
+                                          "all). Shards share the store; run without --shard "
+                                          "afterwards to check completeness."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Extract features of every utterance of a corpus into the store (resumes if rerun)."""
     from fairser.corpora import load_corpus
     from fairser.features import extract
     from fairser.features._progress import summary
+    from fairser.features.shard import parse_shard, shard_from_env
 
     console = make_console(stderr=True)
+    picked = parse_shard(shard) if shard is not None else shard_from_env()
     manifest = load_corpus(corpus, skip_bad=skip_bad)
     fs = extract(manifest, frontend, layers=layers, options=_parse_options(option,
                                                                            allow_download),
                  cache_dir=cache, workers=workers, progress=progress, threads=threads,
-                 dtype=dtype, retry_bad=retry_bad, verify=verify, check_only=check_only)
+                 dtype=dtype, retry_bad=retry_bad, verify=verify, check_only=check_only,
+                 shard=picked)
     if not progress:  # extract() prints the summary itself when progress is on
         summary(console, name=fs.frontend, stats=fs.stats, folder=fs.folder)
     if len(fs.damaged):

@@ -31,6 +31,7 @@ from fairser.features.entry import MISSING
 from fairser.features.featureset import BAD_COLUMNS, DAMAGED_COLUMNS, ExtractStats, FeatureSet
 from fairser.features.hashcache import HashCache
 from fairser.features.registry import build_frontend
+from fairser.features.shard import check_shard, shard_mask
 from fairser.features.store import FeatureStore, features_root
 
 __all__ = ["extract"]
@@ -145,8 +146,8 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
             options: dict[str, Any] | None = None, cache_dir: str | Path | None = None,
             workers: int = 1, progress: bool = True, threads: int | None = None,
             dtype: str | None = None, batch_seconds: float = 120.0,
-            retry_bad: bool = False, verify: bool = False,
-            check_only: bool = False) -> FeatureSet:
+            retry_bad: bool = False, verify: bool = False, check_only: bool = False,
+            shard: str | tuple[int, int] | None = None) -> FeatureSet:
     """Features of every manifest row, computed once and served from the store afterwards.
 
     Parameters
@@ -184,6 +185,10 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     check_only : bool, default=False
         Compute nothing: report missing rows (:attr:`FeatureSet.missing`) and damaged entries
         (:attr:`FeatureSet.damaged`) and serve what is intact.
+    shard : "K/N" or (K, N), optional
+        Extract only shard ``K`` (0-based) of ``N``: the rows whose utterance key hashes to
+        ``K`` (:mod:`fairser.features.shard`); the returned set holds those rows only. Shards
+        run in any processes or machines that share the cache folder.
 
     Returns
     -------
@@ -203,6 +208,9 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     if workers < 1:
         raise FeatureError(f"workers={workers} must be at least 1")
     df = _check_manifest(manifest)
+    shard = check_shard(shard)
+    if shard is not None:
+        df = df[shard_mask(df["key"], shard)].reset_index(drop=True)
     if isinstance(frontend, Frontend):
         fe = frontend
         if layers is not None or options:
@@ -279,7 +287,8 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
             audio_s = reporter.audio_s
         if n_computed:
             store.record_run({"frontend": fe.name, "n_computed": n_computed,
-                              "n_damaged": len(plan.damaged), "audio_s": round(audio_s, 3)})
+                              "n_damaged": len(plan.damaged), "audio_s": round(audio_s, 3),
+                              "shard": list(shard) if shard is not None else None})
     compute_s = time.perf_counter() - t_compute if plan.todo and not check_only else 0.0
 
     paths = df["path"].tolist()
@@ -294,7 +303,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
                          n_bad=len(bad), n_damaged=len(plan.damaged), n_missing=len(missing),
                          audio_s=audio_s, hashed=hashing.hashed,
                          wall_s=time.perf_counter() - t0, compute_s=compute_s,
-                         check_only=check_only, verified=verify)
+                         shard=shard, check_only=check_only, verified=verify)
     if progress:
         summary(console, name=fe.name, stats=stats, folder=store.folder)
     return FeatureSet(frontend=fe.name, layers=fe.layers, dim=fe.dim, frame_rate=fe.frame_rate,
