@@ -51,6 +51,16 @@ def extract_cmd(
                                      help="Frontend option KEY=VALUE (repeatable)."),
     allow_download: bool = typer.Option(False, "--allow-download",
                                         help="Let hf:<hub id> fetch weights from the hub."),
+    device: str = typer.Option("auto", "--device",
+                               help="auto | cpu | cuda | cuda:N | mps, for neural frontends "
+                                    "(auto: CUDA, then MPS, else CPU; cuda:LOCAL_RANK under "
+                                    "torchrun)."),
+    precision: str = typer.Option("fp32", "--precision",
+                                  help="fp32 | bf16 | fp16 for neural frontends (a separate "
+                                       "store entry per precision)."),
+    batch_seconds: float | None = typer.Option(None, "--batch-seconds",
+                                               help="Padded audio seconds per neural batch "
+                                                    "(default 60 on CPU, 600 on a GPU)."),
     dtype: str | None = typer.Option(None, "--dtype",
                                      help="Storage dtype: float16 or float32 (default: the "
                                           "frontend's, float16 except compare-lld)."),
@@ -87,8 +97,8 @@ def extract_cmd(
     fs = extract(manifest, frontend, layers=layers, options=_parse_options(option,
                                                                            allow_download),
                  cache_dir=cache, workers=workers, progress=progress, threads=threads,
-                 dtype=dtype, retry_bad=retry_bad, verify=verify, check_only=check_only,
-                 shard=picked)
+                 dtype=dtype, device=device, precision=precision, batch_seconds=batch_seconds,
+                 retry_bad=retry_bad, verify=verify, check_only=check_only, shard=picked)
     if not progress:  # extract() prints the summary itself when progress is on
         summary(console, name=fs.frontend, stats=fs.stats, folder=fs.folder)
     if len(fs.damaged):

@@ -26,12 +26,12 @@ from fairser.corpora import utt_key
 from fairser.errors import AudioError, FeatureError
 from fairser.features._compute import Item, Outcome, run_in_process, run_pool, torch_threads
 from fairser.features._progress import HashProgress, Reporter, make_console, summary
-from fairser.features.base import Frontend, LayerSpec
+from fairser.features.base import Frontend, LayerSpec, Runtime
 from fairser.features.entry import MISSING
 from fairser.features.featureset import BAD_COLUMNS, DAMAGED_COLUMNS, ExtractStats, FeatureSet
 from fairser.features.hashcache import HashCache
 from fairser.features.registry import build_frontend
-from fairser.features.shard import check_shard, shard_mask
+from fairser.features.shard import check_shard, device_for_rank, shard_mask
 from fairser.features.store import FeatureStore, features_root
 
 __all__ = ["extract"]
@@ -76,6 +76,32 @@ def _check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
         df["duration_s"] = np.nan
     return df
 
+
+
+def _runtime(fe: Frontend, *, device: str, precision: str,
+             batch_seconds: float | None) -> tuple[Runtime, dict[str, str]]:
+    """The frontend's :class:`Runtime` and the device metadata recorded with the entries."""
+    import torch
+
+    from fairser.device import check_device_name, device_metadata, resolve_device
+    from fairser.device import resolve_precision as plan_of
+
+    check_device_name(device)
+    if fe.accelerated:
+        n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        dev = resolve_device(device_for_rank(device, n_cuda=n_cuda))
+        plan = plan_of(precision, dev)
+    else:  # per-file frontends compute on the CPU in float32, whatever was asked
+        dev = torch.device("cpu")
+        plan = plan_of("fp32", dev)
+        plan_of(precision, dev)  # still reject an unknown precision
+    if batch_seconds is None:
+        batch_seconds = 60.0 if dev.type == "cpu" else 600.0
+    if not batch_seconds > 0:
+        raise FeatureError(f"batch_seconds={batch_seconds} must be positive (padded audio "
+                           f"seconds per batch, e.g. 60)")
+    meta = {**device_metadata(dev, plan), "precision_requested": precision}
+    return Runtime(str(dev), plan.effective, float(batch_seconds)), meta
 
 
 @dataclass
@@ -145,9 +171,9 @@ def _lookup(h: str, store: FeatureStore, superset: FeatureStore | None, *, verif
 def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSpec = None,
             options: dict[str, Any] | None = None, cache_dir: str | Path | None = None,
             workers: int = 1, progress: bool = True, threads: int | None = None,
-            dtype: str | None = None, batch_seconds: float = 120.0,
-            retry_bad: bool = False, verify: bool = False, check_only: bool = False,
-            shard: str | tuple[int, int] | None = None) -> FeatureSet:
+            dtype: str | None = None, device: str = "auto", precision: str = "fp32",
+            batch_seconds: float | None = None, retry_bad: bool = False, verify: bool = False,
+            check_only: bool = False, shard: str | tuple[int, int] | None = None) -> FeatureSet:
     """Features of every manifest row, computed once and served from the store afterwards.
 
     Parameters
@@ -175,8 +201,17 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     dtype : {"float16", "float32"}, optional
         Storage dtype (part of the store key). Default: the frontend's ``store_dtype``,
         float16 for all but ``compare-lld`` (whose spectral variance overflows float16).
-    batch_seconds : float, default=120.0
-        Padded audio seconds per neural batch (bounds peak memory).
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
+        Where neural frontends (Whisper, ``hf:``) compute; ``auto`` takes CUDA, then MPS, else
+        the CPU (under torchrun: ``cuda:<LOCAL_RANK>``). Per-file frontends always use the CPU.
+        Not part of the store key: fp32 entries from any device are shared.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Compute precision of neural frontends (autocast; fp16 runs as fp32 on the CPU). Part
+        of the store key, so fp32 and bf16 features never mix.
+    batch_seconds : float, optional
+        Padded audio seconds per neural batch (bounds peak memory); default 60 on the CPU,
+        600 on an accelerator. Every utterance's features equal its unbatched ones to float
+        rounding, whatever the batch.
     retry_bad : bool, default=False
         Recompute files whose failure was recorded by an earlier run.
     verify : bool, default=False
@@ -218,6 +253,9 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
                                "pass a frontend name to use them")
     else:
         fe = build_frontend(frontend, layers=layers, options=options, cache_dir=cache_dir)
+    runtime, device_meta = _runtime(fe, device=device, precision=precision,
+                                    batch_seconds=batch_seconds)
+    fe = fe.with_runtime(runtime)
     root = features_root(cache_dir)
     store_dtype = dtype or fe.store_dtype
     store = FeatureStore(root, fe.name, fe.config(), dtype=store_dtype,
@@ -280,7 +318,7 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
             items = list(plan.todo.values())
             if fe.batched or workers == 1 or len(items) == 1:
                 with torch_threads(threads, batched=fe.batched):
-                    run_in_process(fe, store, items, batch_seconds=batch_seconds,
+                    run_in_process(fe, store, items, batch_seconds=runtime.batch_seconds,
                                    on_outcome=on_outcome)
             else:
                 run_pool(fe, store, items, workers=workers, on_outcome=on_outcome)
@@ -288,7 +326,8 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
         if n_computed:
             store.record_run({"frontend": fe.name, "n_computed": n_computed,
                               "n_damaged": len(plan.damaged), "audio_s": round(audio_s, 3),
-                              "shard": list(shard) if shard is not None else None})
+                              "shard": list(shard) if shard is not None else None,
+                              "batch_seconds": runtime.batch_seconds, **device_meta})
     compute_s = time.perf_counter() - t_compute if plan.todo and not check_only else 0.0
 
     paths = df["path"].tolist()
@@ -303,7 +342,8 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
                          n_bad=len(bad), n_damaged=len(plan.damaged), n_missing=len(missing),
                          audio_s=audio_s, hashed=hashing.hashed,
                          wall_s=time.perf_counter() - t0, compute_s=compute_s,
-                         shard=shard, check_only=check_only, verified=verify)
+                         shard=shard, check_only=check_only, verified=verify,
+                         device=runtime.device, precision=runtime.precision)
     if progress:
         summary(console, name=fe.name, stats=stats, folder=store.folder)
     return FeatureSet(frontend=fe.name, layers=fe.layers, dim=fe.dim, frame_rate=fe.frame_rate,

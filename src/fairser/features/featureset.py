@@ -58,6 +58,9 @@ class ExtractStats:
         The call only checked the store (nothing computed).
     verified : bool
         Every value of every entry was checked (``verify=True``).
+    device, precision : str
+        Where and in which precision entries were (or would be) computed (``cpu`` and
+        ``fp32`` for per-file frontends).
     """
 
     n_rows: int = 0
@@ -73,6 +76,8 @@ class ExtractStats:
     shard: tuple[int, int] | None = None
     check_only: bool = False
     verified: bool = False
+    device: str = "cpu"
+    precision: str = "fp32"
 
     @property
     def rtf(self) -> float:

@@ -46,8 +46,6 @@ class HFOptions(FrontendOptions):
         False, description="Let a hub id be downloaded (otherwise only the local cache is used).")
     revision: str | None = Field(
         None, description="Hub revision (branch, tag or commit) to load.")
-    max_batch_seconds: float = Field(
-        80.0, gt=0, description="Padded audio seconds per forward (bounds peak memory).")
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -102,6 +100,7 @@ class HFFrontend(Frontend):
 
     sample_rate = 16000
     batched = True
+    accelerated = True
     version = 1
 
     def __init__(self, model: str, *, layers: LayerSpec = None, cache_dir: object = None,
@@ -189,7 +188,10 @@ class HFFrontend(Frontend):
         else:
             ident = {"hub_id": self.model_id, "revision": self.options.revision,
                      "commit": getattr(self.cfg, "_commit_hash", None)}
-        return {"frontend": "hf", "version": self.version, **ident, "layers": list(self.layers)}
+        precision = {} if self.runtime.precision == "fp32" else {
+            "precision": self.runtime.precision}  # fp32 hashes as before precisions existed
+        return {"frontend": "hf", "version": self.version, **ident, "layers": list(self.layers),
+                **precision}
 
     def load(self) -> None:
         """Load the weights (and the feature extractor for non-Whisper models)."""
@@ -203,7 +205,7 @@ class HFFrontend(Frontend):
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             raise FeatureError(f"{self.name}: cannot load the weights ({first}); save the "
                                f"model with save_pretrained or allow downloads") from None
-        model.eval().requires_grad_(False)
+        model.eval().requires_grad_(False).to(self.runtime.torch_device())
         if self.model_type == "whisper":
             from fairser.features.whisper import WhisperEncoderRunner
 
@@ -219,6 +221,10 @@ class HFFrontend(Frontend):
                     f"{self.name}: no feature extractor ({first}); save one next to the model "
                     f"(e.g. Wav2Vec2FeatureExtractor().save_pretrained(folder))") from None
         self._model = model
+
+    def release(self) -> None:
+        """Drop the loaded model."""
+        self._model = self._extractor = self._runner = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -238,13 +244,14 @@ class HFFrontend(Frontend):
             for sig in signals:
                 mels = [whisper_log_mel(sig[s:s + WINDOW_SAMPLES], n_mels=n_mels)
                         for s in range(0, max(len(sig), 1), WINDOW_SAMPLES)]
-                parts = self._runner.run(mels, self.layers)
+                with self.runtime.autocast():
+                    parts = self._runner.run(mels, self.layers)
                 out.append(torch.cat(parts, dim=1).numpy())
             return out
         if not self._batchable():
             return [self._forward([s])[0] for s in signals]
         out: list[np.ndarray] = []
-        limit = int(self.options.max_batch_seconds * self.sample_rate)
+        limit = int(self.runtime.batch_seconds * self.sample_rate)
         start = 0
         while start < len(signals):
             stop = start + 1
@@ -266,10 +273,13 @@ class HFFrontend(Frontend):
         assert self._model is not None and self._extractor is not None
         inputs = self._extractor(signals, sampling_rate=self.sample_rate, return_tensors="pt",
                                  padding=True)
-        kwargs = {"attention_mask": inputs["attention_mask"]} if (
+        device = self.runtime.torch_device()
+        kwargs = {"attention_mask": inputs["attention_mask"].to(device)} if (
             "attention_mask" in inputs and len(signals) > 1) else {}
-        result = self._model(inputs["input_values"], output_hidden_states=True, **kwargs)
-        states = torch.stack([result.hidden_states[i] for i in self.layers], dim=1)
+        with self.runtime.autocast():
+            result = self._model(inputs["input_values"].to(device), output_hidden_states=True,
+                                 **kwargs)
+        states = torch.stack([result.hidden_states[i] for i in self.layers], dim=1).float().cpu()
         lengths = self._model._get_feat_extract_output_lengths(  # noqa: SLF001
             torch.tensor([len(s) for s in signals]))
-        return [states[b, :, : int(lengths[b])].float().numpy() for b in range(len(signals))]
+        return [states[b, :, : int(lengths[b])].numpy() for b in range(len(signals))]

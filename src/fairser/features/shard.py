@@ -24,7 +24,8 @@ import numpy as np
 from fairser._hashing import config_hash
 from fairser.errors import ConfigError
 
-__all__ = ["check_shard", "parse_shard", "shard_from_env", "shard_mask", "shard_of"]
+__all__ = ["check_shard", "device_for_rank", "parse_shard", "shard_from_env", "shard_mask",
+           "shard_of"]
 
 Shard = tuple[int, int]
 
@@ -94,3 +95,20 @@ def shard_from_env(environ: Mapping[str, str] | None = None) -> Shard | None:
         raise ConfigError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world}); "
                           f"launch with torchrun or pass --shard K/N")
     return rank, world
+
+
+def device_for_rank(device: str, environ: Mapping[str, str] | None = None, *,
+                    n_cuda: int) -> str:
+    """``cuda:<LOCAL_RANK mod n_cuda>`` for ``device="auto"`` under torchrun with CUDA devices.
+
+    So that the processes of one machine spread over its GPUs instead of all using ``cuda:0``;
+    any other choice (or no ``LOCAL_RANK``, or no CUDA device) is returned unchanged.
+    """
+    env = os.environ if environ is None else environ
+    if device != "auto" or n_cuda < 1 or "LOCAL_RANK" not in env:
+        return device
+    try:
+        return f"cuda:{int(env['LOCAL_RANK']) % n_cuda}"
+    except ValueError:
+        raise ConfigError(f"LOCAL_RANK={env['LOCAL_RANK']!r} is not an integer; launch with "
+                          f"torchrun or pass --device") from None
