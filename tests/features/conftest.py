@@ -174,7 +174,7 @@ def _save_tiny_hf(folder: Path, kind: str) -> Path:
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def save_hf_model() -> Callable[[Path, str], Path]:
     """``save_hf_model(folder, kind)`` -> folder holding a tiny random ``kind`` model
     (``wav2vec2``, ``wavlm``, ``hubert``, ``data2vec`` or ``whisper``); no download."""
