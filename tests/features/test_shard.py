@@ -66,6 +66,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_shard_processes_fill_the_store_like_one_process(make_corpus, tmp_path: Path) -> None:
     durations = [0.4 + 0.05 * i for i in range(12)]
     df = make_corpus(durations)
@@ -97,19 +98,23 @@ def test_shard_processes_fill_the_store_like_one_process(make_corpus, tmp_path: 
     assert sorted(r["shard"] for r in runs) == [[0, 2], [1, 2]]
 
 
-def test_torchrun_env_picks_the_shard_and_plain_run_completes(make_corpus,
-                                                              tmp_path: Path) -> None:
+def test_torchrun_env_picks_the_shard_and_plain_run_completes(
+        make_corpus, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairser.cli import main
+
     make_corpus([0.4 + 0.05 * i for i in range(8)]).to_csv(tmp_path / "m.csv", index=False)
     df = load_corpus(f"csv:{tmp_path / 'm.csv'}")
     keys = [f"{c}/{u}" for c, u in zip(df.corpus, df.utt_id, strict=True)]
     mine = [k for k in keys if shard_of(k, 2) == 1]
     assert 0 < len(mine) < len(keys)
     cache = tmp_path / "c"
-    env = {**os.environ, "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
-    proc = _run(["features", "extract", f"csv:{tmp_path / 'm.csv'}", "--frontend", "logmel",
-                 "--cache", str(cache), "--no-progress"], env)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0 and f"shard 1/2: {len(mine)} rows" in err, err
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)  # what torchrun sets for the second process
+    with pytest.raises(SystemExit) as info:
+        main(["features", "extract", f"csv:{tmp_path / 'm.csv'}", "--frontend", "logmel",
+              "--cache", str(cache), "--no-progress"])
+    err = capsys.readouterr().err
+    assert info.value.code == 0 and f"shard 1/2: {len(mine)} rows" in err, err
     done = extract(df, "logmel", cache_dir=cache, progress=False, check_only=True)
     assert sorted(done.keys()) == sorted(mine)
     assert sorted(done.missing) == sorted(set(keys) - set(mine))

@@ -6,6 +6,9 @@ wav2vec 2.0, WavLM, HuBERT and data2vec-audio run through ``AutoModel`` with
 
 Offline by default (``local_files_only=True``); the ``allow_download`` option lets a hub id be
 fetched. ``trust_remote_code`` is never enabled: only architectures built into transformers load.
+:func:`model_source` decides whether ``<model>`` is a local folder or a hub id, so a missing
+folder is reported as one. The model runs on the frontend's ``runtime.device`` under its
+precision's autocast (one code path for every device).
 
 Batching: wav2vec2, WavLM and HuBERT checkpoints with a layer-norm feature encoder and an
 attention-mask-returning feature extractor (WavLM, wav2vec2-large-lv60, HuBERT-large) are batched
