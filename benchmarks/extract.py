@@ -17,7 +17,14 @@ the fastest of each is kept, which damps noise from other processes sharing the 
 average is printed with the figures). Finally it times a cached ``extract()`` of the full
 RAVDESS manifest (1,440 rows) and, for Whisper, the stock 30-second-padded forward on a few files.
 
-Usage: ``python benchmarks/extract.py [--data ../shared/data] [--n 300] [--repeats 2]``
+Before those passes, for neural frontends, it compares ``extract()`` batched by padded audio
+seconds (``--batch-seconds``, default 30 60 120) with one utterance per forward
+(``batch_seconds`` below any utterance): cold store each time, same process and frontend
+instance, settings alternated within each repeat; it prints audio seconds per wall second and
+the ratio to one-by-one.
+
+Usage: ``python benchmarks/extract.py [--data ../shared/data] [--n 300] [--repeats 2]
+[--batch-seconds 30 60 120]``
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ def subset(df, n: int):
     Byte-identical files are dropped first (RAVDESS has one such pair in Actor_07), since
     fairser computes identical content once and the bare pass would not.
     """
-    from fairser.features.store import file_sha256
+    from fairser.features.hashcache import file_sha256
 
     df = df.sort_values("utt_id").reset_index(drop=True)
     df = df[~df["path"].map(file_sha256).duplicated()].reset_index(drop=True)
@@ -77,7 +84,8 @@ def bare_pass(name: str, fe, signals: list[np.ndarray]) -> float:
 
 def bare_batched_pass(fe, df, signals: list[np.ndarray], batch_seconds: float) -> float:
     """Seconds for ``fe.compute`` alone on the batches ``extract()`` forms (no I/O, no store)."""
-    from fairser.features.extract import _batches, _Item
+    from fairser.features._compute import Item as _Item
+    from fairser.features._compute import make_batches as _batches
 
     by_path = dict(zip(df["path"], signals, strict=True))
     items = [_Item(str(i), p, float(d)) for i, (p, d) in
@@ -119,7 +127,7 @@ def run_frontend(name: str, df, *, repeats: int, workers: int, threads: int | No
     for _ in range(repeats):
         bare.append(bare_pass(name, fe, signals))
         if fe.batched:
-            batched.append(bare_batched_pass(fe, df, signals, 120.0))
+            batched.append(bare_batched_pass(fe, df, signals, 60.0))  # extract()'s CPU default
         cache = Path(tempfile.mkdtemp(prefix="fairser-bench-"))
         try:
             t0 = time.perf_counter()
@@ -150,18 +158,42 @@ def run_frontend(name: str, df, *, repeats: int, workers: int, threads: int | No
     return out
 
 
-def cached_full_manifest(full) -> tuple[float, float]:
-    """(cold, cached) seconds of ``extract(full RAVDESS, "logmel")`` in a fresh store."""
+def batching_passes(fe, df, *, seconds: list[float], repeats: int,
+                    threads: int | None) -> dict[float, float]:
+    """Fastest cold ``extract()`` wall time per ``batch_seconds`` (0 = one utterance a batch)."""
+    out: dict[float, list[float]] = {s: [] for s in [0.0, *seconds]}
+    for _ in range(repeats):
+        for s in out:  # alternate settings within each repeat: load drifts hit all alike
+            cache = Path(tempfile.mkdtemp(prefix="fairser-bench-"))
+            try:
+                t0 = time.perf_counter()
+                fs = extract(df, fe, cache_dir=cache, progress=False, threads=threads,
+                             batch_seconds=s or 1e-3, device="cpu")
+                out[s].append(time.perf_counter() - t0)
+                assert fs.stats.n_computed == len(df) and fs.bad.empty
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+    return {s: min(v) for s, v in out.items()}
+
+
+def cached_full_manifest(full) -> tuple[float, float, float]:
+    """(cold, cached, cached with ``verify=True``) seconds of ``extract(full, "logmel")``."""
     cache = Path(tempfile.mkdtemp(prefix="fairser-bench-"))
     try:
         t0 = time.perf_counter()
         extract(full, "logmel", cache_dir=cache, progress=False)
         cold = time.perf_counter() - t0
+        cached = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fs = extract(full, "logmel", cache_dir=cache, progress=False)
+            cached.append(time.perf_counter() - t0)
+            assert fs.stats.n_cached == len(full)
         t0 = time.perf_counter()
-        fs = extract(full, "logmel", cache_dir=cache, progress=False)
-        cached = time.perf_counter() - t0
-        assert fs.stats.n_cached == len(full)
-        return cold, cached
+        fs = extract(full, "logmel", cache_dir=cache, progress=False, verify=True)
+        verified = time.perf_counter() - t0
+        assert fs.stats.n_cached == len(full) and fs.stats.n_damaged == 0
+        return cold, min(cached), verified
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
@@ -175,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frontends", nargs="+", default=["whisper-base", "egemaps-lld"])
     ap.add_argument("--workers", type=int, default=1, help="extract() workers (openSMILE).")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--batch-seconds", type=float, nargs="*", default=[30.0, 60.0, 120.0],
+                    help="batch_seconds values compared with one-by-one (neural frontends).")
+    ap.add_argument("--skip-bare", action="store_true",
+                    help="Only the batching comparison and the cached figures.")
     args = ap.parse_args(argv)
     root = args.data / "ravdess"
     if not root.is_dir():
@@ -187,6 +223,24 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}, load average at start {os.getloadavg()[0]:.1f}")
     results = []
     for name in args.frontends:
+        if args.batch_seconds and not name.startswith(("egemaps", "compare", "logmel")):
+            fe = build_frontend(name, layers="all" if name.startswith("whisper") else None)
+            fe.load()
+            torch.set_num_threads(args.threads or cpus)
+            extract(df.iloc[:3], fe, cache_dir=tempfile.mkdtemp(prefix="fairser-bench-"),
+                    progress=False, threads=args.threads)  # warm-up
+            times = batching_passes(fe, df, seconds=args.batch_seconds, repeats=args.repeats,
+                                    threads=args.threads)
+            audio_s = float(df["duration_s"].sum())
+            print(f"\n[{name}] batched by padded seconds vs one by one, {len(df)} files, "
+                  f"{audio_s / 60:.1f} min audio, cold store, fastest of {args.repeats} "
+                  f"(load average now {os.getloadavg()[0]:.1f})")
+            for s, t in times.items():
+                label = "one by one" if s == 0 else f"batch_seconds={s:g}"
+                print(f"  {label:>20} {t:8.2f} s  {audio_s / t:7.1f} audio s/s  "
+                      f"x{times[0.0] / t:.2f} vs one by one")
+        if args.skip_bare:
+            continue
         r = run_frontend(name, df, repeats=args.repeats, workers=args.workers,
                          threads=args.threads)
         results.append(r)
@@ -208,9 +262,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"vs unpadded {r['unpadded_s_per_utt'] * 1000:.0f} ms/utt "
                   f"({r['stock_padded_s_per_utt'] / r['unpadded_s_per_utt']:.1f}x)")
         print(f"  peak RSS so far {r['peak_rss_mb']:.0f} MiB")
-    cold, cached = cached_full_manifest(full)
+    cold, cached, verified = cached_full_manifest(full)
     print(f"\n[logmel, full RAVDESS {len(full)} rows] cold {cold:.2f} s, "
-          f"cached {cached:.3f} s ({cold / cached:.0f}x)")
+          f"cached {cached:.3f} s ({cold / cached:.0f}x; cheap entry checks included), "
+          f"cached with verify=True {verified:.3f} s")
     print(f"peak RSS {peak_rss_mb():.0f} MiB; load average at end {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -28,7 +28,7 @@ def test_extract_csv_corpus_twice_and_bad_csv(make_corpus, tmp_path, capsys) -> 
             "--bad-csv", str(tmp_path / "bad.csv"), "--no-progress"]
     code, _, err = _cli(args, capsys)
     assert code == 0, err
-    assert "3 rows, 0 cached, 2 computed, 1 bad" in err and "NaN" in err
+    assert "3 rows, 0 cached, 2 computed (" in err and "), 1 bad" in err and "NaN" in err
     assert "nan.wav" in (tmp_path / "bad.csv").read_text()
     code, _, err = _cli(args, capsys)
     assert code == 0 and "3 rows, 2 cached, 0 computed, 1 bad" in err

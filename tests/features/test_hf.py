@@ -11,45 +11,14 @@ import torch
 from fairser.errors import ConfigError, FeatureError
 from fairser.features import build_frontend, extract
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
-            conv_dim=(16, 16, 16), conv_kernel=(10, 3, 3), conv_stride=(5, 4, 4),
-            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=12)
-
-
-def _save(folder: Path, kind: str) -> Path:
-    import transformers as T
-
-    torch.manual_seed(0)
-    if kind == "whisper":
-        cfg = T.WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2,
-                              decoder_layers=1, decoder_attention_heads=2, encoder_ffn_dim=48,
-                              decoder_ffn_dim=48, vocab_size=100, max_source_positions=1500,
-                              max_target_positions=32, pad_token_id=0, bos_token_id=1,
-                              eos_token_id=2, decoder_start_token_id=1)
-        T.WhisperModel(cfg).save_pretrained(folder)
-        T.WhisperFeatureExtractor().save_pretrained(folder)
-        return folder
-    config_cls, model_cls, norm = {
-        "wav2vec2": (T.Wav2Vec2Config, T.Wav2Vec2Model, "group"),
-        "wavlm": (T.WavLMConfig, T.WavLMModel, "layer"),
-        "hubert": (T.HubertConfig, T.HubertModel, "group"),
-        "data2vec": (T.Data2VecAudioConfig, T.Data2VecAudioModel, "layer"),
-    }[kind]
-    extra = {} if kind == "data2vec" else {"feat_extract_norm": norm}
-    if kind == "wavlm":
-        extra.update(num_buckets=8, max_bucket_distance=20)
-    model_cls(config_cls(**TINY, **extra)).save_pretrained(folder)
-    T.Wav2Vec2FeatureExtractor(return_attention_mask=norm == "layer" or kind == "data2vec",
-                               do_normalize=True).save_pretrained(folder)
-    return folder
-
 
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
 @pytest.mark.parametrize("kind", ["wav2vec2", "wavlm", "hubert", "data2vec"])
-def test_ssl_encoders_match_direct_forward(kind: str, make_corpus, tmp_path: Path) -> None:
+def test_ssl_encoders_match_direct_forward(kind: str, make_corpus, tmp_path: Path,
+                                           save_hf_model) -> None:
     from transformers import AutoFeatureExtractor, AutoModel
 
-    folder = _save(tmp_path / kind, kind)
+    folder = save_hf_model(tmp_path / kind, kind)
     df = make_corpus([0.5, 0.61, 0.73])
     fs = extract(df, f"hf:{folder}", layers="all", cache_dir=tmp_path / "c", progress=False)
     assert fs.bad.empty and fs.n_layers == 3 and fs.dim == 32 and fs.frame_rate == 200.0
@@ -70,26 +39,72 @@ def test_ssl_encoders_match_direct_forward(kind: str, make_corpus, tmp_path: Pat
     assert again.stats.n_computed == 0
 
 
-def test_whisper_checkpoint_runs_unpadded(make_corpus, tmp_path: Path) -> None:
-    folder = _save(tmp_path / "whisper", "whisper")
+def test_whisper_checkpoint_runs_unpadded(make_corpus, tmp_path: Path, save_hf_model) -> None:
+    folder = save_hf_model(tmp_path / "whisper", "whisper")
     df = make_corpus([0.5, 1.0])
     fs = extract(df, f"hf:{folder}", layers=[0, -1], cache_dir=tmp_path / "c", progress=False)
     assert fs.layers == (0, 2) and fs.frame_rate == 50.0
     assert fs["syn/utt000"].shape == (2, 25, 32) and fs["syn/utt001"].shape == (2, 50, 32)
 
 
-def test_offline_hub_id_and_bad_folders(tmp_path: Path) -> None:
-    with pytest.raises(FeatureError, match="allow-download"):
+def test_offline_hub_id_and_bad_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(FeatureError, match="allow-download") as info:
         build_frontend("hf:nobody/no-such-model-anywhere")
+    assert "offline" in str(info.value) and "hf download nobody/no-such-model-anywhere" in str(
+        info.value) and "hub id" in str(info.value)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FeatureError, match="local folder"):
+    with pytest.raises(FeatureError, match="cannot load the local folder"):
         build_frontend(f"hf:{tmp_path / 'empty'}")
     with pytest.raises(ConfigError, match="allowed options"):
         build_frontend(f"hf:{tmp_path}", options={"trust_remote_code": True})
 
 
-def test_changed_weights_change_the_store_key(tmp_path: Path) -> None:
-    folder = _save(tmp_path / "m", "wav2vec2")
+@pytest.mark.parametrize("spec", ["/missing/folder", "./rel-missing", "../up/missing",
+                                  "~/no-such-fairser-model", "a/b/c", "rel-missing/"])
+def test_missing_local_folders_are_not_hub_ids(spec: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairser.features.hf import model_source
+
+    monkeypatch.chdir(tmp_path)
+    assert model_source(spec) == "folder"
+    with pytest.raises(FeatureError) as info:
+        build_frontend(f"hf:{spec}")
+    message = str(info.value)
+    assert "local model folder" in message and "does not exist" in message, message
+    assert "hub" not in message and "\n" not in message
+
+
+def test_hub_ids_and_present_folders_are_classified(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairser.features.hf import model_source
+
+    monkeypatch.chdir(tmp_path)
+    assert model_source("microsoft/wavlm-base-plus") == "hub"
+    assert model_source("bert-base-uncased") == "hub"
+    (tmp_path / "org" / "local").mkdir(parents=True)
+    assert model_source("org/local") == "folder"  # an existing folder wins over a hub id
+    (tmp_path / "file.bin").write_bytes(b"x")
+    with pytest.raises(FeatureError, match="is a file, not a model folder"):
+        build_frontend("hf:./file.bin")
+
+
+def test_hf_errors_through_the_cli(make_corpus, tmp_path: Path, capsys) -> None:
+    from fairser.cli import main
+
+    df = make_corpus([0.5])
+    df.to_csv(tmp_path / "m.csv", index=False)
+    for spec, message in [("hf:/missing/folder", "local model folder /missing/folder does not"),
+                          ("hf:nobody/nothing", "hf download nobody/nothing")]:
+        with pytest.raises(SystemExit) as info:
+            main(["features", "extract", f"csv:{tmp_path / 'm.csv'}", "--frontend", spec,
+                  "--cache", str(tmp_path / "c")])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_changed_weights_change_the_store_key(tmp_path: Path, save_hf_model) -> None:
+    folder = save_hf_model(tmp_path / "m", "wav2vec2")
     before = build_frontend(f"hf:{folder}").key()
     assert build_frontend(f"hf:{folder}").key() == before
     (folder / "config.json").write_text((folder / "config.json").read_text().replace(

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from fairser.errors import FeatureError
-from fairser.features.store import FeatureStore, HashCache, entry_shape, read_entry
+from fairser.features.entry import entry_shape, read_entry
+from fairser.features.hashcache import HashCache
+from fairser.features.store import FeatureStore
 
 
 def test_hash_cache_reuses_and_invalidates(tmp_path: Path) -> None:
@@ -60,12 +62,53 @@ def test_put_get_errors_and_layout(tmp_path: Path) -> None:
     assert other.folder != store.folder
 
 
-def test_truncated_entry_is_a_clear_error(tmp_path: Path) -> None:
-    store = FeatureStore(tmp_path, "x", {}).open()
-    path = store.put("ef" + "2" * 62, np.ones((1, 50, 8), np.float32))
-    path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(FeatureError, match="delete the file and rerun"):
-        read_entry(path)
+DAMAGE = {"empty": "empty file", "header": "not a valid npy file", "truncated": "truncated",
+          "trailing": "beyond the array", "layers": "does not match", "dim": "does not match",
+          "rank": "is not (L, T, D)", "dtype": "dtype float32", "nan": "non-finite",
+          "inf-last-frame": "non-finite", "folder": "a folder or special file"}
+
+
+@pytest.mark.parametrize("kind", [*DAMAGE, "nan-unsampled"])
+def test_damaged_entries_are_detected_and_reported_in_one_line(kind: str, tmp_path: Path,
+                                                               damage_entry) -> None:
+    store = FeatureStore(tmp_path, "x", {}, n_layers=1, dim=8).open()
+    h = "ef" + "2" * 62
+    path = store.put(h, np.ones((1, 50, 8), np.float32))
+    assert store.problem(h) is None and store.problem(h, full=True) is None
+    assert read_entry(path, store.spec).shape == (1, 50, 8)
+    damage_entry(path, kind)
+    if kind == "nan-unsampled":  # the cheap check samples; the full check reads every value
+        assert store.problem(h) is None
+        assert "non-finite" in store.problem(h, full=True)
+        return
+    reason = store.problem(h)
+    assert reason is not None and DAMAGE[kind] in reason, reason
+    assert store.problem(h, full=True) is not None
+    with pytest.raises(FeatureError) as info:
+        store.read(h)
+    message = str(info.value)
+    assert message.startswith(f"{path}: damaged feature entry") and "\n" not in message
+    assert "rerun `fairser features extract`" in message
+
+
+def test_missing_entry_and_header_only_shape(tmp_path: Path, damage_entry) -> None:
+    store = FeatureStore(tmp_path, "x", {}, n_layers=1, dim=8).open()
+    assert store.problem("ab" + "0" * 62) == "missing"
+    with pytest.raises(FeatureError, match="missing"):
+        store.read("ab" + "0" * 62)
+    path = store.put("cd" + "0" * 62, np.ones((1, 5, 8), np.float32))
+    damage_entry(path, "empty")
+    with pytest.raises(FeatureError, match="empty file"):
+        entry_shape(path)
+
+
+def test_put_refuses_what_reads_would_reject(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path, "x", {}, n_layers=2, dim=4).open()
+    with pytest.raises(FeatureError, match=r"expected \(L, T, D\) = \(2, T>=1, 4\)"):
+        store.put("ab" + "0" * 62, np.zeros((1, 3, 4)))
+    with pytest.raises(FeatureError, match="NaN or infinite"):
+        store.put("ab" + "0" * 62, np.full((2, 3, 4), np.nan))
+    assert not store.has("ab" + "0" * 62)
 
 
 def test_open_clears_only_stale_temp_files(tmp_path: Path) -> None:

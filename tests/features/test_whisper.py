@@ -147,8 +147,9 @@ def test_batched_ragged_equals_one_by_one(base: W.WhisperFrontend) -> None:
     for mel, got in zip(mels, batched, strict=True):
         alone = base._runner.run([mel], (0, 3, 6))[0]
         assert got.shape == alone.shape == (3, (mel.shape[1] + 1) // 2, 512)
-        # float32 batched vs single GEMMs differ by ~1e-3 at a few of ~1e5 elements
-            torch.testing.assert_close(got, alone, atol=2e-3, rtol=1e-3)
+        # float32 summation order differs with the batch (one value of 94k measured 8e-4 off
+        # at |x| 4.5); stored float16 resolves 5e-4 relative, so this is below what is kept.
+        torch.testing.assert_close(got, alone, atol=1e-3, rtol=5e-4)
 
 
 def test_layer_subset_and_long_audio_windows(cache: Path, tiny: W.WhisperFrontend) -> None:
@@ -179,7 +180,9 @@ def test_converted_encoder_cache_is_reused(cache: Path, base: W.WhisperFrontend,
     def boom(*_a, **_k):
         raise AssertionError("the CTranslate2 file was parsed again")
 
-    monkeypatch.setattr(W, "read_whisper_ct2", boom)
+    from fairser.features import whisper_weights
+
+    monkeypatch.setattr(whisper_weights, "read_whisper_ct2", boom)
     enc = W.load_whisper_encoder("whisper-base", cache_dir=cache)
     torch.testing.assert_close(enc.conv1.weight, base._runner.encoder.conv1.weight)
 
@@ -205,13 +208,16 @@ def test_sha_mismatch_and_split_parts(tmp_path: Path) -> None:
 
 
 def test_bfloat16_compute_is_close_and_keyed_apart(cache: Path, tiny: W.WhisperFrontend) -> None:
-    bf = W.WhisperFrontend("whisper-tiny.en", layers="all", cache_dir=cache,
-                           compute_dtype="bfloat16")
-    assert bf.key() != tiny.key()
+    from fairser.features.base import Runtime
+
+    bf = tiny.with_runtime(Runtime(precision="bf16"))
+    assert bf.key() != tiny.key() and bf._runner is None  # its own store entries and state
+    assert tiny.config()["compute_dtype"] == "float32"  # fp32 keys are those of earlier stores
     x = chirp(16000)
     got, ref = bf.compute([x])[0], tiny.compute([x])[0]
     assert got.dtype == np.float32 and got.shape == ref.shape
     assert np.corrcoef(got[-1].ravel(), ref[-1].ravel())[0, 1] > 0.99
+    assert np.abs(got - ref).max() > 1e-3  # bf16 really ran
 
 
 def test_layer_subsets_are_served_from_all_layer_entries(cache: Path, make_corpus,

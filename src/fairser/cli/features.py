@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairser.cli._console import make_console
-from fairser.errors import ConfigError
+from fairser.errors import ConfigError, FeatureError
 
 app = typer.Typer(help="Extract and inspect frame features (cached, resumable).",
                   no_args_is_help=True)
@@ -51,33 +51,65 @@ def extract_cmd(
                                      help="Frontend option KEY=VALUE (repeatable)."),
     allow_download: bool = typer.Option(False, "--allow-download",
                                         help="Let hf:<hub id> fetch weights from the hub."),
+    device: str = typer.Option("auto", "--device",
+                               help="auto | cpu | cuda | cuda:N | mps, for neural frontends "
+                                    "(auto: CUDA, then MPS, else CPU; cuda:LOCAL_RANK under "
+                                    "torchrun)."),
+    precision: str = typer.Option("fp32", "--precision",
+                                  help="fp32 | bf16 | fp16 for neural frontends (a separate "
+                                       "store entry per precision)."),
+    batch_seconds: float | None = typer.Option(None, "--batch-seconds",
+                                               help="Padded audio seconds per neural batch "
+                                                    "(default 60 on CPU, 600 on a GPU)."),
     dtype: str | None = typer.Option(None, "--dtype",
                                      help="Storage dtype: float16 or float32 (default: the "
                                           "frontend's, float16 except compare-lld)."),
     retry_bad: bool = typer.Option(False, "--retry-bad",
                                    help="Retry files an earlier run found bad."),
+    verify: bool = typer.Option(False, "--verify",
+                                help="Check every value of every entry of this corpus (not "
+                                     "only the cheap checks of every run); recompute damaged "
+                                     "ones."),
+    check_only: bool = typer.Option(False, "--check-only",
+                                    help="Compute nothing: report missing rows and damaged "
+                                         "entries (exit 2 if any)."),
     skip_bad: bool = typer.Option(False, "--skip-bad",
                                   help="Leave corpus rows with problems out (see "
                                        "`fairser corpus inspect`)."),
     bad_csv: Path | None = typer.Option(None, "--bad-csv",
                                         help="Write the bad files and reasons to this CSV."),
+    shard: str | None = typer.Option(None, "--shard", metavar="K/N",
+                                     help="Extract only shard K of N (0-based, like torchrun's "
+                                          "RANK; default: RANK/WORLD_SIZE under torchrun, else "
+                                          "all). Shards share the store; run without --shard "
+                                          "afterwards to check completeness."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Extract features of every utterance of a corpus into the store (resumes if rerun)."""
     from fairser.corpora import load_corpus
     from fairser.features import extract
+    from fairser.features._progress import summary
+    from fairser.features.shard import parse_shard, shard_from_env
 
     console = make_console(stderr=True)
+    picked = parse_shard(shard) if shard is not None else shard_from_env()
     manifest = load_corpus(corpus, skip_bad=skip_bad)
     fs = extract(manifest, frontend, layers=layers, options=_parse_options(option,
                                                                            allow_download),
                  cache_dir=cache, workers=workers, progress=progress, threads=threads,
-                 dtype=dtype, retry_bad=retry_bad)
+                 dtype=dtype, device=device, precision=precision, batch_seconds=batch_seconds,
+                 retry_bad=retry_bad, verify=verify, check_only=check_only, shard=picked)
     if not progress:  # extract() prints the summary itself when progress is on
-        s = fs.stats
-        console.print(f"{fs.frontend}: {s.n_rows} rows, {s.n_cached} cached, "
-                      f"{s.n_computed} computed, {s.n_bad} bad -> {fs.folder}", highlight=False,
-                      soft_wrap=True)
+        summary(console, name=fs.frontend, stats=fs.stats, folder=fs.folder)
+    if len(fs.damaged):
+        what = "left as they are" if check_only else "recomputed"
+        table = Table(title=f"{len(fs.damaged)} damaged store entry(ies), {what}")
+        table.add_column("utterance")
+        table.add_column("entry", overflow="fold")
+        table.add_column("damage", overflow="fold")
+        for row in fs.damaged.head(20).itertuples():
+            table.add_row(f"{row.corpus}/{row.utt_id}", str(row.entry), str(row.reason))
+        console.print(table)
     if len(fs.bad):
         table = Table(title=f"{len(fs.bad)} bad file(s)", show_lines=False)
         table.add_column("utterance")
@@ -89,10 +121,15 @@ def extract_cmd(
             console.print(f"... and {len(fs.bad) - 20} more" +
                           ("" if bad_csv else " (use --bad-csv FILE for all)"))
     if bad_csv is not None:
-        from fairser.features.store import atomic_write_text
+        from fairser._io import atomic_write_text
 
         atomic_write_text(bad_csv, fs.bad.to_csv(index=False))
         console.print(f"bad files: {bad_csv}")
+    if check_only and (fs.stats.n_missing or fs.stats.n_damaged):
+        raise FeatureError(
+            f"{fs.folder}: {fs.stats.n_missing} row(s) missing and {fs.stats.n_damaged} damaged "
+            f"entr{'y' if fs.stats.n_damaged == 1 else 'ies'}; run the same command without "
+            f"--check-only to compute them")
 
 
 @app.command("list")

@@ -13,8 +13,9 @@ The store format and its rationale are described in :mod:`fairser.features.store
 
 from __future__ import annotations
 
+from fairser.corpora import utt_key  # the one utterance key, re-exported
 from fairser.features.base import Frontend, normalize_layers
-from fairser.features.extract import extract, utt_key
+from fairser.features.extract import extract
 from fairser.features.featureset import ExtractStats, FeatureSet
 from fairser.features.registry import FRONTENDS, build_frontend, frontend_names
 

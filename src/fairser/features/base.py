@@ -11,13 +11,22 @@ Two execution styles exist:
   calls :meth:`Frontend.compute` in the main process; torch uses the available cores.
 * ``batched = False`` (openSMILE, log-mel): utterances are independent and cheap; the extractor
   may run them in worker processes, which receive the (unloaded, picklable) frontend.
+
+Neural frontends (``accelerated = True``) compute where their :class:`Runtime` says: one code
+path, parameterised by ``runtime.device`` and ``runtime.precision`` (autocast through
+:class:`fairser.device.PrecisionPlan`), with no separate GPU branch. Precision changes the
+numbers, so a non-fp32 precision is part of :meth:`Frontend.config` (a separate store entry);
+the device is not (cpu and cuda fp32 compute the same function to float rounding and share
+entries; the device used is logged per run in the store's ``extractions.jsonl``).
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +34,7 @@ import numpy as np
 from fairser._hashing import config_hash
 from fairser.errors import ConfigError
 
-__all__ = ["Frontend", "LayerSpec", "normalize_layers", "config_hash"]
+__all__ = ["Frontend", "LayerSpec", "Runtime", "normalize_layers", "config_hash"]
 
 #: What callers may pass as ``layers``: ``None`` (the frontend's default, usually the last
 #: layer), one index, a list of indices (negative counts from the end), or ``"all"``.
@@ -91,6 +100,41 @@ def normalize_layers(layers: LayerSpec, n_layers: int, *, frontend: str) -> tupl
     return tuple(sorted(out))
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a neural frontend computes (set by :func:`fairser.features.extract`).
+
+    Attributes
+    ----------
+    device : str
+        A resolved torch device (``"cpu"``, ``"cuda:0"``, ``"mps"``).
+    precision : str
+        The effective precision on that device (``fp32``, ``bf16`` or ``fp16``; see
+        :func:`fairser.device.resolve_precision`).
+    batch_seconds : float
+        Padded audio seconds per forward (bounds peak memory).
+    """
+
+    device: str = "cpu"
+    precision: str = "fp32"
+    batch_seconds: float = 60.0
+
+    def torch_device(self):
+        """``torch.device(self.device)``."""
+        import torch
+
+        return torch.device(self.device)
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """The precision's autocast context on the device (a no-op for fp32)."""
+        from fairser.device import resolve_precision
+
+        device = self.torch_device()
+        with resolve_precision(self.precision, device).autocast(device):
+            yield
+
+
 class Frontend(abc.ABC):
     """Base class of feature frontends.
 
@@ -112,6 +156,11 @@ class Frontend(abc.ABC):
     store_dtype : str
         Storage dtype used when :func:`fairser.features.extract` is not told one
         (``"float16"`` unless the values overflow it).
+    accelerated : bool
+        Whether :attr:`runtime` (device, precision) applies; per-file frontends compute on the
+        CPU in float32 whatever the runtime says.
+    runtime : Runtime
+        Device, precision and batch size (default: CPU, fp32, 60 s).
     """
 
     name: str = ""
@@ -120,6 +169,8 @@ class Frontend(abc.ABC):
     batched: bool = False
     layers: tuple[int, ...] = (0,)
     store_dtype: str = "float16"
+    accelerated: bool = False
+    runtime: Runtime = Runtime()
 
     @property
     @abc.abstractmethod
@@ -162,6 +213,18 @@ class Frontend(abc.ABC):
         clone = copy.copy(self)
         clone.layers = normalize_layers(layers, self.n_layers, frontend=self.name)
         return clone
+
+    def with_runtime(self, runtime: Runtime) -> Frontend:
+        """A copy computing with ``runtime``; heavy state is shared unless device or precision
+        change (then the copy loads its own on first use)."""
+        clone = copy.copy(self)
+        if (runtime.device, runtime.precision) != (self.runtime.device, self.runtime.precision):
+            clone.release()
+        clone.runtime = runtime
+        return clone
+
+    def release(self) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Drop heavy state (weights) so that the next :meth:`load` creates it anew."""
 
     def min_samples(self) -> int:
         """Shortest signal (in samples) the frontend accepts; shorter ones are reported as bad."""

@@ -1,16 +1,9 @@
-"""``extract()``: manifest -> features in the store, computing only what is missing.
+"""``extract()``: manifest -> features in the store, computing only what is missing or damaged.
 
-Flow: check the manifest, hash the audio (hash cache), look every row up in the store, compute
-the missing distinct audio contents, publish each entry atomically, return a
-:class:`~fairser.features.featureset.FeatureSet`.
-
-Execution:
-
-* batched frontends (neural encoders) run in this process on length-sorted batches (little
-  padding), with the next batches' audio decoded by a background thread while torch computes;
-* per-file frontends (openSMILE, log-mel) run in ``workers`` spawned processes that write their
-  entries themselves; a worker that dies (killed, out of memory) is replaced, the files it had in
-  flight are retried one at a time, and a file that kills a worker again is reported as bad.
+Flow: check the manifest, hash the audio (hash cache), look every row up in the store (an entry
+that fails the checks of :mod:`fairser.features.entry` counts as damaged, not cached), compute
+the missing and damaged distinct audio contents (:mod:`fairser.features._compute`), publish each
+entry atomically, return a :class:`~fairser.features.featureset.FeatureSet`.
 
 Every finished entry is on disk the moment it is published, so an interrupted run (Ctrl-C,
 SIGKILL, power loss of the process) loses at most the batch in flight; the next call resumes.
@@ -20,68 +13,30 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from fairser.audio import audio_info, load_audio
+from fairser.audio import audio_info
 from fairser.corpora import utt_key
-from fairser.errors import AudioError, FairserError, FeatureError
-from fairser.features.base import Frontend, LayerSpec
-from fairser.features.featureset import BAD_COLUMNS, ExtractStats, FeatureSet
+from fairser.errors import AudioError, FeatureError
+from fairser.features._compute import Item, Outcome, run_in_process, run_pool, torch_threads
+from fairser.features._progress import HashProgress, Reporter, make_console, summary
+from fairser.features.base import Frontend, LayerSpec, Runtime
+from fairser.features.entry import MISSING
+from fairser.features.featureset import BAD_COLUMNS, DAMAGED_COLUMNS, ExtractStats, FeatureSet
+from fairser.features.hashcache import HashCache
 from fairser.features.registry import build_frontend
-from fairser.features.store import FeatureStore, HashCache, features_root
+from fairser.features.shard import check_shard, device_for_rank, shard_mask
+from fairser.features.store import FeatureStore, features_root
 
-__all__ = ["extract", "utt_key"]
+__all__ = ["extract"]
 
 _REQUIRED = ("corpus", "utt_id", "path")
-_HASH_BAR_MIN = 200  # files to hash before a hashing progress bar is worth showing
-
-
-@dataclass
-class _Item:
-    """One distinct audio content to compute."""
-
-    audio_hash: str
-    path: str
-    duration_s: float
-    rows: list[int] = field(default_factory=list)
-
-
-@dataclass
-class _Outcome:
-    audio_hash: str
-    ok: bool
-    reason: str = ""
-    cache_failure: bool = False
-    audio_s: float = 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# manifest
 
 
 def _check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -122,255 +77,103 @@ def _check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-# ---------------------------------------------------------------------------------------------
-# progress
 
-
-class _AudioRateColumn(ProgressColumn):
-    """Hours of audio processed per second of wall time."""
-
-    def render(self, task: Task) -> Text:
-        elapsed = task.elapsed or 0.0
-        audio_s = float(task.fields.get("audio_s", 0.0))
-        rate = audio_s / 3600.0 / elapsed if elapsed > 0 else 0.0
-        return Text(f"{rate:.4f} audio h/s", style="cyan")
-
-
-class _Reporter:
-    """Progress bar plus the bookkeeping of outcomes (no state shared beyond one call)."""
-
-    def __init__(self, *, total: int, label: str, enabled: bool, console: Console) -> None:
-        self.enabled = enabled and total > 0
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("files"), _AudioRateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console, disable=not self.enabled,
-            transient=False, refresh_per_second=4,
-        )
-        self.task = self.progress.add_task(label, total=total, audio_s=0.0)
-        self.audio_s = 0.0
-
-    def advance(self, outcome: _Outcome) -> None:
-        self.audio_s += outcome.audio_s
-        self.progress.update(self.task, advance=1, audio_s=self.audio_s)
-
-    def __enter__(self) -> _Reporter:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)  # type: ignore[arg-type]
-
-
-# ---------------------------------------------------------------------------------------------
-# computing
-
-
-def _load(fe: Frontend, item: _Item) -> np.ndarray:
-    signal = load_audio(item.path, sample_rate=fe.sample_rate)
-    if len(signal) < fe.min_samples():
-        raise AudioError(
-            f"{item.path}: audio too short ({1000 * len(signal) / fe.sample_rate:.1f} ms; "
-            f"{fe.name} needs at least {1000 * fe.min_samples() / fe.sample_rate:.1f} ms); "
-            f"remove the file from the corpus")
-    return signal
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
-
-
-def _compute_and_store(fe: Frontend, store: FeatureStore, items: list[_Item],
-                       signals: list[np.ndarray]) -> list[_Outcome]:
-    """Run ``fe`` on a batch and publish each entry; a failing batch is retried item by item."""
-    try:
-        feats = fe.compute(signals)
-    except Exception as exc:  # noqa: BLE001 - reported per file, the run goes on
-        if len(items) > 1:
-            out: list[_Outcome] = []
-            for it, sig in zip(items, signals, strict=True):
-                out.extend(_compute_and_store(fe, store, [it], [sig]))
-            return out
-        deterministic = isinstance(exc, FairserError)
-        return [_Outcome(items[0].audio_hash, False, f"{fe.name} failed: {_short(exc)}",
-                         cache_failure=deterministic)]
-    out = []
-    for it, sig, arr in zip(items, signals, feats, strict=True):
-        try:
-            store.put(it.audio_hash, arr)
-        except FeatureError as exc:
-            out.append(_Outcome(it.audio_hash, False, f"{it.path}: {exc}", cache_failure=True))
-            continue
-        out.append(_Outcome(it.audio_hash, True, audio_s=len(sig) / fe.sample_rate))
-    return out
-
-
-def _batches(items: list[_Item], *, batched: bool, batch_seconds: float,
-             max_items: int = 64) -> list[list[_Item]]:
-    """Length-sorted groups whose padded audio stays under ``batch_seconds``."""
-    ordered = sorted(items, key=lambda it: (it.duration_s, it.path))
-    if not batched:
-        return [[it] for it in ordered]
-    out: list[list[_Item]] = []
-    cur: list[_Item] = []
-    for it in ordered:
-        longest = max(it.duration_s, cur[-1].duration_s if cur else 0.0)
-        if cur and (longest * (len(cur) + 1) > batch_seconds or len(cur) >= max_items):
-            out.append(cur)
-            cur = []
-        cur.append(it)
-    if cur:
-        out.append(cur)
-    return out
-
-
-def _load_batch(fe: Frontend, batch: list[_Item]) -> tuple[list[tuple[_Item, np.ndarray]],
-                                                           list[_Outcome]]:
-    good, bad = [], []
-    for it in batch:
-        try:
-            good.append((it, _load(fe, it)))
-        except AudioError as exc:
-            bad.append(_Outcome(it.audio_hash, False, str(exc), cache_failure=True))
-        except Exception as exc:  # noqa: BLE001 - reported per file, the run goes on
-            bad.append(_Outcome(it.audio_hash, False, f"{it.path}: {_short(exc)}"))
-    return good, bad
-
-
-def _run_in_process(fe: Frontend, store: FeatureStore, items: list[_Item], *,
-                    batch_seconds: float, on_outcome: Callable[[_Outcome], None]) -> None:
-    batches = _batches(items, batched=fe.batched, batch_seconds=batch_seconds)
-    if not batches:
-        return
-    fe.load()
-
-    def handle(good: list[tuple[_Item, np.ndarray]], bad: list[_Outcome]) -> None:
-        for outcome in bad:
-            on_outcome(outcome)
-        if good:
-            for outcome in _compute_and_store(fe, store, [g[0] for g in good],
-                                              [g[1] for g in good]):
-                on_outcome(outcome)
-
-    if not fe.batched:
-        # Per-file frontends: decode inline. A loader thread would fight openSMILE's per-frame
-        # Python callbacks for the GIL (5 ms switch interval) and cost more than decoding does.
-        for batch in batches:
-            handle(*_load_batch(fe, batch))
-        return
-    # Neural batches: torch releases the GIL, so the next batches decode in the background.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairser-audio") as loader:
-        queue: deque[Future] = deque()
-        todo = iter(batches)
-        for batch in _take(todo, 2):
-            queue.append(loader.submit(_load_batch, fe, batch))
-        while queue:
-            good, bad = queue.popleft().result()
-            for nxt in _take(todo, 1):
-                queue.append(loader.submit(_load_batch, fe, nxt))
-            handle(good, bad)
-
-
-def _take(it: Iterator[Any], n: int) -> list[Any]:
-    out = []
-    for _ in range(n):
-        try:
-            out.append(next(it))
-        except StopIteration:
-            break
-    return out
-
-
-# Worker processes: each holds its own (loaded) frontend and store handle. This module-level
-# slot is only ever assigned inside worker processes, by the pool initializer.
-_WORKER_STATE: dict[str, Any] = {}
-
-
-def _worker_init(fe: Frontend, store: FeatureStore) -> None:
-    # One intra-op thread per worker process. Set through the environment so that torch, if a
-    # frontend imports it later, starts that way (importing torch here would cost every
-    # openSMILE worker a second of start-up for nothing).
-    os.environ["OMP_NUM_THREADS"] = "1"
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    _WORKER_STATE["fe"] = fe
-    _WORKER_STATE["store"] = store
-
-
-def _worker_task(item: _Item) -> _Outcome:
-    fe: Frontend = _WORKER_STATE["fe"]
-    store: FeatureStore = _WORKER_STATE["store"]
-    good, bad = _load_batch(fe, [item])
-    if bad:
-        return bad[0]
-    fe.load()
-    return _compute_and_store(fe, store, [item], [good[0][1]])[0]
-
-
-def _run_pool(fe: Frontend, store: FeatureStore, items: list[_Item], *, workers: int,
-              on_outcome: Callable[[_Outcome], None]) -> None:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP init can deadlock
-    pending: deque[_Item] = deque(sorted(items, key=lambda it: -it.duration_s))
-    suspects: deque[_Item] = deque()
-    while pending or suspects:
-        isolate = not pending  # suspects run one at a time to pin down a crashing file
-        source = pending if pending else suspects
-        limit = 1 if isolate else workers * 3
-        in_flight: dict[Future, _Item] = {}
-        try:
-            with ProcessPoolExecutor(max_workers=1 if isolate else workers, mp_context=ctx,
-                                     initializer=_worker_init, initargs=(fe, store)) as pool:
-                while source or in_flight:
-                    while source and len(in_flight) < limit:
-                        it = source.popleft()
-                        in_flight[pool.submit(_worker_task, it)] = it
-                    done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        outcome = fut.result()  # raises BrokenProcessPool if its worker died
-                        del in_flight[fut]
-                        on_outcome(outcome)
-        except BrokenProcessPool:
-            lost = list(in_flight.values())
-            if isolate:
-                for it in lost:
-                    on_outcome(_Outcome(it.audio_hash, False,
-                                        f"{it.path}: a worker process died computing it "
-                                        f"(killed or out of memory); check the file"))
-            else:
-                suspects.extend(lost)
-
-
-# ---------------------------------------------------------------------------------------------
-# public API
-
-
-@contextmanager
-def _torch_threads(n: int | None, *, batched: bool) -> Iterator[None]:
-    """Set torch's intra-op threads for the call and restore them afterwards.
-
-    Neural batches use every available CPU; per-file frontends (small STFTs) use one thread,
-    since OpenMP's fork-join costs more than it saves on small tensors and stalls badly when
-    the CPUs are shared.
-    """
+def _runtime(fe: Frontend, *, device: str, precision: str,
+             batch_seconds: float | None) -> tuple[Runtime, dict[str, str]]:
+    """The frontend's :class:`Runtime` and the device metadata recorded with the entries."""
     import torch
 
-    old = torch.get_num_threads()
-    want = n if n is not None else (max(1, len(os.sched_getaffinity(0))) if batched else 1)
-    torch.set_num_threads(want)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    from fairser.device import check_device_name, device_metadata, resolve_device
+    from fairser.device import resolve_precision as plan_of
 
+    check_device_name(device)
+    if fe.accelerated:
+        n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        dev = resolve_device(device_for_rank(device, n_cuda=n_cuda))
+        plan = plan_of(precision, dev)
+    else:  # per-file frontends compute on the CPU in float32, whatever was asked
+        dev = torch.device("cpu")
+        plan = plan_of("fp32", dev)
+        plan_of(precision, dev)  # still reject an unknown precision
+    if batch_seconds is None:
+        batch_seconds = 60.0 if dev.type == "cpu" else 600.0
+    if not batch_seconds > 0:
+        raise FeatureError(f"batch_seconds={batch_seconds} must be positive (padded audio "
+                           f"seconds per batch, e.g. 60)")
+    meta = {**device_metadata(dev, plan), "precision_requested": precision}
+    return Runtime(str(dev), plan.effective, float(batch_seconds)), meta
+
+
+@dataclass
+class _Plan:
+    """Where every row stands after looking it up in the store."""
+
+    entries: dict[str, Path] = field(default_factory=dict)
+    selections: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    bad_rows: dict[int, str] = field(default_factory=dict)
+    todo: dict[str, Item] = field(default_factory=dict)
+    damaged: list[tuple[int, Path, str, str]] = field(default_factory=list)  # row, file, why, hash
+    n_cached: int = 0
+
+
+def _scan(df: pd.DataFrame, hashes: dict[str, Any], store: FeatureStore,
+          superset: FeatureStore | None, layers: tuple[int, ...], *, verify: bool,
+          retry_bad: bool) -> _Plan:
+    """Look every row up: served from the store, recorded as bad, or to compute."""
+    plan = _Plan()
+    state: dict[str, tuple[str, Path | None]] = {}  # audio hash -> (status, entry)
+    for i, (key, path, dur) in enumerate(zip(df["key"], df["path"], df["duration_s"],
+                                             strict=True)):
+        h = hashes[path]
+        if isinstance(h, FeatureError):
+            plan.bad_rows[i] = str(h)
+            continue
+        if h in plan.todo:
+            plan.todo[h].rows.append(i)
+            continue
+        if h not in state:
+            state[h] = _lookup(h, store, superset, verify=verify, retry_bad=retry_bad)
+        status, entry = state[h]
+        if status == "ok":
+            plan.entries[key] = entry
+            plan.n_cached += 1
+        elif status == "superset":
+            plan.entries[key] = entry
+            plan.selections[key] = layers
+            plan.n_cached += 1
+        elif status.startswith("bad:"):
+            plan.bad_rows[i] = status[4:]
+        else:
+            if status.startswith("damaged:"):
+                plan.damaged.append((i, entry, status[8:], h))
+            plan.todo[h] = Item(h, path, float(dur), [i])
+    return plan
+
+
+def _lookup(h: str, store: FeatureStore, superset: FeatureStore | None, *, verify: bool,
+            retry_bad: bool) -> tuple[str, Path | None]:
+    """``ok``, ``superset``, ``bad:<reason>``, ``damaged:<reason>`` or ``missing``."""
+    problem = store.problem(h, full=verify)
+    if problem is None:
+        return "ok", store.path(h)
+    if superset is not None and superset.problem(h, full=verify) is None:
+        return "superset", superset.path(h)
+    if problem != MISSING:
+        return f"damaged:{problem}", store.path(h)
+    if retry_bad:
+        store.clear_error(h)
+    else:
+        reason = store.error(h)
+        if reason is not None:
+            return f"bad:{reason}", None
+    return "missing", None
 
 def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSpec = None,
             options: dict[str, Any] | None = None, cache_dir: str | Path | None = None,
             workers: int = 1, progress: bool = True, threads: int | None = None,
-            dtype: str | None = None, batch_seconds: float = 120.0,
-            retry_bad: bool = False) -> FeatureSet:
+            dtype: str | None = None, device: str = "auto", precision: str = "fp32",
+            batch_seconds: float | None = None, retry_bad: bool = False, verify: bool = False,
+            check_only: bool = False, shard: str | tuple[int, int] | None = None) -> FeatureSet:
     """Features of every manifest row, computed once and served from the store afterwards.
 
     Parameters
@@ -398,10 +201,29 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     dtype : {"float16", "float32"}, optional
         Storage dtype (part of the store key). Default: the frontend's ``store_dtype``,
         float16 for all but ``compare-lld`` (whose spectral variance overflows float16).
-    batch_seconds : float, default=120.0
-        Padded audio seconds per neural batch (bounds peak memory).
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
+        Where neural frontends (Whisper, ``hf:``) compute; ``auto`` takes CUDA, then MPS, else
+        the CPU (under torchrun: ``cuda:<LOCAL_RANK>``). Per-file frontends always use the CPU.
+        Not part of the store key: fp32 entries from any device are shared.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Compute precision of neural frontends (autocast; fp16 runs as fp32 on the CPU). Part
+        of the store key, so fp32 and bf16 features never mix.
+    batch_seconds : float, optional
+        Padded audio seconds per neural batch (bounds peak memory); default 60 on the CPU,
+        600 on an accelerator. Every utterance's features equal its unbatched ones to float
+        rounding, whatever the batch.
     retry_bad : bool, default=False
         Recompute files whose failure was recorded by an earlier run.
+    verify : bool, default=False
+        Check every value of every entry of this manifest (not only the cheap checks every
+        call makes; see :mod:`fairser.features.entry`); damaged entries are recomputed.
+    check_only : bool, default=False
+        Compute nothing: report missing rows (:attr:`FeatureSet.missing`) and damaged entries
+        (:attr:`FeatureSet.damaged`) and serve what is intact.
+    shard : "K/N" or (K, N), optional
+        Extract only shard ``K`` (0-based) of ``N``: the rows whose utterance key hashes to
+        ``K`` (:mod:`fairser.features.shard`); the returned set holds those rows only. Shards
+        run in any processes or machines that share the cache folder.
 
     Returns
     -------
@@ -421,6 +243,9 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
     if workers < 1:
         raise FeatureError(f"workers={workers} must be at least 1")
     df = _check_manifest(manifest)
+    shard = check_shard(shard)
+    if shard is not None:
+        df = df[shard_mask(df["key"], shard)].reset_index(drop=True)
     if isinstance(frontend, Frontend):
         fe = frontend
         if layers is not None or options:
@@ -428,133 +253,101 @@ def extract(manifest: pd.DataFrame, frontend: str | Frontend, *, layers: LayerSp
                                "pass a frontend name to use them")
     else:
         fe = build_frontend(frontend, layers=layers, options=options, cache_dir=cache_dir)
+    runtime, device_meta = _runtime(fe, device=device, precision=precision,
+                                    batch_seconds=batch_seconds)
+    fe = fe.with_runtime(runtime)
     root = features_root(cache_dir)
     store_dtype = dtype or fe.store_dtype
-    store = FeatureStore(root, fe.name, fe.config(), dtype=store_dtype).open()
-    console = Console(stderr=True, soft_wrap=True)
+    store = FeatureStore(root, fe.name, fe.config(), dtype=store_dtype,
+                         n_layers=len(fe.layers), dim=fe.dim)
+    if not check_only:
+        store.open()
+    console = make_console()
     # A layer subset is served from existing all-layer entries rather than recomputed.
     superset: FeatureStore | None = None
     if 1 < fe.n_layers != len(fe.layers):
         full = fe.with_layers("all")
-        candidate = FeatureStore(root, full.name, full.config(), dtype=store_dtype)
+        candidate = FeatureStore(root, full.name, full.config(), dtype=store_dtype,
+                                 n_layers=full.n_layers, dim=full.dim)
         superset = candidate if candidate.folder.is_dir() else None
-    selections: dict[str, tuple[int, ...]] = {}
 
-    hashed = 0
-    hash_bar: Progress | None = None
-
-    def on_start(n_files: int) -> None:  # a bar only when many files must be read
-        nonlocal hash_bar
-        if progress and n_files >= _HASH_BAR_MIN:
-            hash_bar = Progress(TextColumn("[bold]hashing audio"), BarColumn(),
-                                MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                                transient=True)
-            hash_bar.start()
-            hash_bar.add_task("hash", total=n_files)
-
-    def on_hashed(_n_bytes: int) -> None:
-        nonlocal hashed
-        hashed += 1
-        if hash_bar is not None:
-            hash_bar.advance(hash_bar.task_ids[0])
-
+    hashing = HashProgress(enabled=progress, console=console)
     try:
-        hashes = HashCache(root).hash_files(df["path"], on_start=on_start, on_hashed=on_hashed)
+        hashes = HashCache(root).hash_files(df["path"], on_start=hashing.on_start,
+                                            on_hashed=hashing.on_hashed)
     finally:
-        if hash_bar is not None:
-            hash_bar.stop()
-
-    paths = df["path"].tolist()
-    entries: dict[str, Path] = {}
-    bad_rows: dict[int, str] = {}
-    todo: dict[str, _Item] = {}
-    n_cached = 0
-    for i, (key, path, dur) in enumerate(zip(df["key"], paths, df["duration_s"], strict=True)):
-        h = hashes[path]
-        if isinstance(h, FeatureError):
-            bad_rows[i] = str(h)
-            continue
-        entry = store.path(h)
-        if h in todo:
-            todo[h].rows.append(i)
-            continue
-        if os.path.isfile(entry):
-            entries[key] = entry
-            n_cached += 1
-            continue
-        if superset is not None and os.path.isfile(superset.path(h)):
-            entries[key] = superset.path(h)
-            selections[key] = fe.layers
-            n_cached += 1
-            continue
-        if not retry_bad:
-            reason = store.error(h)
-            if reason is not None:
-                bad_rows[i] = reason
-                continue
-        else:
-            store.clear_error(h)
-        todo[h] = _Item(h, path, float(dur), [i])
-
-    for it in todo.values():  # durations for batching and the audio-rate column
+        hashing.stop()
+    plan = _scan(df, hashes, store, superset, fe.layers, verify=verify, retry_bad=retry_bad)
+    for it in plan.todo.values():  # durations for batching and the audio-rate column
         if not math.isfinite(it.duration_s):
             try:
                 it.duration_s = audio_info(it.path).duration_s
             except AudioError:
                 it.duration_s = 0.0  # load_audio reports the problem with its reason
 
+    missing: list[str] = []
     n_computed = 0
+    audio_s = 0.0
     t_compute = time.perf_counter()
-    with _Reporter(total=len(todo), label=f"{fe.name}", enabled=progress,
-                   console=console) as reporter:
+    if check_only:
+        broken = {d[3] for d in plan.damaged}
+        missing = [df.at[i, "key"] for h, it in plan.todo.items() if h not in broken
+                   for i in it.rows]
+    elif plan.todo:
+        with Reporter(total=len(plan.todo), label=f"{fe.name}", enabled=progress,
+                      console=console) as reporter:
 
-        def on_outcome(outcome: _Outcome) -> None:
-            nonlocal n_computed
-            item = todo[outcome.audio_hash]
-            if outcome.ok:
-                n_computed += 1
-                for i in item.rows:
-                    entries[df.at[i, "key"]] = store.path(item.audio_hash)
-            else:
-                if outcome.cache_failure:
-                    try:
-                        store.put_error(item.audio_hash, outcome.reason)
-                    except OSError:
-                        pass
-                for i in item.rows:
-                    bad_rows[i] = outcome.reason
-            reporter.advance(outcome)
+            def on_outcome(outcome: Outcome) -> None:
+                nonlocal n_computed
+                item = plan.todo[outcome.audio_hash]
+                if outcome.ok:
+                    n_computed += 1
+                    for i in item.rows:
+                        plan.entries[df.at[i, "key"]] = store.path(item.audio_hash)
+                        plan.selections.pop(df.at[i, "key"], None)
+                else:
+                    if outcome.cache_failure:
+                        try:
+                            store.put_error(item.audio_hash, outcome.reason)
+                        except OSError:
+                            pass
+                    for i in item.rows:
+                        plan.bad_rows[i] = outcome.reason
+                reporter.advance(outcome.audio_s)
 
-        items = list(todo.values())
-        if items:
+            items = list(plan.todo.values())
             if fe.batched or workers == 1 or len(items) == 1:
-                with _torch_threads(threads, batched=fe.batched):
-                    _run_in_process(fe, store, items, batch_seconds=batch_seconds,
-                                    on_outcome=on_outcome)
+                with torch_threads(threads, batched=fe.batched):
+                    run_in_process(fe, store, items, batch_seconds=runtime.batch_seconds,
+                                   on_outcome=on_outcome)
             else:
-                _run_pool(fe, store, items, workers=workers, on_outcome=on_outcome)
-        audio_s = reporter.audio_s
-    compute_s = time.perf_counter() - t_compute if todo else 0.0
+                run_pool(fe, store, items, workers=workers, on_outcome=on_outcome)
+            audio_s = reporter.audio_s
+        if n_computed:
+            store.record_run({"frontend": fe.name, "n_computed": n_computed,
+                              "n_damaged": len(plan.damaged), "audio_s": round(audio_s, 3),
+                              "shard": list(shard) if shard is not None else None,
+                              "batch_seconds": runtime.batch_seconds, **device_meta})
+    compute_s = time.perf_counter() - t_compute if plan.todo and not check_only else 0.0
 
+    paths = df["path"].tolist()
     bad = pd.DataFrame(
         [(df.at[i, "corpus"], df.at[i, "utt_id"], paths[i], r) for i, r in sorted(
-            bad_rows.items())], columns=list(BAD_COLUMNS)).astype("string")
-    ordered = {k: entries[k] for k in df["key"] if k in entries}
-    stats = ExtractStats(n_rows=len(df), n_cached=n_cached, n_computed=n_computed,
-                         n_bad=len(bad), audio_s=audio_s, hashed=hashed,
-                         wall_s=time.perf_counter() - t0, compute_s=compute_s)
+            plan.bad_rows.items())], columns=list(BAD_COLUMNS)).astype("string")
+    damaged = pd.DataFrame(
+        [(df.at[i, "corpus"], df.at[i, "utt_id"], str(entry), r) for i, entry, r, _ in
+         plan.damaged], columns=list(DAMAGED_COLUMNS)).astype("string")
+    ordered = {k: plan.entries[k] for k in df["key"] if k in plan.entries}
+    stats = ExtractStats(n_rows=len(df), n_cached=plan.n_cached, n_computed=n_computed,
+                         n_bad=len(bad), n_damaged=len(plan.damaged), n_missing=len(missing),
+                         audio_s=audio_s, hashed=hashing.hashed,
+                         wall_s=time.perf_counter() - t0, compute_s=compute_s,
+                         shard=shard, check_only=check_only, verified=verify,
+                         device=runtime.device, precision=runtime.precision)
     if progress:
-        _summary(console, fe, stats, store)
+        summary(console, name=fe.name, stats=stats, folder=store.folder)
     return FeatureSet(frontend=fe.name, layers=fe.layers, dim=fe.dim, frame_rate=fe.frame_rate,
                       entries=ordered, bad=bad, stats=stats, folder=store.folder,
-                      config=store.config, selections=selections)
-
-
-def _summary(console: Console, fe: Frontend, stats: ExtractStats, store: FeatureStore) -> None:
-    parts = [f"[bold]{fe.name}[/]: {stats.n_rows} rows", f"{stats.n_cached} cached",
-             f"{stats.n_computed} computed"]
-    if stats.n_computed:
-        parts.append(f"{stats.audio_s / 3600:.3f} h audio in {stats.compute_s:.1f} s "
-                     f"(RTF {stats.rtf:.4f})")
-    parts.append(f"[{'red' if stats.n_bad else 'green'}]{stats.n_bad} bad[/]")
-    console.print(", ".join(parts) + f" -> {store.folder}", highlight=False, soft_wrap=True)
+                      config=store.config, selections=plan.selections, spec=store.spec,
+                      superset_spec=superset.spec if superset is not None else None,
+                      damaged=damaged, missing=tuple(missing))

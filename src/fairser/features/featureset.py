@@ -1,4 +1,9 @@
-"""The result of an extraction: utterance key -> memory-mapped ``(L, T, D)`` float16 array."""
+"""The result of an extraction: utterance key -> memory-mapped ``(L, T, D)`` float16 array.
+
+Every read checks its entry first (header, size, shape, dtype and a sample of values; see
+:mod:`fairser.features.entry`), so a file damaged after extraction is reported as a one-line
+:class:`~fairser.errors.FeatureError` naming it and the fix, never served as wrong numbers.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairser.errors import FeatureError
-from fairser.features.store import entry_shape, read_entry
+from fairser.features.entry import EntrySpec, damaged_error, entry_shape, read_entry
 
-__all__ = ["FeatureSet", "ExtractStats", "BAD_COLUMNS"]
+__all__ = ["FeatureSet", "ExtractStats", "BAD_COLUMNS", "DAMAGED_COLUMNS"]
 
 #: Columns of :attr:`FeatureSet.bad`.
 BAD_COLUMNS: tuple[str, ...] = ("corpus", "utt_id", "path", "reason")
+#: Columns of :attr:`FeatureSet.damaged`.
+DAMAGED_COLUMNS: tuple[str, ...] = ("corpus", "utt_id", "entry", "reason")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,11 @@ class ExtractStats:
         one computation and one entry).
     n_bad : int
         Rows without features (see :attr:`FeatureSet.bad`).
+    n_damaged : int
+        Distinct entries found damaged (empty, truncated, wrong shape or dtype, non-finite
+        values); recomputed, unless ``check_only``.
+    n_missing : int
+        Rows left without features because nothing was computed (``check_only``).
     audio_s : float
         Seconds of audio computed in this call.
     hashed : int
@@ -41,16 +52,32 @@ class ExtractStats:
         Wall-clock seconds of the call.
     compute_s : float
         Seconds spent computing (loading audio, frontend, writing entries).
+    shard : tuple of (int, int) or None
+        ``(K, N)`` when the call extracted shard ``K`` of ``N`` only (0-based ``K``).
+    check_only : bool
+        The call only checked the store (nothing computed).
+    verified : bool
+        Every value of every entry was checked (``verify=True``).
+    device, precision : str
+        Where and in which precision entries were (or would be) computed (``cpu`` and
+        ``fp32`` for per-file frontends).
     """
 
     n_rows: int = 0
     n_cached: int = 0
     n_computed: int = 0
     n_bad: int = 0
+    n_damaged: int = 0
+    n_missing: int = 0
     audio_s: float = 0.0
     hashed: int = 0
     wall_s: float = 0.0
     compute_s: float = 0.0
+    shard: tuple[int, int] | None = None
+    check_only: bool = False
+    verified: bool = False
+    device: str = "cpu"
+    precision: str = "fp32"
 
     @property
     def rtf(self) -> float:
@@ -84,12 +111,20 @@ class FeatureSet(Mapping[str, np.ndarray]):
         What the extraction call did.
     folder : Path
         Store folder of this frontend configuration.
+    damaged : pandas.DataFrame
+        Entries found damaged by the extraction: ``corpus, utt_id, entry, reason`` (recomputed
+        unless the call was ``check_only``).
+    missing : tuple of str
+        Keys left without features by a ``check_only`` call (not computed yet).
     """
 
     def __init__(self, *, frontend: str, layers: tuple[int, ...], dim: int, frame_rate: float,
                  entries: Mapping[str, Path], bad: pd.DataFrame, stats: ExtractStats,
                  folder: Path, config: Mapping[str, object] | None = None,
-                 selections: Mapping[str, tuple[int, ...]] | None = None) -> None:
+                 selections: Mapping[str, tuple[int, ...]] | None = None,
+                 spec: EntrySpec | None = None, superset_spec: EntrySpec | None = None,
+                 damaged: pd.DataFrame | None = None,
+                 missing: tuple[str, ...] = ()) -> None:
         self.frontend = frontend
         self.layers = tuple(layers)
         self.n_layers = len(self.layers)
@@ -102,6 +137,11 @@ class FeatureSet(Mapping[str, np.ndarray]):
         self.stats = stats
         self.folder = Path(folder)
         self._config = dict(config or {})
+        self._spec = spec  # what entries of the store look like (checked on every read)
+        self._superset_spec = superset_spec  # the same for all-layer entries (selections)
+        self.damaged = (damaged if damaged is not None else pd.DataFrame(
+            columns=list(DAMAGED_COLUMNS))).reset_index(drop=True)
+        self.missing = tuple(missing)
 
     def __getitem__(self, key: str) -> np.ndarray:
         try:
@@ -110,8 +150,8 @@ class FeatureSet(Mapping[str, np.ndarray]):
             reason = self._bad_reason(key)
             hint = f" ({reason})" if reason else "; is it in the manifest given to extract()?"
             raise KeyError(f"{key}: no features{hint}") from None
-        arr = read_entry(path)
         sel = self._selections.get(key)
+        arr = read_entry(path, self._spec if sel is None else self._superset_spec)
         if sel is None:
             return arr
         if sel == tuple(range(sel[0], sel[-1] + 1)):
@@ -147,8 +187,7 @@ class FeatureSet(Mapping[str, np.ndarray]):
         """``(L, T, D)`` of ``key`` from the file header (no data read)."""
         shape = entry_shape(self._entries[key])
         if len(shape) != 3:
-            raise FeatureError(f"{self._entries[key]}: entry has shape {shape}, not (L, T, D); "
-                               f"delete it and rerun extraction")
+            raise damaged_error(self._entries[key], f"shape {shape} is not (L, T, D)")
         n_layers = len(self._selections[key]) if key in self._selections else shape[0]
         return n_layers, shape[1], shape[2]
 

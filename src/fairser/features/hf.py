@@ -6,6 +6,9 @@ wav2vec 2.0, WavLM, HuBERT and data2vec-audio run through ``AutoModel`` with
 
 Offline by default (``local_files_only=True``); the ``allow_download`` option lets a hub id be
 fetched. ``trust_remote_code`` is never enabled: only architectures built into transformers load.
+:func:`model_source` decides whether ``<model>`` is a local folder or a hub id, so a missing
+folder is reported as one. The model runs on the frontend's ``runtime.device`` under its
+precision's autocast (one code path for every device).
 
 Batching: wav2vec2, WavLM and HuBERT checkpoints with a layer-norm feature encoder and an
 attention-mask-returning feature extractor (WavLM, wav2vec2-large-lv60, HuBERT-large) are batched
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from fairser.errors import FeatureError
 from fairser.features._options import FrontendOptions, parse_options
 from fairser.features.base import Frontend, LayerSpec, normalize_layers
 
-__all__ = ["HFFrontend", "HFOptions"]
+__all__ = ["HFFrontend", "HFOptions", "model_source"]
 
 #: Architectures whose masked, padded batches reproduce unbatched features (layer-norm feature
 #: encoder, padded frames zeroed before the single positional convolution). data2vec-audio
@@ -45,8 +49,23 @@ class HFOptions(FrontendOptions):
         False, description="Let a hub id be downloaded (otherwise only the local cache is used).")
     revision: str | None = Field(
         None, description="Hub revision (branch, tag or commit) to load.")
-    max_batch_seconds: float = Field(
-        80.0, gt=0, description="Padded audio seconds per forward (bounds peak memory).")
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def model_source(model: str) -> str:
+    """``"folder"`` or ``"hub"``: how ``hf:<model>`` is read.
+
+    A path that exists, or that looks like one (absolute, starting with ``.`` or ``~``, or
+    with more than one ``/``) is a local folder, even when it is missing (so a mistyped path is
+    reported as a missing folder, not as an unknown hub id); ``name`` or ``org/name`` is a hub id.
+    """
+    if os.path.exists(os.path.expanduser(model)):
+        return "folder"
+    if model.startswith(("/", ".", "~", "\\")) or not _HUB_ID.match(model):
+        return "folder"
+    return "hub"
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -84,6 +103,7 @@ class HFFrontend(Frontend):
 
     sample_rate = 16000
     batched = True
+    accelerated = True
     version = 1
 
     def __init__(self, model: str, *, layers: LayerSpec = None, cache_dir: object = None,
@@ -94,6 +114,8 @@ class HFFrontend(Frontend):
         self.model_id = model
         self.name = f"hf:{model}"
         self.options = parse_options(HFOptions, options, frontend=self.name)
+        self.source = model_source(model)
+        self._ref = str(Path(model).expanduser()) if self.source == "folder" else model
         self.cfg = self._load_config()
         self.model_type = str(self.cfg.model_type)
         if self.model_type == "whisper":
@@ -123,15 +145,33 @@ class HFFrontend(Frontend):
     def _load_config(self):
         from transformers import AutoConfig
 
+        kind = self.source
+        if kind == "folder":
+            folder = Path(self._ref)
+            if not folder.exists():
+                raise FeatureError(
+                    f"{self.name}: local model folder {folder.absolute()} does not exist; pass "
+                    f"a folder saved with save_pretrained (model and feature extractor)")
+            if not folder.is_dir():
+                raise FeatureError(f"{self.name}: {folder.absolute()} is a file, not a model "
+                                   f"folder; pass the folder saved with save_pretrained")
         try:
-            return AutoConfig.from_pretrained(self.model_id, **self._kwargs())
+            return AutoConfig.from_pretrained(self._ref, **self._kwargs())
         except (OSError, ValueError) as exc:
-            where = ("local folder" if os.path.isdir(self.model_id) else "hub id")
-            hint = ("pass --allow-download (options={'allow_download': True}) or a local folder"
-                    if not self.options.allow_download and not os.path.isdir(self.model_id)
-                    else "check the name and that it is a transformers speech model")
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            raise FeatureError(f"{self.name}: cannot load the {where} ({first}); {hint}") from None
+            if kind == "folder":
+                raise FeatureError(
+                    f"{self.name}: cannot load the local folder ({first}); it must hold a "
+                    f"transformers speech model saved with save_pretrained") from None
+            if not self.options.allow_download:
+                raise FeatureError(
+                    f"{self.name}: hub id {self.model_id!r} is not in the local Hugging Face "
+                    f"cache and fairser is offline (no downloads by default); pre-download it "
+                    f"with `hf download {self.model_id}` (HF_HOME selects the cache), pass a "
+                    f"folder saved with save_pretrained, or allow downloads with "
+                    f"--allow-download") from None
+            raise FeatureError(f"{self.name}: cannot fetch hub id {self.model_id!r} ({first}); "
+                               f"check the name and the network") from None
 
     @property
     def n_layers(self) -> int:
@@ -145,13 +185,16 @@ class HFFrontend(Frontend):
 
     def config(self) -> dict[str, Any]:
         """Model identity (commit hash or local folder fingerprint), layers, algorithm version."""
-        if os.path.isdir(self.model_id):
-            ident = {"folder": str(Path(self.model_id).resolve()),
-                     "fingerprint": _folder_fingerprint(Path(self.model_id))}
+        if self.source == "folder":
+            ident = {"folder": str(Path(self._ref).resolve()),
+                     "fingerprint": _folder_fingerprint(Path(self._ref))}
         else:
             ident = {"hub_id": self.model_id, "revision": self.options.revision,
                      "commit": getattr(self.cfg, "_commit_hash", None)}
-        return {"frontend": "hf", "version": self.version, **ident, "layers": list(self.layers)}
+        precision = {} if self.runtime.precision == "fp32" else {
+            "precision": self.runtime.precision}  # fp32 hashes as before precisions existed
+        return {"frontend": "hf", "version": self.version, **ident, "layers": list(self.layers),
+                **precision}
 
     def load(self) -> None:
         """Load the weights (and the feature extractor for non-Whisper models)."""
@@ -160,12 +203,12 @@ class HFFrontend(Frontend):
         from transformers import AutoFeatureExtractor, AutoModel
 
         try:
-            model = AutoModel.from_pretrained(self.model_id, **self._kwargs())
+            model = AutoModel.from_pretrained(self._ref, **self._kwargs())
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             raise FeatureError(f"{self.name}: cannot load the weights ({first}); save the "
                                f"model with save_pretrained or allow downloads") from None
-        model.eval().requires_grad_(False)
+        model.eval().requires_grad_(False).to(self.runtime.torch_device())
         if self.model_type == "whisper":
             from fairser.features.whisper import WhisperEncoderRunner
 
@@ -173,7 +216,7 @@ class HFFrontend(Frontend):
             self._runner = WhisperEncoderRunner(encoder)
         else:
             try:
-                self._extractor = AutoFeatureExtractor.from_pretrained(self.model_id,
+                self._extractor = AutoFeatureExtractor.from_pretrained(self._ref,
                                                                        **self._kwargs())
             except (OSError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
@@ -181,6 +224,10 @@ class HFFrontend(Frontend):
                     f"{self.name}: no feature extractor ({first}); save one next to the model "
                     f"(e.g. Wav2Vec2FeatureExtractor().save_pretrained(folder))") from None
         self._model = model
+
+    def release(self) -> None:
+        """Drop the loaded model."""
+        self._model = self._extractor = self._runner = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -200,13 +247,14 @@ class HFFrontend(Frontend):
             for sig in signals:
                 mels = [whisper_log_mel(sig[s:s + WINDOW_SAMPLES], n_mels=n_mels)
                         for s in range(0, max(len(sig), 1), WINDOW_SAMPLES)]
-                parts = self._runner.run(mels, self.layers)
+                with self.runtime.autocast():
+                    parts = self._runner.run(mels, self.layers)
                 out.append(torch.cat(parts, dim=1).numpy())
             return out
         if not self._batchable():
             return [self._forward([s])[0] for s in signals]
         out: list[np.ndarray] = []
-        limit = int(self.options.max_batch_seconds * self.sample_rate)
+        limit = int(self.runtime.batch_seconds * self.sample_rate)
         start = 0
         while start < len(signals):
             stop = start + 1
@@ -228,10 +276,13 @@ class HFFrontend(Frontend):
         assert self._model is not None and self._extractor is not None
         inputs = self._extractor(signals, sampling_rate=self.sample_rate, return_tensors="pt",
                                  padding=True)
-        kwargs = {"attention_mask": inputs["attention_mask"]} if (
+        device = self.runtime.torch_device()
+        kwargs = {"attention_mask": inputs["attention_mask"].to(device)} if (
             "attention_mask" in inputs and len(signals) > 1) else {}
-        result = self._model(inputs["input_values"], output_hidden_states=True, **kwargs)
-        states = torch.stack([result.hidden_states[i] for i in self.layers], dim=1)
+        with self.runtime.autocast():
+            result = self._model(inputs["input_values"].to(device), output_hidden_states=True,
+                                 **kwargs)
+        states = torch.stack([result.hidden_states[i] for i in self.layers], dim=1).float().cpu()
         lengths = self._model._get_feat_extract_output_lengths(  # noqa: SLF001
             torch.tensor([len(s) for s in signals]))
-        return [states[b, :, : int(lengths[b])].float().numpy() for b in range(len(signals))]
+        return [states[b, :, : int(lengths[b])].numpy() for b in range(len(signals))]

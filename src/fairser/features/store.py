@@ -1,4 +1,4 @@
-"""The content-addressed feature store.
+"""The content-addressed feature store: layout, atomic writes, damage checks, the run log.
 
 Layout under the cache root (``$FAIRSER_CACHE`` or ``~/.cache/fairser``)::
 
@@ -6,54 +6,54 @@ Layout under the cache root (``$FAIRSER_CACHE`` or ``~/.cache/fairser``)::
       audio-hashes.sqlite              path+size+mtime+ctime+inode -> SHA-256 of the file bytes
       <frontend>-<config hash[:16]>/
         frontend.json                  the frontend configuration hashed into the folder name
-        ab/<audio sha256>.npy          one (L, T, D) float16 array per distinct audio content
+        extractions.jsonl              one line per run that computed entries: device, precision,
+                                       host, shard, counts (what produced the entries)
+        ab/<audio sha256>.npy          one (L, T, D) array per distinct audio content
         ab/<audio sha256>.err          deterministic failure of that content (reason, JSON)
         tmp/                           in-flight writes, renamed into place when complete
 
 Why one ``.npy`` per utterance (and not shards, HDF5 or zarr):
 
-* **Memory-mapped reads with zero copies.** ``np.load(path, mmap_mode="r")`` maps the file; a
-  training loop touching one utterance pages in only that utterance, from any number of
-  DataLoader workers, with no open handles to share. npy is numpy's own format: no dependency.
+* **Memory-mapped reads with zero copies.** A training loop touching one utterance pages in only
+  that utterance, from any number of DataLoader workers, with no open handles to share. npy is
+  numpy's own format: no dependency.
 * **Atomic, resumable writes.** Each entry is written to ``tmp/`` and published with
   ``os.replace`` (atomic on POSIX): a process killed at any instant leaves either no entry or a
-  complete one, never a torn one, and nothing else has to be rewritten (shards or an HDF5 file
-  would have to be rewritten or journaled; HDF5 is corrupted by a kill mid-write).
+  complete one, never a torn one, and nothing else has to be rewritten. In-flight files live in
+  one ``tmp/`` folder (not beside their targets) so a killed run's leftovers are found and
+  cleared without scanning the fan-out folders.
 * **No index to keep consistent.** The file name *is* the key (SHA-256 of the audio bytes inside
   a folder named by the hash of the frontend configuration), so existence is the index: a rerun
   computes exactly the missing files, a changed audio file or setting gets a new key, and stale
-  features can never be served.
+  features can never be served. Several processes (shards of one extraction, on one machine or
+  many sharing the folder) fill one store with no coordination beyond this: two writers of one
+  entry write the same content, and the last ``os.replace`` wins.
 * Cost: one small file per utterance (1,440 for RAVDESS); the two-character fan-out folders
   keep directories small for corpora of 100k+ utterances.
 
-The audio hash cache avoids re-reading every audio file on every call: an entry is reused only
-when path, size, modification time, change time *and* inode all match (any rewrite of a file,
-even one that restores its mtime, updates its ctime), so a cached run of a RAVDESS-size manifest
-costs a ``stat`` and a dictionary lookup per file. SQLite keeps that table consistent under
-concurrent runs and kills (transactions).
+What an entry must look like (``L``, ``D``, dtype) is an :class:`~fairser.features.entry.EntrySpec`;
+:meth:`FeatureStore.problem` checks an entry against it (see :mod:`fairser.features.entry` for
+the cheap and full checks) so damaged entries are recomputed rather than served.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import sqlite3
+import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fairser._io import atomic_write_text
+from fairser._hashing import config_hash
 from fairser.errors import FeatureError
+from fairser.features.entry import EntrySpec, entry_problem, read_entry
 
-__all__ = ["FeatureStore", "HashCache", "atomic_write_text", "entry_shape", "features_root",
-           "file_sha256", "read_entry"]
+__all__ = ["FeatureStore", "features_root"]
 
 _TMP_MAX_AGE_S = 3600.0
 
@@ -64,139 +64,6 @@ def features_root(cache_dir: str | Path | None) -> Path:
 
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return root / "features"
-
-
-def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 (hex) of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class _Stat:
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    inode: int
-
-
-def _stat(path: str) -> _Stat:
-    st = os.stat(path)
-    return _Stat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-class HashCache:
-    """SHA-256 of audio files, remembered per (path, size, mtime, ctime, inode).
-
-    Parameters
-    ----------
-    root : Path
-        The ``features`` folder; the table lives in ``audio-hashes.sqlite`` inside it.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.path = Path(root) / "audio-hashes.sqlite"
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=60.0)
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
-            "mtime_ns INTEGER, ctime_ns INTEGER, inode INTEGER, sha256 TEXT)"
-        )
-        return con
-
-    def hash_files(self, paths: Iterable[str], *, on_start: Callable[[int], None] | None = None,
-                   on_hashed: Callable[[int], None] | None = None,
-                   ) -> dict[str, str | FeatureError]:
-        """Content hash of each path, or the error that prevented reading it.
-
-        Parameters
-        ----------
-        paths : iterable of str
-            Absolute paths (duplicates allowed).
-        on_start : callable, optional
-            ``on_start(n_files)`` once the number of files that must be read is known.
-        on_hashed : callable, optional
-            ``on_hashed(n_bytes)`` after each file actually read (for progress).
-
-        Returns
-        -------
-        dict of str to (str or FeatureError)
-        """
-        unique = list(dict.fromkeys(paths))
-        stats: dict[str, _Stat] = {}
-        out: dict[str, str | FeatureError] = {}
-        for p in unique:
-            try:
-                stats[p] = _stat(p)
-            except OSError as exc:
-                out[p] = FeatureError(
-                    f"{p}: cannot read the audio file ({exc.strerror or exc}); "
-                    f"check the path column or the corpus root")
-        try:
-            con = self._connect()
-        except sqlite3.Error:
-            con = None  # unusable cache table: hash everything, remember nothing
-        known: dict[str, tuple] = {}
-        if con is not None:
-            try:
-                rows = con.execute(
-                    "SELECT path, size, mtime_ns, ctime_ns, inode, sha256 FROM hashes"
-                ).fetchall() if len(stats) > 500 else [
-                    r for p in stats for r in con.execute(
-                        "SELECT path, size, mtime_ns, ctime_ns, inode, sha256 FROM hashes "
-                        "WHERE path = ?", (p,))
-                ]
-                known = {r[0]: r[1:] for r in rows}
-            except sqlite3.Error:
-                known = {}
-        stale: list[str] = []
-        for p, st in stats.items():
-            row = known.get(p)
-            if row is not None and tuple(row[:4]) == (st.size, st.mtime_ns, st.ctime_ns,
-                                                       st.inode):
-                out[p] = row[4]
-            else:
-                stale.append(p)
-        if on_start is not None:
-            on_start(len(stale))
-        fresh: list[tuple] = []
-        try:
-            for p in stale:
-                st = stats[p]
-                try:
-                    digest = file_sha256(p)
-                except OSError as exc:
-                    out[p] = FeatureError(
-                        f"{p}: cannot read the audio file ({exc.strerror or exc}); "
-                        f"check its permissions")
-                    continue
-                out[p] = digest
-                fresh.append((p, st.size, st.mtime_ns, st.ctime_ns, st.inode, digest))
-                if len(fresh) >= 1000:  # keep long hashing runs resumable too
-                    self._remember(con, fresh)
-                    fresh = []
-                if on_hashed is not None:
-                    on_hashed(st.size)
-            self._remember(con, fresh)
-        finally:
-            if con is not None:
-                con.close()
-        return out
-
-    @staticmethod
-    def _remember(con: sqlite3.Connection | None, rows: list[tuple]) -> None:
-        if con is None or not rows:
-            return
-        try:
-            with con:
-                con.executemany("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?)", rows)
-        except sqlite3.Error:
-            pass  # a read-only or locked cache only costs re-hashing next time
 
 
 def _slug(name: str) -> str:
@@ -216,16 +83,18 @@ class FeatureStore:
         Frontend configuration; its hash names the folder.
     dtype : str, default="float16"
         Storage dtype.
+    n_layers, dim : int, optional
+        ``L`` and ``D`` of every entry (checked on write and read when given).
     """
 
     def __init__(self, root: Path, name: str, config: dict[str, Any], *,
-                 dtype: str = "float16") -> None:
-        from fairser.features.base import config_hash
-
+                 dtype: str = "float16", n_layers: int | None = None,
+                 dim: int | None = None) -> None:
         self.config = {**config, "store_dtype": dtype}
         self.hash = config_hash(self.config)
         self.folder = Path(root) / f"{_slug(name)}-{self.hash[:16]}"
         self.dtype = np.dtype(dtype)
+        self.spec = EntrySpec(n_layers=n_layers, dim=dim, dtype=self.dtype.name)
         self._tmp = self.folder / "tmp"
 
     # -- layout ---------------------------------------------------------------------------
@@ -238,8 +107,20 @@ class FeatureStore:
         return self.folder / audio_hash[:2] / f"{audio_hash}.err"
 
     def has(self, audio_hash: str) -> bool:
-        """Whether a complete entry exists."""
+        """Whether an entry file exists (see :meth:`problem` for whether it is intact)."""
         return self.path(audio_hash).is_file()
+
+    def problem(self, audio_hash: str, *, full: bool = False) -> str | None:
+        """``None`` if the entry is intact, ``"missing"`` if absent, else why it is damaged.
+
+        ``full`` reads every value (``--verify``); otherwise the cheap checks of
+        :mod:`fairser.features.entry` run (header, size, shape, dtype, a sample of values).
+        """
+        return entry_problem(self.path(audio_hash), self.spec, full=full)
+
+    def read(self, audio_hash: str) -> np.ndarray:
+        """The checked, memory-mapped entry of ``audio_hash`` (a one-line error if damaged)."""
+        return read_entry(self.path(audio_hash), self.spec)
 
     def error(self, audio_hash: str) -> str | None:
         """Recorded failure reason, if any."""
@@ -289,14 +170,22 @@ class FeatureStore:
             The array is not 3-D or holds values that are not finite in the storage dtype.
         """
         arr = np.asarray(features)
-        if arr.ndim != 3:
-            raise FeatureError(f"frontend returned shape {arr.shape}; expected (L, T, D)")
+        spec = self.spec
+        if arr.ndim != 3 or arr.shape[1] < 1 or (
+                spec.n_layers is not None and arr.shape[0] != spec.n_layers) or (
+                spec.dim is not None and arr.shape[2] != spec.dim):
+            raise FeatureError(
+                f"frontend returned shape {arr.shape}; expected (L, T, D) = "
+                f"({spec.n_layers or 'L'}, T>=1, {spec.dim or 'D'})")
+        source = np.asarray(features, dtype=np.float64)
+        if not np.isfinite(source).all():
+            raise FeatureError("the frontend produced NaN or infinite features; check the audio "
+                               "(silence or clipping) or the frontend options")
         with np.errstate(over="ignore", invalid="ignore"):
             arr = np.ascontiguousarray(arr.astype(self.dtype, copy=False))
         if not np.isfinite(arr).all():
             raise FeatureError(
-                f"features are NaN or overflow {self.dtype} (max |x| "
-                f"{np.nanmax(np.abs(np.asarray(features, dtype=np.float64))):.3g}); "
+                f"features overflow {self.dtype} (max |x| {np.abs(source).max():.3g}); "
                 f"extract with dtype='float32'")
         target = self.path(audio_hash)
         self._tmp.mkdir(parents=True, exist_ok=True)
@@ -321,33 +210,36 @@ class FeatureStore:
         """Forget a recorded failure (to retry it)."""
         self.error_path(audio_hash).unlink(missing_ok=True)
 
+    def record_run(self, meta: dict[str, Any]) -> None:
+        """Append one line describing a run that wrote entries to ``extractions.jsonl``.
 
-def read_entry(path: Path, *, mmap: bool = True) -> np.ndarray:
-    """Memory-mapped (read-only) ``(L, T, D)`` array of a store entry.
+        The line (device, precision, shard, counts, host, time) is written with one
+        ``O_APPEND`` write, so concurrent shards never interleave within a line. A failure to
+        write the log (read-only cache) is ignored: the entries are what matters.
+        """
+        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "host": socket.gethostname(), "pid": os.getpid(), **meta},
+                          sort_keys=True, default=str) + "\n"
+        try:
+            fd = os.open(self.folder / "extractions.jsonl",
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
 
-    Raises
-    ------
-    FeatureError
-        The file is missing or not a valid npy array.
-    """
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise FeatureError(
-            f"{path}: unreadable feature entry ({exc}); delete the file and rerun "
-            f"`fairser features extract`") from None
-
-
-def entry_shape(path: Path) -> tuple[int, ...]:
-    """Shape of a store entry from its npy header, without reading the data."""
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            shape, _, _ = read(fh)
-        return tuple(shape)
-    except (OSError, ValueError) as exc:
-        raise FeatureError(
-            f"{path}: unreadable feature entry ({exc}); delete the file and rerun "
-            f"`fairser features extract`") from None
+    def runs(self) -> list[dict[str, Any]]:
+        """The lines of ``extractions.jsonl`` (unreadable lines skipped)."""
+        try:
+            text = (self.folder / "extractions.jsonl").read_text(encoding="utf-8")
+        except OSError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
