@@ -85,6 +85,13 @@ def _pool(features: FakeFeatures, manifest: pd.DataFrame) -> np.ndarray:
                      for c, u in zip(manifest["corpus"], manifest["utt_id"], strict=True)])
 
 
+class FakeOutputs:
+    """What ``FakeModel.outputs`` returns (the ``fairser.training.Outputs`` fields)."""
+
+    def __init__(self, proba, embedding, attribute) -> None:
+        self.proba, self.embedding, self.attribute = proba, embedding, attribute
+
+
 class FakeModel:
     """Logistic regression on pooled features; a gender head unless source-only."""
 
@@ -105,6 +112,10 @@ class FakeModel:
 
     def embed(self, manifest, features):
         return _pool(features, manifest)
+
+    def outputs(self, manifest, features):
+        return FakeOutputs(self.predict_proba(manifest, features), self.embed(manifest, features),
+                           self.attribute_predict(manifest, features))
 
     def attribute_predict(self, manifest, features):
         if not self.head:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fairser.errors import ConfigError
-from fairser.experiments import ExperimentConfig, load_config, parse_config, plan_runs
+from fairser.experiments import ExperimentConfig, load_config, parse_config, plan_fits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,7 +74,7 @@ def test_sweep_points_and_plan_size():
     assert cfg.sweep_points("pa-adv") == [{}]
     assert len(cfg.sweep_points("pa-cfa")) == 6
     assert {"alpha": 1.0, "beta": 2.0} in cfg.sweep_points("pa-cfa")
-    plan = plan_runs(cfg)
+    plan = plan_fits(cfg, baselines=False)
     # 2 conditions x 1 target x 2 seeds x 4 emotions x (1 + 1 + 6) method points
     assert len(plan) == 2 * 2 * 4 * 8
     assert len({p.key for p in plan}) == len(plan)

@@ -14,7 +14,7 @@ from fairser.experiments import (
     BASELINE_METHOD,
     RESULT_COLUMNS,
     parse_config,
-    plan_runs,
+    plan_fits,
     run_experiment,
 )
 
@@ -140,7 +140,7 @@ def test_unknown_method_and_training_key_fail_before_work(small_settings, fake_l
 
 
 def test_plan_is_seed_major(small_settings):
-    plan = plan_runs(parse_config(small_settings))
+    plan = plan_fits(parse_config(small_settings), baselines=False)
     assert [p.seed for p in plan[:4]] == [0, 0, 0, 0]
     assert {p.method for p in plan[:2]} == {"source-only", "pa-cfa"}
     assert np.all(np.diff([p.seed for p in plan]) >= 0)

@@ -56,7 +56,7 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Run (or resume) an experiment grid and write results, table.md and report.html."""
-    from fairser.experiments import check_config, default_backend, load_config, plan_runs
+    from fairser.experiments import check_config, default_backend, load_config, plan_fits
     from fairser.experiments import run_experiment as _run
 
     console = make_console(stderr=True)
@@ -67,11 +67,12 @@ def run(
             _check_inputs(cfg)
         except FairserError as exc:
             raise ConfigError(f"{config}: {exc}") from None
-        plan = plan_runs(cfg)
-        console.print(f"{config}: valid; {len(plan)} runs "
+        grid, fits = plan_fits(cfg, baselines=False), plan_fits(cfg)
+        console.print(f"{config}: valid; {len(grid)} runs "
                       f"({len(cfg.methods)} methods x {len(cfg.grid_emotions())} emotions x "
                       f"{len(cfg.seeds)} seeds x {len(cfg.targets)} targets x "
-                      f"{len(cfg.source_subsample)} conditions, sweeps included)")
+                      f"{len(cfg.source_subsample)} conditions, sweeps included) + "
+                      f"{len(fits) - len(grid)} linear baselines = {len(fits)} fits")
         return
     command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else []))
     result = _run(cfg, out_dir=out, progress=progress, console=console, command=command)

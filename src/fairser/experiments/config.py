@@ -38,7 +38,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fairser._hashing import config_hash as _config_hash
 from fairser.errors import ConfigError
 
 __all__ = [
@@ -51,13 +50,27 @@ __all__ = [
     "SubsampleSpec",
     "SweepConfig",
     "TargetSplitConfig",
-    "config_hash",
     "load_config",
     "parse_config",
 ]
 
-#: Every method of the paper's grid, in the order tables list them.
-ALL_METHODS: tuple[str, ...] = ("source-only", "pa", "pa-rew", "pa-fairw", "pa-adv", "pa-cfa")
+
+def _all_methods() -> list[str]:
+    """Every registered method, in registry order (``fairser.methods.METHODS``).
+
+    Imported on use: the registry imports torch, and reading a config that lists its methods
+    should not.
+    """
+    from fairser.methods import METHODS
+
+    return list(METHODS)
+
+
+def __getattr__(name: str) -> Any:
+    # ALL_METHODS: the names of fairser.methods.METHODS, resolved lazily (PEP 562)
+    if name == "ALL_METHODS":
+        return tuple(_all_methods())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: The canonical emotion vocabulary of the manifest contract (docs/architecture.md).
 CANONICAL_EMOTIONS: tuple[str, ...] = (
@@ -284,8 +297,9 @@ class ExperimentConfig(_Strict):
     )
     features: FeatureConfig = Field(default_factory=FeatureConfig,
                                     description="Frontend and layers.")
-    methods: list[str] = Field(default_factory=lambda: list(ALL_METHODS), min_length=1,
-                               description="Methods of the training registry to run.")
+    methods: list[str] = Field(default_factory=_all_methods, min_length=1,
+                               description="Methods of the training registry to run; default "
+                               "every registered method (`fairser.methods.METHODS`).")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
                              description="Training seeds.")
     training: dict[str, Any] = Field(
@@ -413,11 +427,6 @@ class ExperimentConfig(_Strict):
         for key, values in params.items():
             points = [{**p, key: v} for p in points for v in values]
         return points
-
-
-def config_hash(payload: Any, *, length: int = 12) -> str:
-    """Short stable hash of a run/spec payload (:func:`fairser._hashing.config_hash`)."""
-    return _config_hash(payload, length=length)
 
 
 def _expand(root: str, base: Path, *, where: str) -> str:

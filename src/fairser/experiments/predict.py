@@ -22,11 +22,13 @@ import pandas as pd
 from fairser.audio import audio_info
 from fairser.errors import AudioError, ConfigError
 from fairser.experiments.backend import Backend, default_backend
-from fairser.experiments.config import ALL_METHODS
 
 __all__ = ["find_models", "predict_files"]
 
 _INFO = "run.json"
+
+#: The method chosen when the run holds it and none is asked for (the paper's proposal).
+_DEFAULT_METHOD = "pa-cfa"
 
 #: Condition names preferred by default: the untouched source.
 _UNTOUCHED = ("all", "balanced")
@@ -76,7 +78,9 @@ def _choose(models: list[tuple[Path, dict[str, Any]]], *, method: str | None, se
                 return [(p, i) for p, i in pool if i.get(key) == value]
         return pool
 
-    pool = pick("method", method, models, [m for m in ("pa-cfa", *ALL_METHODS)])
+    from fairser.methods import METHODS
+
+    pool = pick("method", method, models, [_DEFAULT_METHOD, *METHODS])
     pool = pick("seed", seed, pool, sorted({i.get("seed") for _, i in pool}))
     pool = pick("condition", condition, pool, list(_UNTOUCHED))
     pool = pick("target", target, pool, [])
@@ -162,7 +166,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str], *, method: str |
     out = pd.DataFrame({"file": [str(p) for p in paths]})
     for folder, info in chosen:
         model = backend.load_model(folder / "model")
-        proba = np.asarray(model.predict_proba(manifest, feats), dtype=float)
+        proba = np.asarray(model.outputs(manifest, feats).proba, dtype=float)
         if info.get("emotion") == "all" or proba.ndim == 2:
             for j, emo in enumerate(info.get("emotions") or range(proba.shape[1])):
                 out[f"p_{emo}"] = proba[:, j]

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,11 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairser._io import atomic_path, atomic_write_bytes, atomic_write_text
+from fairser._io import atomic_path, atomic_write_text
 from fairser.errors import FairserError
 
-__all__ = ["ResultsStore", "atomic_write_bytes", "atomic_write_frame", "atomic_write_text",
-           "safe_name"]
+__all__ = ["ResultsStore", "atomic_write_frame", "safe_name"]
+
+#: The file that marks a complete model folder (what ``predict`` reads).
+_MODEL_INFO = "run.json"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
@@ -157,22 +157,21 @@ class ResultsStore:
                                "the file and rerun to recompute that run") from exc
 
     def save_model(self, run_id: str, model: Any, info: dict[str, Any]) -> Path:
-        """Save ``model`` (``model.save(dir)``) and ``info`` as ``run.json``, atomically.
+        """Save ``model`` (``model.save(dir)``) into ``models/RUN_ID/model`` and ``info`` as
+        ``run.json`` beside it.
 
-        The model is written into a temporary sibling folder that is renamed into place.
+        ``run.json`` is removed first and written last (atomically), so a model folder counts
+        (for ``predict``) only once it is complete; a save that raises removes the folder.
         """
         final = self.model_dir(run_id)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        (final / _MODEL_INFO).unlink(missing_ok=True)
         try:
-            model.save(tmp / "model")
-            (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=1),
-                                          encoding="utf-8")
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            if (final / "model").exists():
+                shutil.rmtree(final / "model")
+            model.save(final / "model")
+            atomic_write_text(final / _MODEL_INFO, json.dumps(_jsonable(info), indent=1))
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
             raise
         return final
 

@@ -1,0 +1,152 @@
+"""One fit as an independent task: train (or the linear baseline), score, store its record.
+
+:func:`run_fit` is what every executor runs, in this process or in a worker: it fits the
+model of one :class:`~fairser.experiments.planning.FitTask`, scores it on the source test split
+and the target's evaluation rows, saves the model, an embedding sample and the per-utterance
+predictions, and writes the record last, atomically. A record therefore means a finished fit;
+a fit killed midway leaves none and is simply run again (its training resumes from the last
+checkpoint in ``work/``). Fits know nothing about executors: everything they need travels in a
+picklable :class:`GridContext`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairser.experiments.backend import Backend
+from fairser.experiments.baseline import fit_linear_baseline
+from fairser.experiments.config import ExperimentConfig
+from fairser.experiments.inputs import GridData, evaluated_rows, source_train
+from fairser.experiments.planning import FitTask, training_options
+from fairser.experiments.scoring import (
+    base_row,
+    genders,
+    labels,
+    model_outputs,
+    prediction_frame,
+    probe,
+    score,
+)
+from fairser.experiments.store import ResultsStore, safe_name
+
+__all__ = ["FitOutcome", "GridContext", "run_fit"]
+
+
+@dataclass
+class GridContext:
+    """Everything a fit needs besides its task; sent once to each worker.
+
+    Attributes
+    ----------
+    cfg : ExperimentConfig
+        The experiment.
+    backend : Backend
+        The lower layers.
+    data : GridData
+        Rows and features.
+    probe_input : dict of str to float
+        Input-feature gender probe per corpus.
+    root : Path
+        The run folder (on a filesystem every worker sees).
+    """
+
+    cfg: ExperimentConfig
+    backend: Backend
+    data: GridData
+    probe_input: dict[str, float]
+    root: Path
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What a finished fit reports back to the grid runner (the record holds the rest).
+
+    Attributes
+    ----------
+    fit_id : str
+        The fit's id.
+    key : str
+        Its grid coordinates.
+    fit_s : float
+        Seconds of training.
+    target_uar : float
+        UAR on the target (NaN when not scored).
+    """
+
+    fit_id: str
+    key: str
+    fit_s: float
+    target_uar: float
+
+
+def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
+    """Fit, score and store ``task``; returns a short summary."""
+    spec = task.spec
+    store = ResultsStore(ctx.root)
+    if spec.is_baseline:
+        record = fit_linear_baseline(ctx.cfg, ctx.backend, ctx.data, spec, task.digest,
+                                     ctx.probe_input)
+    else:
+        record = _fit_and_score(ctx, task, store)
+    store.save_predictions(task.fit_id, pd.concat(record.pop("predictions"), ignore_index=True))
+    store.save(task.fit_id, {**record, "spec": {
+        "method": spec.method, "emotion": spec.emotion, "seed": spec.seed,
+        "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep)},
+        "config_hash": task.digest})
+    target_uar = next((r["uar"] for r in record["rows"] if r["role"] == "target"), float("nan"))
+    return FitOutcome(fit_id=task.fit_id, key=spec.key, fit_s=float(record["fit_s"]),
+                      target_uar=float(target_uar))
+
+
+def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict[str, Any]:
+    cfg, backend, data, spec = ctx.cfg, ctx.backend, ctx.data, task.spec
+    source = source_train(data, cfg, spec)
+    start = time.perf_counter()
+    model = backend.fit(
+        source=source, target=data.adapt[spec.target], features=data.features,
+        method=spec.method, emotion=None if spec.emotion == "all" else spec.emotion,
+        config=backend.train_config(training_options(cfg, spec.sweep)), seed=spec.seed,
+        workdir=store.root / "work" / safe_name(task.fit_id), progress=False)
+    fit_s = time.perf_counter() - start
+    rows, speakers, emb_parts, preds = [], [], [], []
+    for corpus, role, df in evaluated_rows(cfg, data, spec):
+        proba, y_pred, emb, gc = model_outputs(model, df, data.features,
+                                               where=f"{task.fit_id} on {corpus}")
+        sex = genders(df)
+        gc_acc = float(backend.gc_accuracy(sex, gc))
+        probe_acc = probe(backend, cfg, emb, df)
+        base = base_row(spec, corpus, role, task.digest, fit_s)
+        y_true = labels(df, cfg, spec.emotion)
+        row, spk = score(backend, cfg, y_true=y_true, y_pred=y_pred, df=df, base=base,
+                         gc_acc=gc_acc, probe=probe_acc,
+                         probe_input=ctx.probe_input.get(corpus, float("nan")))
+        rows.append(row)
+        speakers.extend(spk)
+        preds.append(prediction_frame(df, base, y_true, y_pred,
+                                      proba if cfg.task == "binary" else None))
+        if task.keep_embeddings and cfg.embeddings_per_corpus:
+            take = np.random.default_rng(0).permutation(len(df))[:cfg.embeddings_per_corpus]
+            take.sort()
+            emb_parts.append((emb[take], sex[take], np.full(len(take), corpus, dtype=object),
+                              y_true[take]))
+    if cfg.save_models:
+        store.save_model(task.fit_id, model, {
+            "method": spec.method, "emotion": spec.emotion, "seed": spec.seed,
+            "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep),
+            "task": cfg.task, "emotions": cfg.emotions, "frontend": cfg.features.frontend,
+            "layers": cfg.features.layers, "config_hash": task.digest})
+    if emb_parts:
+        store.save_embeddings(
+            task.fit_id, embeddings=np.concatenate([p[0] for p in emb_parts]),
+            gender=np.concatenate([p[1] for p in emb_parts]).astype(str),
+            corpus=np.concatenate([p[2] for p in emb_parts]).astype(str),
+            label=np.concatenate([p[3] for p in emb_parts]))
+    history = getattr(model, "history", None)
+    return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s, "predictions": preds,
+            "history": history if isinstance(history, list | dict) else None}
