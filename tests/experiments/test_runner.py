@@ -29,7 +29,7 @@ def test_grid_writes_one_row_per_run_and_corpus(small_settings, fake_layers, tmp
     settings = {**small_settings, "bootstrap": {"n_resamples": 50}}
     result = _run(settings, fake_layers, tmp_path, report=True)
     df = result.results
-    # 2 methods x 2 emotions x 2 seeds fits + 2 linear-probe baselines; 2 corpora each
+    # 2 methods x 2 emotions x 2 seeds fits + 2 linear baselines; 2 corpora each
     assert len(fake_layers.fits) == 8
     assert len(df) == (8 + 2) * 2
     assert list(df.columns[:len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)

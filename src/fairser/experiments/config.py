@@ -321,8 +321,9 @@ class ExperimentConfig(_Strict):
     probe: ProbeConfig = Field(default_factory=ProbeConfig, description="Gender probes.")
     linear_baseline: bool = Field(
         default=True,
-        description="Add the `linear-probe` floor: logistic regression on mean-pooled, "
-        "z-normed input features, trained on the source train split.",
+        description="Add the `linear-baseline` floor (called `linear-probe` before): logistic "
+        "regression on mean-pooled, z-normed input features, trained on the source train "
+        "split.",
     )
     linear_baseline_norm: Literal["per-corpus", "source"] = Field(
         default="per-corpus",

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Name of the linear baseline (the floor) in the ``method`` column.
-BASELINE_METHOD = "linear-probe"  # RENAME-PENDING
+BASELINE_METHOD = "linear-baseline"
 
 #: Earlier names of the linear baseline, found in run folders written before the rename
 #: (``linear-probe``, easily confused with the gender probe). Such folders stay readable; a
