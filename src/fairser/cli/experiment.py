@@ -54,6 +54,11 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Validate the config and print the grid size only."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    executor: str = typer.Option(
+        "local", "--executor", "-x",
+        help="Where the fits run: local, processes:N (N worker processes, torch threads = "
+        "cores / N), ray (a local Ray cluster), ray:N (one with N CPUs) or ray:ADDRESS (a "
+        "running cluster; needs pip install 'fairser[ray]'). Results do not depend on it."),
 ) -> None:
     """Run (or resume) an experiment grid and write results, table.md and report.html."""
     from fairser.experiments import check_config, default_backend, load_config, plan_fits
@@ -74,8 +79,14 @@ def run(
                       f"{len(cfg.source_subsample)} conditions, sweeps included) + "
                       f"{len(fits) - len(grid)} linear baselines = {len(fits)} fits")
         return
-    command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else []))
-    result = _run(cfg, out_dir=out, progress=progress, console=console, command=command)
+    from fairser.experiments.executors import parse_executor
+
+    runner = parse_executor(executor)  # a bad --executor fails before any work
+    command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else [])
+                                          + (["--executor", executor] if executor != "local"
+                                             else []))
+    result = _run(cfg, out_dir=out, progress=progress, console=console, command=command,
+                  executor=runner)
     _summary(console, result)
 
 

@@ -44,9 +44,10 @@ from rich.progress import (
 from fairser.errors import FairserError
 from fairser.experiments.backend import Backend, default_backend
 from fairser.experiments.config import ExperimentConfig
-from fairser.experiments.fitting import GridContext, run_fit
+from fairser.experiments.executors import Executor, parse_executor
+from fairser.experiments.fitting import FitOutcome, GridContext, run_fit
 from fairser.experiments.inputs import input_probes, load_grid_data
-from fairser.experiments.planning import FitSpec, check_config, plan_tasks
+from fairser.experiments.planning import FitSpec, FitTask, check_config, plan_tasks
 from fairser.experiments.provenance import build_meta
 from fairser.experiments.store import (
     ResultsStore,
@@ -110,7 +111,8 @@ def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
 def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
                    progress: bool = True, console: Console | None = None,
                    backend: Backend | None = None, command: str | None = None,
-                   on_run: Callable[[FitSpec, bool], None] | None = None) -> ExperimentResult:
+                   on_run: Callable[[FitSpec, bool], None] | None = None,
+                   executor: str | Executor | None = None) -> ExperimentResult:
     """Run (or resume) the whole grid of ``cfg`` and write the run folder.
 
     Parameters
@@ -129,6 +131,10 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
         The command line recorded in meta.json and the report.
     on_run : callable, optional
         Called as ``on_run(spec, skipped)`` after each fit (for tests and callers).
+    executor : str or Executor, optional
+        Where the fits run: ``local`` (default), ``processes:N``, ``ray``, ``ray:N`` or
+        ``ray:ADDRESS`` (:func:`fairser.experiments.executors.parse_executor`). The results do
+        not depend on it.
 
     Returns
     -------
@@ -142,9 +148,11 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
     started = time.perf_counter()
     console = console or Console(stderr=True)
     backend = backend or default_backend()
+    runner = parse_executor(executor)
     check_config(cfg, backend)
     out = Path(out_dir) if out_dir is not None else Path("runs") / safe_name(cfg.name)
     out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()  # workers on other nodes see the same absolute path
     store = ResultsStore(out)
     atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
 
@@ -152,26 +160,26 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
     probe_input = input_probes(cfg, backend, data, store, console)
     ctx = GridContext(cfg=cfg, backend=backend, data=data, probe_input=probe_input, root=out)
     tasks = plan_tasks(cfg)
-    n_skipped = 0
+    todo = [t for t in tasks if not store.has(t.fit_id)]
+    n_skipped = len(tasks) - len(todo)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
-        grid = bar.add_task("grid", total=len(tasks))
-        for task in tasks:
-            if store.has(task.fit_id):
-                n_skipped += 1
-                bar.advance(grid)
-                if on_run:
+        grid = bar.add_task(f"grid ({runner.label})", total=len(tasks), completed=n_skipped)
+        if on_run:
+            for task in tasks:
+                if task not in todo:
                     on_run(task.spec, True)
-                continue
-            bar.update(grid, description=task.spec.key)
-            outcome = run_fit(ctx, task)
+
+        def done(task: FitTask, outcome: FitOutcome) -> None:
             bar.advance(grid)
             if not progress:
                 console.log(f"run {task.index + 1}/{len(tasks)} {outcome.key}: target UAR "
                             f"{outcome.target_uar:.3f}, fit {outcome.fit_s:.1f} s")
             if on_run:
                 on_run(task.spec, False)
+
+        runner.run(run_fit, ctx, todo, done)
         bar.update(grid, description="grid done")
 
     fit_ids = [t.fit_id for t in tasks]
@@ -193,7 +201,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
         "name": cfg.name, "command": command or " ".join(sys.argv), "wall_s": round(wall, 1),
         "fit_s_total": round(compute, 1), "runs": len(tasks), "skipped": n_skipped,
         "seeds": cfg.seeds, "frontend": cfg.features.frontend, "layers": cfg.features.layers,
-        "target_split": cfg.target_split.mode, "notes": data.notes})
+        "target_split": cfg.target_split.mode, "notes": data.notes, "executor": runner.label})
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,
                               n_runs=len(tasks), n_skipped=n_skipped, wall_s=wall,
