@@ -2,9 +2,10 @@
 
 ``data/golden_results.csv`` was written by the runner before it was split into planning,
 scoring, baseline and provenance modules; the timing column (``fit_s``) is left out. Since then
-one documented change: the linear baseline is called ``linear-baseline`` (was ``linear-probe``),
-so its rows carry the new name and the id and hash that follow from it; every other byte is
-the same.
+two documented changes: the linear baseline is called ``linear-baseline`` (was
+``linear-probe``), so its rows carry the new name and the id and hash that follow from it; and
+results.csv ends with ``status`` (``ok`` here) and ``reason`` (empty). Every other byte is the
+same.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fairser.experiments import (
 GOLDEN = Path(__file__).parent / "data" / "golden_results.csv"
 GOLDEN_SPEAKERS = Path(__file__).parent / "data" / "golden_per_speaker.csv"
 TIMING = ("fit_s",)
+ADDED = ("status", "reason")  # added after the golden file was written
 
 SETTINGS = {
     "name": "golden", "source": "fake-source:/x", "targets": ["fake-target:/y"],
@@ -37,10 +39,13 @@ SETTINGS = {
 
 
 def without_timing(path: Path) -> str:
-    """A CSV file with the timing columns dropped, as text."""
-    df = pd.read_csv(path)
+    """A CSV file with the timing columns dropped (and the added ones, checked), as text."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "status" in df.columns:
+        assert set(df["status"]) == {"ok"}
+        assert set(df["reason"]) == {""}
     buf = io.StringIO()
-    df.drop(columns=[c for c in TIMING if c in df.columns]).to_csv(buf, index=False)
+    df.drop(columns=[c for c in TIMING + ADDED if c in df.columns]).to_csv(buf, index=False)
     return buf.getvalue()
 
 

@@ -92,6 +92,10 @@ class Backend:
         (paired tests against a baseline); None skips ``comparisons.csv``.
     load_model : callable
         ``load_model(dir) -> FittedModelLike`` (``FittedModel.load``).
+    describe_frontend : callable or None
+        ``describe_frontend(name, layers) -> FrontendShape`` (frame rate, width, layers kept,
+        storage dtype) without loading weights; raises ``ConfigError`` for an unknown frontend
+        or layer. None: the dry run skips the frontend check and the store estimate.
     """
 
     load_corpus: Callable[..., Any]
@@ -106,6 +110,7 @@ class Backend:
     write_report: Callable[..., Any] | None
     load_model: Callable[..., Any]
     compare_methods: Callable[..., Any] | None = None
+    describe_frontend: Callable[[str, Any], Any] | None = None
 
 
 def train_config(options: dict[str, Any]) -> Any:
@@ -113,6 +118,24 @@ def train_config(options: dict[str, Any]) -> Any:
     from fairser.training import coerce_config
 
     return coerce_config(dict(options), where="training")
+
+
+def describe_frontend(name: str, layers: Any) -> Any:
+    """The real ``Backend.describe_frontend``: the shape of a registered frontend."""
+    from fairser.errors import ConfigError
+    from fairser.experiments.estimate import FrontendShape
+    from fairser.features import FRONTENDS, build_frontend, frontend_names
+
+    if name not in FRONTENDS and not name.startswith("hf:"):
+        raise ConfigError(f"features.frontend: unknown frontend {name!r}; choose one of "
+                          f"{', '.join(frontend_names())}")
+    try:
+        frontend = build_frontend(name, layers=layers)
+    except ConfigError as exc:
+        raise ConfigError(f"features.layers: {exc}") from None
+    return FrontendShape(name=name, frame_rate=float(frontend.frame_rate),
+                         dim=int(frontend.dim), n_layers=len(frontend.layers),
+                         dtype=str(frontend.store_dtype))
 
 
 def default_backend() -> Backend:
@@ -136,4 +159,5 @@ def default_backend() -> Backend:
         write_report=write_report,
         load_model=FittedModel.load,
         compare_methods=compare_methods,
+        describe_frontend=describe_frontend,
     )

@@ -14,6 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
+from fairser.errors import TrainingError
 from fairser.experiments.backend import Backend
 from fairser.experiments.config import ExperimentConfig
 from fairser.experiments.inputs import GridData, evaluated_rows, source_train
@@ -45,6 +48,9 @@ def fit_linear_baseline(cfg: ExperimentConfig, backend: Backend, data: GridData,
     train = train_all[(train_all["split"] == "train").fillna(False).to_numpy(dtype=bool)]
     train = train.reset_index(drop=True)
     x_train = pooled_features(data.features, train)
+    if not np.isfinite(x_train).all():
+        raise TrainingError(f"{spec.key}: mean-pooled input features of the source train rows "
+                            "are NaN or infinite; re-extract the features")
     mu, sd = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
     clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=1.0)
     clf.fit((x_train - mu) / sd, labels(train, cfg, spec.emotion))

@@ -51,6 +51,10 @@ class Executor(Protocol):
 
     label: str
 
+    def check(self) -> None:
+        """Raise ``ConfigError`` when this executor cannot run here (e.g. Ray missing)."""
+        ...
+
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:
         """Run every task; an exception of a task stops the grid and is raised here."""
@@ -70,6 +74,9 @@ class LocalExecutor:
     """Every fit in this process, in plan order."""
 
     label: str = "local"
+
+    def check(self) -> None:
+        """Always available."""
 
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:
@@ -121,6 +128,9 @@ class ProcessExecutor:
     def label(self) -> str:
         """``processes:N``."""
         return f"processes:{self.workers}"
+
+    def check(self) -> None:
+        """Always available."""
 
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:
@@ -204,6 +214,10 @@ class RayExecutor:
         if self.address:
             return f"ray:{self.address}"
         return f"ray:{self.num_cpus}" if self.num_cpus else "ray"
+
+    def check(self) -> None:
+        """Ray must be installed (the optional extra)."""
+        _import_ray()
 
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:

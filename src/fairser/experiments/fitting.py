@@ -7,6 +7,12 @@ predictions, and writes the record last, atomically. A record therefore means a 
 a fit killed midway leaves none and is simply run again (its training resumes from the last
 checkpoint in ``work/``). Fits know nothing about executors: everything they need travels in a
 picklable :class:`GridContext`.
+
+A fit that fails on its own (the training layer raises ``TrainingError``, e.g. a diverged loss
+or no rows of a class; arithmetic overflow; or the model's outputs are NaN or infinite) is
+recorded with ``status: failed`` and the reason, its result rows carry no metric (never a
+constant prediction scored as UAR 0.5 and dSP 0), and the grid goes on; a rerun tries it again.
+Any other error (a config, corpus or feature problem, a bug) stops the grid.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairser.errors import TrainingError
 from fairser.experiments.backend import Backend
 from fairser.experiments.baseline import fit_linear_baseline
 from fairser.experiments.config import ExperimentConfig
@@ -35,7 +42,10 @@ from fairser.experiments.scoring import (
 )
 from fairser.experiments.store import ResultsStore, safe_name
 
-__all__ = ["FitOutcome", "GridContext", "run_fit"]
+__all__ = ["FIT_FAILURES", "FitOutcome", "GridContext", "run_fit"]
+
+#: Errors that fail one fit (recorded, the grid goes on) rather than the whole grid.
+FIT_FAILURES: tuple[type[BaseException], ...] = (TrainingError, ArithmeticError)
 
 
 @dataclass
@@ -77,28 +87,49 @@ class FitOutcome:
         Seconds of training.
     target_uar : float
         UAR on the target (NaN when not scored).
+    status : str
+        ``ok`` or ``failed``.
+    reason : str
+        Why it failed (empty when ok).
     """
 
     fit_id: str
     key: str
     fit_s: float
     target_uar: float
+    status: str = "ok"
+    reason: str = ""
 
 
 def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
-    """Fit, score and store ``task``; returns a short summary."""
+    """Fit, score and store ``task``; returns a short summary (also for a failed fit)."""
     spec = task.spec
     store = ResultsStore(ctx.root)
-    if spec.is_baseline:
-        record = fit_linear_baseline(ctx.cfg, ctx.backend, ctx.data, spec, task.digest,
-                                     ctx.probe_input)
-    else:
-        record = _fit_and_score(ctx, task, store)
+    coords = {"method": spec.method, "emotion": spec.emotion, "seed": spec.seed,
+              "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep)}
+    start = time.perf_counter()
+    try:
+        if spec.is_baseline:
+            record = fit_linear_baseline(ctx.cfg, ctx.backend, ctx.data, spec, task.digest,
+                                         ctx.probe_input)
+        else:
+            record = _fit_and_score(ctx, task, store)
+    except FIT_FAILURES as exc:
+        fit_s = time.perf_counter() - start
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        rows = [{**base_row(spec, corpus, role, task.digest, fit_s), "n": len(df),
+                 "status": "failed", "reason": reason}
+                for corpus, role, df in evaluated_rows(ctx.cfg, ctx.data, spec)]
+        store.save(task.fit_id, {"status": "failed", "reason": reason, "rows": rows,
+                                 "per_speaker": [], "fit_s": fit_s, "spec": coords,
+                                 "config_hash": task.digest})
+        return FitOutcome(fit_id=task.fit_id, key=spec.key, fit_s=fit_s,
+                          target_uar=float("nan"), status="failed", reason=reason)
+    for row in record["rows"]:
+        row.update(status="ok", reason="")
     store.save_predictions(task.fit_id, pd.concat(record.pop("predictions"), ignore_index=True))
-    store.save(task.fit_id, {**record, "spec": {
-        "method": spec.method, "emotion": spec.emotion, "seed": spec.seed,
-        "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep)},
-        "config_hash": task.digest})
+    store.save(task.fit_id, {**record, "status": "ok", "spec": coords,
+                             "config_hash": task.digest})
     target_uar = next((r["uar"] for r in record["rows"] if r["role"] == "target"), float("nan"))
     return FitOutcome(fit_id=task.fit_id, key=spec.key, fit_s=float(record["fit_s"]),
                       target_uar=float(target_uar))

@@ -3,7 +3,8 @@
 :func:`load_grid_data` loads the source and the targets, keeps the configured emotions, splits
 the source (train / dev / test) and each target (adaptation rows / evaluation rows), extracts or
 reuses the features of every row, and drops rows without features or without an M/F gender
-(with a note). :class:`GridData` pickles as manifests plus the feature store's paths, so worker
+(with a note). :func:`load_rows` and :func:`check_rows` are the same steps without features,
+for the dry run. :class:`GridData` pickles as manifests plus the feature store's paths, so worker
 processes receive it once. :func:`input_probes` computes the gender probe on mean-pooled input
 features once per corpus (the reference the learned embeddings are compared with).
 """
@@ -30,7 +31,8 @@ from fairser.experiments.planning import FitSpec, condition_of, reference_id
 from fairser.experiments.scoring import pooled_features, probe, utterance_keys
 from fairser.experiments.store import ResultsStore
 
-__all__ = ["GridData", "evaluated_rows", "input_probes", "load_grid_data", "source_train"]
+__all__ = ["GridData", "check_rows", "evaluated_rows", "input_probes", "load_grid_data",
+           "load_rows", "source_train"]
 
 
 @dataclass
@@ -56,6 +58,73 @@ class GridData:
     notes: list[str]
 
 
+def load_rows(cfg: ExperimentConfig, backend: Backend
+              ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The source (with its train / dev / test split) and the targets, emotions kept.
+
+    Raises
+    ------
+    ConfigError
+        A corpus has no rows of the configured emotions, or two corpora share a corpus name
+        (their utterance keys would collide).
+    CorpusError
+        From the corpus layer and the source split.
+    """
+    source = backend.load_corpus(cfg.source.spec, options=dict(cfg.source.options) or None)
+    targets = {t.label: backend.load_corpus(t.spec, options=dict(t.options) or None)
+               for t in cfg.targets}
+    if cfg.restrict_emotions:
+        source = restrict_emotions(source, cfg.emotions)
+        targets = {k: restrict_emotions(v, cfg.emotions) for k, v in targets.items()}
+    seen: dict[str, str] = {}
+    for where, corpus, df in [("source", cfg.source, source),
+                              *[(f"targets.{i}", t, targets[t.label])
+                                for i, t in enumerate(cfg.targets)]]:
+        if df.empty:
+            raise ConfigError(f"{where}: corpus {corpus.label}: no rows with emotions "
+                              f"{cfg.emotions}; check `emotions` against the corpus's labels")
+        for name in sorted(set(df["corpus"].astype(str))):
+            if name in seen:
+                raise ConfigError(
+                    f"{where}: {corpus.spec}: its corpus name {name!r} is also that of "
+                    f"{seen[name]}, so utterance keys would collide; the target must be "
+                    "another corpus than the source (and than the other targets)")
+            seen[name] = f"{where.split('.')[0]} {corpus.spec}"
+    return source_with_splits(source, cfg.source_split), targets
+
+
+def _with_gender(df: pd.DataFrame) -> np.ndarray:
+    return df["gender"].isin(["M", "F"]).fillna(False).to_numpy(dtype=bool)
+
+
+def check_rows(cfg: ExperimentConfig, source: pd.DataFrame,
+               targets: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """What the run checks on the rows before training, without features (the dry run).
+
+    Every target's adaptation / evaluation split and every fit's source condition are built
+    once, so a config that passes cannot fail on them later.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        The adaptation rows of each target.
+
+    Raises
+    ------
+    ConfigError, CorpusError
+        As the run would.
+    """
+    adapt = {}
+    for label, df in targets.items():
+        adapt[label], _ = target_roles(df.loc[_with_gender(df)].reset_index(drop=True),
+                                       cfg.target_split)
+    kept = source.loc[_with_gender(source)].reset_index(drop=True)
+    for cond in cfg.source_subsample:
+        for emotion in cfg.grid_emotions():
+            apply_subsample(kept, cond, emotion=None if emotion == "all" else emotion)
+    return adapt
+
+
 def load_grid_data(cfg: ExperimentConfig, backend: Backend, *, progress: bool,
                    console: Console) -> GridData:
     """Load, filter and split the corpora of ``cfg`` and extract their features.
@@ -63,22 +132,12 @@ def load_grid_data(cfg: ExperimentConfig, backend: Backend, *, progress: bool,
     Raises
     ------
     ConfigError
-        A corpus has no rows of the configured emotions.
+        A corpus has no rows of the configured emotions, or two corpora share a name.
     CorpusError, FeatureError
         From the corpus and feature layers.
     """
     notes: list[str] = []
-    source = backend.load_corpus(cfg.source.spec, options=dict(cfg.source.options) or None)
-    targets = {t.label: backend.load_corpus(t.spec, options=dict(t.options) or None)
-               for t in cfg.targets}
-    if cfg.restrict_emotions:
-        source = restrict_emotions(source, cfg.emotions)
-        targets = {k: restrict_emotions(v, cfg.emotions) for k, v in targets.items()}
-    for label, df in [(cfg.source.label, source), *targets.items()]:
-        if df.empty:
-            raise ConfigError(f"corpus {label}: no rows with emotions {cfg.emotions}; check "
-                              "`emotions` against the corpus's labels")
-    source = source_with_splits(source, cfg.source_split)
+    source, targets = load_rows(cfg, backend)
     everything = pd.concat([source, *targets.values()], ignore_index=True)
     console.log(f"features: {cfg.features.frontend} layers={cfg.features.layers} for "
                 f"{len(everything)} utterances")
@@ -89,7 +148,7 @@ def load_grid_data(cfg: ExperimentConfig, backend: Backend, *, progress: bool,
 
     def keep(df: pd.DataFrame, label: str) -> pd.DataFrame:
         present = np.array([k in features for k in utterance_keys(df)], dtype=bool)
-        has_gender = df["gender"].isin(["M", "F"]).fillna(False).to_numpy(dtype=bool)
+        has_gender = _with_gender(df)
         n_feat, n_gender = int((~present).sum()), int((present & ~has_gender).sum())
         if n_feat:
             notes.append(f"{label}: {n_feat} utterance(s) without features skipped "

@@ -41,6 +41,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from fairser._io import atomic_write_text
 from fairser.errors import FairserError
 from fairser.experiments.backend import Backend, default_backend
 from fairser.experiments.config import ExperimentConfig
@@ -49,12 +50,7 @@ from fairser.experiments.fitting import FitOutcome, GridContext, run_fit
 from fairser.experiments.inputs import input_probes, load_grid_data
 from fairser.experiments.planning import FitSpec, FitTask, check_config, plan_tasks
 from fairser.experiments.provenance import build_meta
-from fairser.experiments.store import (
-    ResultsStore,
-    atomic_write_frame,
-    atomic_write_text,
-    safe_name,
-)
+from fairser.experiments.store import ResultsStore, RunLock, atomic_write_frame, safe_name
 
 __all__ = ["RESULT_COLUMNS", "ExperimentResult", "run_experiment"]
 
@@ -62,7 +58,7 @@ __all__ = ["RESULT_COLUMNS", "ExperimentResult", "run_experiment"]
 RESULT_COLUMNS: tuple[str, ...] = (
     "method", "emotion", "seed", "corpus", "role", "target", "condition", "sweep",
     "uar", "uar_m", "uar_f", "dsp", "deo_max", "deo_sum", "gc_acc", "probe", "probe_input",
-    "n", "n_m", "n_f", "config_hash", "run_id", "fit_s",
+    "n", "n_m", "n_f", "config_hash", "run_id", "fit_s", "status", "reason",
 )
 
 
@@ -88,6 +84,9 @@ class ExperimentResult:
         table.md, when written.
     notes : list of str
         What was dropped from the data.
+    failed : list of (str, str)
+        ``(fit key, reason)`` of every fit of the grid that failed on its own (its rows in
+        ``results`` have ``status`` ``failed``; a rerun tries it again).
     """
 
     out_dir: Path
@@ -99,13 +98,17 @@ class ExperimentResult:
     report: Path | None = None
     table: Path | None = None
     notes: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """:data:`RESULT_COLUMNS` first (NaN where every fit failed), then the others."""
     if df.empty:
         return df
-    lead = [c for c in RESULT_COLUMNS if c in df.columns]
-    return df[lead + [c for c in df.columns if c not in lead]]
+    for col in RESULT_COLUMNS:
+        if col not in df.columns:
+            df[col] = np.nan
+    return df[list(RESULT_COLUMNS) + [c for c in df.columns if c not in RESULT_COLUMNS]]
 
 
 def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
@@ -143,7 +146,10 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
     Raises
     ------
     ConfigError, CorpusError, FeatureError, TrainingError
-        Anything the user can fix; finished fits stay stored, and a rerun resumes.
+        Anything the user can fix; finished fits stay stored, and a rerun resumes. A fit that
+        fails on its own does not raise: it is listed in ``ExperimentResult.failed``.
+    ResultFolderBusy
+        Another run is writing to ``out_dir`` (its lock, ``.lock``, is held).
     """
     started = time.perf_counter()
     console = console or Console(stderr=True)
@@ -153,14 +159,23 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
     out = Path(out_dir) if out_dir is not None else Path("runs") / safe_name(cfg.name)
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()  # workers on other nodes see the same absolute path
+    command = command or " ".join(sys.argv)
+    with RunLock(out, command=command):
+        return _run_locked(cfg, out=out, backend=backend, runner=runner, console=console,
+                           progress=progress, command=command, on_run=on_run, started=started)
+
+
+def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: Executor,
+                console: Console, progress: bool, command: str,
+                on_run: Callable[[FitSpec, bool], None] | None, started: float
+                ) -> ExperimentResult:
     store = ResultsStore(out)
     atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
-
     data = load_grid_data(cfg, backend, progress=progress, console=console)
     probe_input = input_probes(cfg, backend, data, store, console)
     ctx = GridContext(cfg=cfg, backend=backend, data=data, probe_input=probe_input, root=out)
     tasks = plan_tasks(cfg)
-    todo = [t for t in tasks if not store.has(t.fit_id)]
+    todo = [t for t in tasks if not store.finished(t.fit_id)]
     n_skipped = len(tasks) - len(todo)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
@@ -173,7 +188,10 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
 
         def done(task: FitTask, outcome: FitOutcome) -> None:
             bar.advance(grid)
-            if not progress:
+            if outcome.status != "ok":
+                console.log(f"[red]fit {task.index + 1}/{len(tasks)} {outcome.key} failed[/]: "
+                            f"{outcome.reason}", highlight=False)
+            elif not progress:
                 console.log(f"run {task.index + 1}/{len(tasks)} {outcome.key}: target UAR "
                             f"{outcome.target_uar:.3f}, fit {outcome.fit_s:.1f} s")
             if on_run:
@@ -183,7 +201,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
         bar.update(grid, description="grid done")
 
     fit_ids = [t.fit_id for t in tasks]
-    results = _order_columns(_numeric(store.rows(fit_ids)))
+    results = _order_columns(_with_status(_numeric(store.rows(fit_ids))))
     per_speaker = _numeric(store.rows(fit_ids, field="per_speaker"))
     atomic_write_frame(results, out / "results.parquet")
     atomic_write_frame(results, out / "results.csv")
@@ -194,22 +212,34 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path | str | None = None,
     comparisons = _compare(cfg, backend, predictions, console, progress=progress)
     if comparisons is not None:
         atomic_write_frame(comparisons, out / "comparisons.csv")
+    failed = [(t.spec.key, str(store.load(t.fit_id).get("reason", ""))) for t in tasks
+              if store.status(t.fit_id) == "failed"]
     wall = time.perf_counter() - started
     compute = float(sum(store.load(r).get("fit_s", 0.0) or 0.0 for r in fit_ids))
-    meta = build_meta(out / "meta.json", trained=len(tasks) - n_skipped, skipped=n_skipped,
-                      fields={
-        "name": cfg.name, "command": command or " ".join(sys.argv), "wall_s": round(wall, 1),
+    meta = build_meta(out / "meta.json", trained=len(todo), skipped=n_skipped, fields={
+        "name": cfg.name, "command": command, "wall_s": round(wall, 1),
         "fit_s_total": round(compute, 1), "runs": len(tasks), "skipped": n_skipped,
-        "seeds": cfg.seeds, "frontend": cfg.features.frontend, "layers": cfg.features.layers,
-        "target_split": cfg.target_split.mode, "notes": data.notes, "executor": runner.label})
+        "failed": len(failed), "seeds": cfg.seeds, "frontend": cfg.features.frontend,
+        "layers": cfg.features.layers, "target_split": cfg.target_split.mode,
+        "notes": data.notes, "executor": runner.label})
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,
                               n_runs=len(tasks), n_skipped=n_skipped, wall_s=wall,
-                              notes=list(data.notes))
-    if cfg.report and not results.empty:
-        result.table, result.report = _write_outputs(cfg, backend, store, fit_ids, results,
+                              notes=list(data.notes), failed=failed)
+    scored = results[results["status"] == "ok"] if not results.empty else results
+    if cfg.report and not scored.empty:
+        result.table, result.report = _write_outputs(cfg, backend, store, fit_ids, scored,
                                                      meta, out, comparisons)
     return result
+
+
+def _with_status(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of records written before fits had a status are ``ok``."""
+    if df.empty:
+        return df
+    df["status"] = df["status"].fillna("ok") if "status" in df.columns else "ok"
+    df["reason"] = df["reason"].fillna("") if "reason" in df.columns else ""
+    return df
 
 
 def _compare(cfg: ExperimentConfig, backend: Backend, predictions: pd.DataFrame,
