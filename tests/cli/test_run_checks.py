@@ -208,3 +208,47 @@ def test_predict_on_a_model_json_of_braces_is_one_line(tmp_path, capsys):
     code, _, err = _cli(["predict", "--run", tmp_path / "run", wav], capsys)
     assert code == 2 and f"{folder / 'run.json'}: no 'method'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_real_grid_diverged_fits_fail_and_predict_reads_run_and_train(corpora, tmp_path, capsys):
+    """Real layers on the tone corpora: lr 1e300 fails its fits (exit 1), a sane grid with the
+    largest seed runs, predict scores good files of it and of `fairser train`, lists bad ones."""
+    tiny = ("training: {stage1_epochs: 2, stage2_epochs: 1, batch_size: 8, num_threads: 1, "
+            "LR model: {d_model: 16, n_heads: 2, ff_dim: 32, embed_dim: 16, gc_hidden: 8}}\n"
+            f"bootstrap: {{n_resamples: 0}}\nfeatures: {{frontend: logmel, cache_dir: "
+            f"{tmp_path / 'cache'}}}\n")
+    path = _config(tmp_path, corpora)
+    base = path.read_text().replace("features: {frontend: logmel}\n", "")
+    path.write_text(base + tiny.replace("LR", "lr: 1.0e+300,"))
+    code, _, err = _cli(["run", path, "--out", tmp_path / "bad", "--no-progress"], capsys)
+    assert code == 1, err
+    listed = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert len(listed) == 2 and "2 of 3 fits failed" in err and "Traceback" not in err
+    rows = (tmp_path / "bad" / "results.csv").read_text().splitlines()
+    assert sum(",failed," in r for r in rows) == 4  # 2 fits x 2 evaluated corpora
+
+    path.write_text(base.replace("seeds: [0]", "seeds: [4294967295]") + tiny.replace("LR", ""))
+    code, _, err = _cli(["run", path, "--out", tmp_path / "good", "--no-progress"], capsys)
+    assert code in (0, None), err
+    wav = next((corpora / "casia" / "wangzhe" / "angry").glob("*.wav"))
+    code, out, err = _cli(["predict", "--run", tmp_path / "good", "--json", wav,
+                           tmp_path / "missing.wav"], capsys)
+    assert code == 1 and "missing.wav: audio file not found" in err
+    preds = json.loads(out)["predictions"]
+    assert preds[0]["error"] is None and 0 <= preds[0]["probabilities"]["angry"] <= 1
+    assert preds[1]["error"] and preds[1]["probabilities"]["angry"] is None
+
+    train = tmp_path / "train.yaml"
+    train.write_text(f"source: ravdess:{corpora / 'ravdess'}\ntarget: casia:{corpora / 'casia'}\n"
+                     f"frontend: logmel\nmethod: pa-adv\nemotion: angry\ncache_dir: "
+                     f"{tmp_path / 'cache'}\ntraining: {{stage1_epochs: 2, stage2_epochs: 1, "
+                     "batch_size: 8, num_threads: 1, model: {d_model: 16, n_heads: 2, "
+                     "ff_dim: 32, embed_dim: 16, gc_hidden: 8}}\n")
+    code, _, err = _cli(["train", train, "--no-progress"], capsys)
+    assert code in (0, None), err
+    code, out, err = _cli(["predict", "--run", tmp_path / "train.run", "--json", wav], capsys)
+    assert code in (0, None), err
+    payload = json.loads(out)
+    assert payload["models"][0]["method"] == "pa-adv"
+    assert 0 <= payload["predictions"][0]["probabilities"]["angry"] <= 1

@@ -123,10 +123,14 @@ def predict(
     prob_cols = [c for c in df.columns if c.startswith("p_")]
     out = make_console()
     failed = df[df["error"].notna()]
+
+    def text(value) -> str | None:
+        return value if isinstance(value, str) else None
+
     if as_json:
         payload = {"models": df.attrs.get("models", []),
                    "predictions": [
-                       {"file": row["file"], "top": row["top"], "error": row["error"],
+                       {"file": row["file"], "top": text(row["top"]), "error": text(row["error"]),
                         "probabilities": {c[2:]: (None if math.isnan(row[c]) else
                                                   round(float(row[c]), 6)) for c in prob_cols}}
                        for _, row in df.iterrows()]}

@@ -78,7 +78,7 @@ class DryRun:
                        "already stored are not subtracted)")
         if self.memory is not None:
             m = self.memory
-            out.append(f"peak memory per fit: about {human_bytes(m.total)} (rows held "
+            out.append(f"peak memory per fit: about {human_bytes(m.total)} (rows in memory "
                        f"{human_bytes(m.data)} for {m.rows} rows x {m.frames} frames, batch "
                        f"{human_bytes(m.batch)}, activations {human_bytes(m.activations)}, "
                        f"parameters and optimiser {human_bytes(m.params)}) plus the "

@@ -8,16 +8,19 @@ a fit killed midway leaves none and is simply run again (its training resumes fr
 checkpoint in ``work/``). Fits know nothing about executors: everything they need travels in a
 picklable :class:`GridContext`.
 
-A fit that fails on its own (the training layer raises ``TrainingError``, e.g. a diverged loss
-or no rows of a class; arithmetic overflow; or the model's outputs are NaN or infinite) is
-recorded with ``status: failed`` and the reason, its result rows carry no metric (never a
-constant prediction scored as UAR 0.5 and dSP 0), and the grid goes on; a rerun tries it again.
-Any other error (a config, corpus or feature problem, a bug) stops the grid.
+A fit that fails on its own is recorded with ``status: failed`` and the reason, its result rows
+carry no metric (never a constant prediction scored as UAR 0.5 and dSP 0), and the grid goes
+on; a rerun tries it again. Failing on its own means: the training call raises
+``TrainingError`` (e.g. a diverged loss, no rows of a class), or an arithmetic, runtime, value
+or memory error (torch overflowing on a diverged model raises ``RuntimeError``; the record
+keeps the traceback), or the fitted model's outputs are NaN or infinite. Any other error (a
+config, corpus or feature problem) stops the grid, as does an interrupt.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairser.errors import TrainingError
+from fairser.errors import FairserError, TrainingError
 from fairser.experiments.backend import Backend
 from fairser.experiments.baseline import fit_linear_baseline
 from fairser.experiments.config import ExperimentConfig
@@ -46,6 +49,18 @@ __all__ = ["FIT_FAILURES", "FitOutcome", "GridContext", "run_fit"]
 
 #: Errors that fail one fit (recorded, the grid goes on) rather than the whole grid.
 FIT_FAILURES: tuple[type[BaseException], ...] = (TrainingError, ArithmeticError)
+
+#: Errors of the training call itself that fail its fit (beyond ``TrainingError``).
+_TRAINING_CRASHES: tuple[type[BaseException], ...] = (ArithmeticError, RuntimeError, ValueError,
+                                                      MemoryError)
+
+
+class FitCrashed(TrainingError):
+    """The training call of one fit raised a non-fairser error (kept with its traceback)."""
+
+    def __init__(self, message: str, trace: str) -> None:
+        super().__init__(message)
+        self.trace = trace
 
 
 @dataclass
@@ -122,7 +137,8 @@ def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
                 for corpus, role, df in evaluated_rows(ctx.cfg, ctx.data, spec)]
         store.save(task.fit_id, {"status": "failed", "reason": reason, "rows": rows,
                                  "per_speaker": [], "fit_s": fit_s, "spec": coords,
-                                 "config_hash": task.digest})
+                                 "config_hash": task.digest,
+                                 "traceback": getattr(exc, "trace", None)})
         return FitOutcome(fit_id=task.fit_id, key=spec.key, fit_s=fit_s,
                           target_uar=float("nan"), status="failed", reason=reason)
     for row in record["rows"]:
@@ -138,12 +154,22 @@ def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
 def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict[str, Any]:
     cfg, backend, data, spec = ctx.cfg, ctx.backend, ctx.data, task.spec
     source = source_train(data, cfg, spec)
+    config = backend.train_config(training_options(cfg, spec.sweep))
     start = time.perf_counter()
-    model = backend.fit(
-        source=source, target=data.adapt[spec.target], features=data.features,
-        method=spec.method, emotion=None if spec.emotion == "all" else spec.emotion,
-        config=backend.train_config(training_options(cfg, spec.sweep)), seed=spec.seed,
-        workdir=store.root / "work" / safe_name(task.fit_id), progress=False)
+    try:
+        model = backend.fit(
+            source=source, target=data.adapt[spec.target], features=data.features,
+            method=spec.method, emotion=None if spec.emotion == "all" else spec.emotion,
+            config=config, seed=spec.seed,
+            workdir=store.root / "work" / safe_name(task.fit_id), progress=False)
+    except FairserError:
+        raise
+    except _TRAINING_CRASHES as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise FitCrashed(f"training raised {type(exc).__name__}: {message} (a diverged model "
+                         "overflows like this: check training.lr)" if "overflow" in message
+                         else f"training raised {type(exc).__name__}: {message}",
+                         traceback.format_exc()) from exc
     fit_s = time.perf_counter() - start
     rows, speakers, emb_parts, preds = [], [], [], []
     for corpus, role, df in evaluated_rows(cfg, data, spec):

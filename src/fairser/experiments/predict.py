@@ -251,8 +251,8 @@ def predict_files(run_dir: Path | str, files: list[Path | str], *, method: str |
     for j, col in enumerate(columns):
         out[f"p_{col}"] = proba[:, j]
     tops = [columns[int(np.argmax(row))] if np.isfinite(row).all() else None for row in proba]
-    out["top"] = tops
-    out["error"] = errors
+    out["top"] = pd.Series(tops, dtype=object)
+    out["error"] = pd.Series(errors, dtype=object)  # None for a scored file
     out.attrs["models"] = [{"folder": str(folder), **{k: info.get(k) for k in (
         "method", "emotion", "seed", "target", "condition", "sweep")}} for folder, info in chosen]
     return out

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -189,8 +190,8 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
         def done(task: FitTask, outcome: FitOutcome) -> None:
             bar.advance(grid)
             if outcome.status != "ok":
-                console.log(f"[red]fit {task.index + 1}/{len(tasks)} {outcome.key} failed[/]: "
-                            f"{outcome.reason}", highlight=False)
+                console.print(f"[red]fit {task.index + 1}/{len(tasks)} {escape(outcome.key)} "
+                              f"failed[/]: {escape(outcome.reason)}", highlight=False)
             elif not progress:
                 console.log(f"run {task.index + 1}/{len(tasks)} {outcome.key}: target UAR "
                             f"{outcome.target_uar:.3f}, fit {outcome.fit_s:.1f} s")
