@@ -78,11 +78,23 @@ def test_exported_manifest_reads_back(tmp_path, ravdess_root):
 
 
 def test_csv_speaker_with_two_genders(table):
+    # s0 has rows u0, u4, u8: u0 now says Male, the other two female
     table.write_text(table.read_text().replace("audio/s0/u0.wav,s0,female",
                                                "audio/s0/u0.wav,s0,Male"))
     with pytest.raises(CorpusError) as err:
         load_corpus(f"csv:{table}", options=OPTS)
-    assert "3 problem(s): gender-conflict 's0' in meta.csv line 2 (u0.wav), meta.csv line 6 " \
-        "(u4.wav), meta.csv line 10 (u8.wav)" in str(err.value)
+    assert "1 problem(s): gender-conflict 's0' in meta.csv line 2 (u0.wav) (fix its gender, " \
+        "or pass -o resolve_gender=majority" in str(err.value)
     kept = load_corpus(f"csv:{table}", options=OPTS, skip_bad=True)
-    assert "s0" not in set(kept["speaker"]) and len(kept) == 9
+    assert "audio/s0/u0" not in set(kept["utt_id"]) and len(kept) == 11
+    scan = scan_corpus(f"csv:{table}", options={**OPTS, "resolve_gender": "majority"})
+    assert len(scan.problems) == 0 and len(scan.manifest) == 12
+    assert (scan.manifest.loc[scan.manifest["speaker"] == "s0", "gender"] == "F").all()
+    assert scan.resolved[["utt_id", "line", "column", "value", "resolved"]].values.tolist() == [
+        ["audio/s0/u0", 2, "gender", "M", "F"]]
+    # a tie (one M row, one F row) has no majority: every row of the speaker stays a problem
+    table.write_text(table.read_text().replace("audio/s0/u8.wav,s0,female,",
+                                               "audio/s0/u8.wav,s0,null,"))
+    scan = scan_corpus(f"csv:{table}", options={**OPTS, "resolve_gender": "majority"})
+    assert scan.problems["utt_id"].tolist() == ["audio/s0/u0", "audio/s0/u4"]
+    assert "no majority" in scan.problems["reason"].iloc[0] and len(scan.resolved) == 0

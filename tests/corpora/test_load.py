@@ -155,25 +155,60 @@ def test_zero_dev_share_removes_dev():
     assert set(df["split"]) == {"train", "test"}
 
 
-def test_speaker_with_two_genders_is_reported(tmp_path, write_audio):
-    from fairser.corpora._base import Adapter, CorpusOptions, RawUtterance, build_manifest
+def _fake_scan(tmp_path, write_audio, genders, **opts):
+    from fairser.corpora._base import (
+        Adapter,
+        CorpusOptions,
+        RawUtterance,
+        build_manifest,
+        parse_options,
+    )
 
     recs = [RawUtterance(utt_id=f"u{i}", path=write_audio(tmp_path / f"u{i}.wav"),
-                         speaker="s1" if i < 3 else "s2", gender=g, emotion="angry",
-                         source=str(tmp_path / "labels.csv"), line=i + 2)
-            for i, g in enumerate(["Male", "female", "M", "F"])]
+                         speaker="s1" if i < len(genders) - 1 else "s2", gender=g,
+                         emotion="angry", source=str(tmp_path / "labels.csv"), line=i + 2)
+            for i, g in enumerate(genders)]
     fake = Adapter(name="fake", scan=lambda root, opts: (recs, []), options=CorpusOptions,
                    label_map=lambda opts: {"angry": "angry"}, language="en",
                    official_splits=True, description="test")
-    scan = build_manifest(fake, tmp_path, CorpusOptions(), recs, [], spec=f"fake:{tmp_path}")
-    assert scan.manifest["speaker"].tolist() == ["s2"]
-    assert scan.problems["kind"].tolist() == ["gender-conflict"] * 3
+    return build_manifest(fake, tmp_path, parse_options(CorpusOptions, opts, kind="fake"),
+                          recs, [], spec=f"fake:{tmp_path}")
+
+
+def test_speaker_with_two_genders_is_reported(tmp_path, write_audio):
+    # s1: u0 Male, u1 female, u2 M -> majority M, u1 is the odd row; s2: u3 F
+    scan = _fake_scan(tmp_path, write_audio, ["Male", "female", "M", "F"])
+    assert scan.manifest["utt_id"].tolist() == ["u0", "u2", "u3"]
+    assert scan.problems[["kind", "utt_id", "line", "code"]].values.tolist() == [
+        ["gender-conflict", "u1", 3, "s1"]]
     with pytest.raises(CorpusError) as err:
         scan.raise_for_problems()
     assert str(err.value).startswith(
-        f"fake:{tmp_path}: 3 problem(s): gender-conflict 's1' in labels.csv line 2 (u0.wav), "
-        "labels.csv line 3 (u1.wav), labels.csv line 4 (u2.wav) (fix the gender of that "
-        "speaker's rows or override it with the gender_map option)")
+        f"fake:{tmp_path}: 1 problem(s): gender-conflict 's1' in labels.csv line 3 (u1.wav) "
+        "(fix its gender, or pass -o resolve_gender=majority to give such rows the speaker's "
+        "majority gender)")
+    resolved = _fake_scan(tmp_path, write_audio, ["Male", "female", "M", "F"],
+                          resolve_gender="majority")
+    assert len(resolved.problems) == 0
+    assert resolved.manifest.set_index("utt_id")["gender"].to_dict() == {
+        "u0": "M", "u1": "M", "u2": "M", "u3": "F"}
+    assert resolved.resolved[["utt_id", "value", "resolved"]].values.tolist() == [
+        ["u1", "F", "M"]]
+    assert "s1" in resolved.resolved["reason"].iloc[0]
+
+
+def test_speaker_gender_tie_is_never_resolved(tmp_path, write_audio):
+    scan = _fake_scan(tmp_path, write_audio, ["M", "F", "unknown", "F"],
+                      resolve_gender="majority")
+    assert scan.problems["utt_id"].tolist() == ["u0", "u1"]  # u2 has no gender: no conflict
+    assert scan.manifest["utt_id"].tolist() == ["u2", "u3"]
+    assert "no majority" in scan.problems["reason"].iloc[0]
+
+
+def test_resolve_gender_option_is_checked(ravdess_root):
+    with pytest.raises(ConfigError, match="ravdess options: resolve_gender: Input should be "
+                       "'report' or 'majority'"):
+        load_corpus(f"ravdess:{ravdess_root}", options={"resolve_gender": "vote"})
 
 
 @pytest.mark.parametrize("kind", ["ravdess", "casia", "emodb", "emovo", "crema-d"])

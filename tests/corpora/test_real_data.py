@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from fairser.corpora import load_corpus, validate_manifest
+from fairser.corpora import load_corpus, scan_corpus, validate_manifest
+from fairser.errors import CorpusError
 
 pytestmark = pytest.mark.shared_data
 
@@ -42,3 +43,27 @@ def test_emodb_real(shared_data):
     assert df["duration_s"].round(2).eq(2.0).all()
     assert set(df["emotion"]) == {"angry", "boredom", "disgust", "fear", "happy", "sad",
                                   "neutral"}
+
+
+def test_ased_real(shared_data):
+    """ASED as released: 2474 files, 65 speakers; five files carry the other gender code."""
+    spec = f"ased:{shared_data / 'ased'}"
+    scan = scan_corpus(spec)
+    conflicts = scan.problems
+    assert conflicts["kind"].tolist() == ["gender-conflict"] * 5
+    assert sorted(zip(conflicts["code"], conflicts["utt_id"], strict=True)) == [
+        ("09", "s4-01-02-02-09"), ("15", "f2-01-01-02-15"), ("21", "f2-07-02-02-21"),
+        ("23", "s4-04-01-02-23"), ("25", "f2-02-01-02-25")]
+    with pytest.raises(CorpusError, match="5 problem"):
+        load_corpus(spec)
+    fixed = scan_corpus(spec, options={"resolve_gender": "majority"})
+    df = fixed.manifest
+    validate_manifest(df)
+    assert len(fixed.problems) == 0 and len(df) == 2474 and df["speaker"].nunique() == 65
+    assert df.drop_duplicates("speaker")["gender"].value_counts().to_dict() == {"M": 40, "F": 25}
+    assert fixed.resolved["resolved"].tolist() == ["F"] * 5
+    assert set(df["emotion"]) == {"neutral", "fear", "happy", "sad", "angry"}
+    upper = df.set_index("utt_id").loc["s4-04-02-01-29"]  # released as 04Sad/S4-04-02-01-29
+    assert upper["path"].endswith("04Sad/S4-04-02-01-29.flac") and upper["emotion"] == "sad"
+    assert df.groupby("speaker")["split"].nunique().max() == 1
+    assert df.drop_duplicates("speaker").groupby("split")["gender"].nunique().eq(2).all()

@@ -9,7 +9,6 @@ from matplotlib.image import imread
 from fairser.report import (
     ReportError,
     has_sweep,
-    pareto_front,
     plot_embeddings,
     plot_fairness_gap,
     plot_fairness_vs_uar,
@@ -69,17 +68,30 @@ def test_pareto_png_only_with_a_sweep(results_factory, tmp_path) -> None:
     swept = results_factory(seeds=(0,), sweep={"pa-cfa": [0.1, 0.5, 1.0]})
     assert not has_sweep(plain) and has_sweep(swept)
     _check_png(plot_pareto(swept, tmp_path / "p.png"))
-    with pytest.raises(ReportError, match="no method has two sweep points"):
+    with pytest.raises(ReportError, match="no run has a sweep point"):
         plot_pareto(plain, tmp_path / "x.png")
 
 
-def test_pareto_front_known_answer() -> None:
-    uar = np.array([0.70, 0.65, 0.60, 0.68, 0.55, np.nan, 0.70])
-    gap = np.array([0.20, 0.10, 0.05, 0.15, 0.06, 0.00, 0.25])
-    # 0.55/0.06 is beaten by 0.60/0.05; 0.70/0.25 by 0.70/0.20; NaN is never optimal.
-    np.testing.assert_array_equal(
-        pareto_front(uar, gap), [True, True, True, True, False, False, False]
-    )
-    np.testing.assert_array_equal(pareto_front([0.5, 0.5], [0.1, 0.1]), [True, True])
-    with pytest.raises(ReportError, match="shapes"):
-        pareto_front([0.1, 0.2], [0.1])
+def test_tradeoff_has_a_panel_per_gap_and_survives_undefined_points(results_factory, tmp_path):
+    df = results_factory(seeds=(0, 1), sweep={"pa-cfa": [0.1, 1.0]}, emotions=("angry", "sad"))
+    both = _check_png(plot_pareto(df, tmp_path / "both.png"))
+    one = _check_png(plot_pareto(df, tmp_path / "one.png", fairness=("dsp",)))
+    assert both.shape[1] > 1.6 * one.shape[1]
+    # a configuration whose UAR is undefined everywhere is left out, not drawn at 0 or NaN
+    df.loc[df.method == "pa", ["uar"]] = np.nan
+    df.loc[df.method == "pa", "uar_note"] = "no positive examples in this test set"
+    _check_png(plot_pareto(df, tmp_path / "nan.png"))
+    plain = df[df.method != "pa-cfa"]
+    assert not has_sweep(plain)
+    assert has_sweep(plain.assign(sweep=np.where(plain.method == "pa", "lever=0.5", "")))
+
+
+def test_embeddings_degenerate_sets_get_a_panel_not_a_crash(tmp_path) -> None:
+    gender = np.array(["M", "F"] * 10)
+    corpus = np.array(["casia"] * 20)
+    sets = {
+        "nan": {"embeddings": np.full((20, 4), np.nan), "gender": gender, "corpus": corpus},
+        "flat": {"embeddings": np.ones((20, 4)), "gender": gender, "corpus": corpus},
+        "two": {"embeddings": np.eye(2, 4), "gender": gender[:2], "corpus": corpus[:2]},
+    }
+    _check_png(plot_embeddings(sets, tmp_path / "e.png"), min_h=200)

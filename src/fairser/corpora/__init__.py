@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from fairser.corpora import (
+    ased,
     biic_podcast,
     casia,
     crema_d,
@@ -39,6 +40,7 @@ from fairser.corpora import (
 )
 from fairser.corpora._base import (
     PROBLEM_COLUMNS,
+    RESOLVED_COLUMNS,
     Adapter,
     CorpusOptions,
     CorpusScan,
@@ -51,9 +53,11 @@ from fairser.corpora._schema import (
     COLUMNS,
     EMOTIONS,
     GENDERS,
+    MISSING_VALUES,
     SPLITS,
     coerce_manifest,
     empty_manifest,
+    is_missing,
     normalise_gender,
     utt_key,
     validate_manifest,
@@ -67,11 +71,14 @@ __all__ = [
     "CorpusScan",
     "EMOTIONS",
     "GENDERS",
+    "MISSING_VALUES",
     "PROBLEM_COLUMNS",
+    "RESOLVED_COLUMNS",
     "SPLITS",
     "assign_splits",
     "coerce_manifest",
     "empty_manifest",
+    "is_missing",
     "load_corpus",
     "normalise_gender",
     "parse_spec",
@@ -88,6 +95,7 @@ CORPORA: Mapping[str, Adapter] = MappingProxyType({
     "ravdess": ravdess.ADAPTER,
     "casia": casia.ADAPTER,
     "emodb": emodb.ADAPTER,
+    "ased": ased.ADAPTER,
     "emovo": emovo.ADAPTER,
     "crema-d": crema_d.ADAPTER,
     "iemocap": iemocap.ADAPTER,
@@ -127,7 +135,7 @@ def parse_spec(spec: str) -> tuple[Adapter, Path | None]:
 
 
 def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
-                progress: bool = False) -> CorpusScan:
+                progress: bool = False, audio_check: bool = False) -> CorpusScan:
     """Scan a corpus and return the good rows plus every problem found.
 
     Parameters
@@ -138,12 +146,17 @@ def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
         Adapter options (see each adapter's ``*Options`` class); unknown keys are errors.
     progress : bool, default=False
         Show a rich progress bar while reading the audio headers.
+    audio_check : bool, default=False
+        Also decode every file and report silent, clipped, out-of-range and truncated audio
+        (slow the first time; verdicts are cached per file). Header-level checks (missing,
+        unreadable, empty, truncated headers) always run.
 
     Returns
     -------
     CorpusScan
-        ``.manifest`` (validated, problem rows left out) and ``.problems`` (one row per
-        problem: kind, path, source, line, utt_id, reason).
+        ``.manifest`` (validated, problem rows left out), ``.problems`` (one row per
+        problem: kind, path, source, line, utt_id, code, reason) and ``.resolved`` (values
+        changed on request, e.g. ``resolve_gender="majority"``).
 
     Raises
     ------
@@ -158,11 +171,12 @@ def scan_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
     kind = spec.split(":", 1)[0].strip().lower().replace("_", "-")
     shown = f"{kind}:{root}" if root is not None else f"{kind}:"
     return build_manifest(adapter, root or Path(), opts, records, problems, spec=shown,
-                          progress=progress)
+                          progress=progress, audio_check=audio_check)
 
 
 def load_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
-                skip_bad: bool = False, progress: bool = False) -> pd.DataFrame:
+                skip_bad: bool = False, progress: bool = False,
+                audio_check: bool = False) -> pd.DataFrame:
     """Load a corpus as a validated manifest.
 
     Parameters
@@ -176,6 +190,8 @@ def load_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
         Leave rows with problems out instead of raising.
     progress : bool, default=False
         Show a rich progress bar while reading the audio headers.
+    audio_check : bool, default=False
+        Also check the samples (see :func:`scan_corpus`).
 
     Returns
     -------
@@ -189,7 +205,7 @@ def load_corpus(spec: str, *, options: Mapping[str, Any] | None = None,
         it, missing or unreadable audio, duplicates, speakers with two genders), unless
         ``skip_bad``.
     """
-    result = scan_corpus(spec, options=options, progress=progress)
+    result = scan_corpus(spec, options=options, progress=progress, audio_check=audio_check)
     if not skip_bad:
         result.raise_for_problems()
     return result.manifest

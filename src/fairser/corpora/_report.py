@@ -28,6 +28,11 @@
 ``problems``
     ``{"total", "by_kind": {kind: n}, "rows": [{kind, path, source, line, utt_id, code,
     reason}, ...]}`` listing every problem.
+``resolved``
+    ``{"total", "rows": [{utt_id, path, source, line, column, value, resolved, reason},
+    ...]}``: values changed on request (e.g. ``resolve_gender=majority``); the rows are kept.
+``audio_check``
+    ``"samples"`` when the samples were checked (``--audio-check``), else ``"headers"``.
 """
 
 from __future__ import annotations
@@ -38,11 +43,11 @@ from typing import Any
 import pandas as pd
 
 from fairser._io import atomic_path
-from fairser.corpora._base import CorpusScan
+from fairser.corpora._problems import CorpusScan
 from fairser.corpora._schema import EMOTIONS, SPLITS, validate_manifest
 from fairser.errors import CorpusError
 
-__all__ = ["save_manifest", "save_problems", "summarize"]
+__all__ = ["MANIFEST_FORMATS", "manifest_format", "save_manifest", "save_problems", "summarize"]
 
 
 def _gender_counts(values: pd.Series) -> dict[str, int]:
@@ -71,8 +76,7 @@ def summarize(scan: CorpusScan) -> dict[str, Any]:
             }
     dur = df["duration_s"]
     probs = scan.problems
-    rows = [{k: (None if pd.isna(v) else (int(v) if k == "line" else str(v)))
-             for k, v in r.items()} for r in probs.to_dict("records")]
+    rows = _records(probs)
     return {
         "spec": scan.spec,
         "corpus": str(df["corpus"].iloc[0]) if len(df) else None,
@@ -95,7 +99,14 @@ def summarize(scan: CorpusScan) -> dict[str, Any]:
                         .items()},
             "rows": rows,
         },
+        "resolved": {"total": len(scan.resolved), "rows": _records(scan.resolved)},
+        "audio_check": "samples" if scan.audio_check else "headers",
     }
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: (None if pd.isna(v) else (int(v) if k == "line" else str(v)))
+             for k, v in r.items()} for r in table.to_dict("records")]
 
 
 def _atomic(path: Path, write) -> Path:
@@ -109,22 +120,49 @@ def _atomic(path: Path, write) -> Path:
     return path
 
 
+#: Manifest file formats by file ending.
+MANIFEST_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv"}
+
+
+def manifest_format(path: str | Path) -> str:
+    """Return ``"parquet"`` or ``"csv"`` for ``path``'s ending; anything else is an error."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in MANIFEST_FORMATS:
+        raise CorpusError(
+            f"{path}: cannot tell the manifest format from the ending {suffix or '(none)'!r}; "
+            "name the file .parquet (typed, compact) or .csv (plain text)"
+        )
+    return MANIFEST_FORMATS[suffix]
+
+
 def save_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
-    """Validate ``manifest`` and write it to ``path`` as parquet, atomically.
+    """Validate ``manifest`` and write it to ``path``, atomically, in the format its ending
+    names: ``.parquet`` or ``.csv`` (both read back with the ``csv:PATH`` corpus kind).
 
     Parameters
     ----------
     manifest : pandas.DataFrame
         A manifest (checked with :func:`fairser.corpora.validate_manifest`).
     path : str or Path
-        Output file (its folder must exist).
+        Output file (its folder must exist), ending in ``.parquet`` or ``.csv``.
 
     Returns
     -------
     Path
         The written file.
+
+    Raises
+    ------
+    CorpusError
+        For any other ending, a missing folder, or a folder at ``path``.
     """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, not a file; pass a file path inside it")
+    fmt = manifest_format(path)
     validate_manifest(manifest)
+    if fmt == "csv":
+        return _atomic(Path(path), lambda tmp: manifest.to_csv(tmp, index=False))
     return _atomic(Path(path), lambda tmp: manifest.to_parquet(tmp, index=False))
 
 

@@ -32,8 +32,10 @@ __all__ = [
     "EMOTIONS",
     "coerce_manifest",
     "GENDERS",
+    "MISSING_VALUES",
     "SPLITS",
     "empty_manifest",
+    "is_missing",
     "normalise_gender",
     "normalise_split",
     "utt_key",
@@ -57,22 +59,43 @@ GENDERS: tuple[str, ...] = ("M", "F")
 #: Split names of the manifest (no split is ``<NA>``).
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
+#: Spellings of a missing value (compared stripped and lower-case). A cell holding one of them
+#: is missing wherever it appears (speaker, gender, emotion, split, language, path, extras),
+#: never a real speaker, gender or emotion.
+MISSING_VALUES: frozenset[str] = frozenset({
+    "", "nan", "na", "n/a", "n.a.", "<na>", "nat", "none", "null", "nil", "#n/a", "#na",
+    "missing", "unknown", "unk", "?", "-", "--",
+})
+
 _STRING_COLUMNS = COLUMNS[:-1]
 
 # Spellings accepted for each gender (compared lower-case, stripped). Anything else is an error.
 _GENDER_SPELLINGS: Mapping[str, str | None] = {
     "m": "M", "male": "M", "man": "M", "men": "M", "masculine": "M", "boy": "M",
     "f": "F", "female": "F", "woman": "F", "women": "F", "feminine": "F", "girl": "F", "w": "F",
-    "": None, "u": None, "unknown": None, "unk": None, "na": None, "n/a": None, "nan": None,
-    "none": None, "x": None, "?": None, "-": None,
+    "u": None, "x": None,
 }
 
 _SPLIT_SPELLINGS: Mapping[str, str | None] = {
     "train": "train", "training": "train", "trn": "train",
     "dev": "dev", "development": "dev", "valid": "dev", "validation": "dev", "val": "dev",
     "test": "test", "testing": "test", "tst": "test", "eval": "test", "evaluation": "test",
-    "": None, "none": None, "na": None, "nan": None,
 }
+
+
+def is_missing(value: object) -> bool:
+    """Return whether ``value`` is a missing value: ``None``, NaN, ``pd.NA`` or a spelling of
+    :data:`MISSING_VALUES` (``"NaN"``, ``"N/A"``, ``"null"``, ``"  "``...)."""
+    kind = type(value)
+    if kind is str:  # the common cases first: this runs for every cell of a corpus
+        return value.strip().lower() in MISSING_VALUES
+    if kind is float:
+        return value != value  # NaN
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and value.strip().lower() in MISSING_VALUES
 
 
 def utt_key(corpus: str, utt_id: str) -> str:
@@ -99,7 +122,8 @@ def normalise_gender(value: object, *, extra: Mapping[str, str | None] | None = 
     Parameters
     ----------
     value : object
-        A raw value: ``"Male"``, ``"f"``, ``"Unknown"``, ``None``, ``NaN``, ...
+        A raw value: ``"Male"``, ``"f"``, ``"Unknown"``, ``None``, ``NaN``, ... (every
+        spelling of :data:`MISSING_VALUES` is missing, whatever ``extra`` says)
     extra : mapping, optional
         Further spellings (lower-case keys) to ``"M"``, ``"F"`` or ``None``; they win over the
         built-in spellings.
@@ -115,7 +139,7 @@ def normalise_gender(value: object, *, extra: Mapping[str, str | None] | None = 
         If the spelling is not recognised (callers turn it into a :class:`CorpusError` that
         names the file and row).
     """
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if is_missing(value):
         return None
     key = str(value).strip().lower()
     if extra:
@@ -138,7 +162,7 @@ def normalise_split(value: object, *, extra: Mapping[str, str | None] | None = N
     KeyError
         If the spelling is not recognised.
     """
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if is_missing(value):
         return None
     raw = str(value).strip()
     key = raw.lower()

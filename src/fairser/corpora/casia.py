@@ -57,8 +57,8 @@ def scan(root: Path, opts: CasiaOptions) -> tuple[list[RawUtterance], list[Probl
     root = require_root(root, "casia")
     genders = {**SPEAKER_GENDERS, **opts.speaker_genders}
     records: list[RawUtterance] = []
-    problems: list[Problem] = []
-    for path in find_audio(root):
+    files, problems = find_audio(root)
+    for path in files:
         parts = path.relative_to(root).parts
         if len(parts) != 3:
             problems.append(Problem(

@@ -24,6 +24,7 @@ from fairser.corpora._base import (
     Problem,
     RawUtterance,
     find_audio,
+    read_label_table,
     require_root,
 )
 from fairser.errors import CorpusError
@@ -59,10 +60,7 @@ def _demographics(root: Path, opts: CremaDOptions) -> tuple[Path, dict[str, list
             f"crema-d:{root}: {opts.demographics} not found in {root} or its parent; put the "
             "CREMA-D demographics table there or set the demographics option"
         )
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise CorpusError(f"{path}: cannot read the table ({exc}); save it as plain CSV") from exc
+    table = read_label_table(path, what="demographics table")
     missing = [c for c in _NEEDED if c not in table.columns]
     if missing:
         raise CorpusError(
@@ -81,8 +79,8 @@ def scan(root: Path, opts: CremaDOptions) -> tuple[list[RawUtterance], list[Prob
     table_path, actors = _demographics(root, opts)
     folder = root / opts.audio_dir if (root / opts.audio_dir).is_dir() else root
     records: list[RawUtterance] = []
-    problems: list[Problem] = []
-    for path in find_audio(folder, pattern="*"):
+    files, problems = find_audio(folder, recursive=False)
+    for path in files:
         m = _STEM.match(path.stem)
         if not m:
             problems.append(Problem(

@@ -22,6 +22,12 @@ language   no        per-row language; else the ``language`` option
 
 Every other column is kept as an extra (numbers become numeric columns) unless
 ``keep_extra=False``. The ``name`` option sets the manifest's ``corpus`` value.
+
+In every column, whatever ``columns`` maps it to, a missing-value spelling (empty, blanks,
+``NaN``, ``NA``, ``N/A``, ``None``, ``null``, ``unknown``...: see
+:data:`fairser.corpora.MISSING_VALUES`) is a missing value, never a speaker, gender or emotion
+of its own: a row without a path or speaker is a ``bad-row`` problem, a missing gender,
+emotion or split is ``<NA>``.
 """
 
 from __future__ import annotations
@@ -31,9 +37,15 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, field_validator
 
-from fairser.corpora._base import Adapter, CorpusOptions, Problem, RawUtterance
+from fairser.corpora._base import (
+    Adapter,
+    CorpusOptions,
+    Problem,
+    RawUtterance,
+    read_label_table,
+)
 from fairser.corpora._schema import COLUMNS as MANIFEST_COLUMNS
-from fairser.corpora._schema import EMOTIONS
+from fairser.corpora._schema import EMOTIONS, is_missing
 from fairser.errors import CorpusError
 
 __all__ = ["ADAPTER", "CsvOptions", "LABEL_MAP"]
@@ -79,21 +91,20 @@ class CsvOptions(CorpusOptions):
 
 def _read(table: Path, opts: CsvOptions) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Return the table as text cells, plus the typed table for parquet input."""
-    try:
-        if table.suffix.lower() == ".parquet":
-            native = pd.read_parquet(table)
-            text = native.astype(object).where(native.notna(), "").astype(str)
-            return text, native
-        sep = opts.sep or ("\t" if table.suffix.lower() in (".tsv", ".tab") else ",")
-        return pd.read_csv(table, dtype=str, keep_default_na=False, sep=sep), None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise CorpusError(f"{table}: cannot read the table ({str(exc).splitlines()[0]}); save "
-                          "it as CSV, TSV or parquet") from exc
+    if table.suffix.lower() == ".parquet":
+        native = read_label_table(table, what="table", parquet=True)
+        text = native.astype(object).where(native.notna(), "").astype(str)
+        return text, native
+    sep = opts.sep or ("\t" if table.suffix.lower() in (".tsv", ".tab") else ",")
+    return read_label_table(table, what="table", sep=sep), None
 
 
 def _extra_value(series: pd.Series) -> pd.Series:
-    """Text cells -> numbers when every filled cell is a number without a leading zero."""
-    values = series.replace("", pd.NA)
+    """Text cells -> numbers when every filled cell is a number without a leading zero.
+
+    Missing-value spellings (``""``, ``NaN``, ``N/A``, ``null``...) become ``<NA>``.
+    """
+    values = series.where(~series.map(is_missing), pd.NA)
     filled = values.dropna().astype(str)
     if filled.str.match(r"^-?0\d").any():  # codes such as "01" stay text
         return values
@@ -133,31 +144,35 @@ def scan(root: Path, opts: CsvOptions) -> tuple[list[RawUtterance], list[Problem
     has = {f: cols[f] in df.columns for f in _FIELDS}
     records: list[RawUtterance] = []
     problems: list[Problem] = []
+    def cell(row: dict, field: str) -> str | None:
+        """The cell of ``field`` stripped, or None when absent or a missing-value spelling."""
+        value = row[cols[field]] if has[field] else None
+        return None if is_missing(value) else str(value).strip()
+
     for i, row in enumerate(df.to_dict("records")):
-        raw_path = row[cols["path"]].strip()
-        if not raw_path or not row[cols["speaker"]].strip():
+        raw_path = cell(row, "path")
+        if raw_path is None:
             problems.append(Problem(
-                kind="bad-row", path=raw_path or str(table), source=str(table), line=i + 2,
-                reason="empty path or speaker; fill in the cell or drop the row"))
+                kind="bad-row", path=str(table), source=str(table), line=i + 2,
+                code=str(row[cols["path"]]),
+                reason=f"path is missing ({row[cols['path']]!r}); fill in the cell or drop "
+                "the row"))
             continue
         path = Path(raw_path).expanduser()
         path = path if path.is_absolute() else base / path
-        if has["utt_id"] and row[cols["utt_id"]].strip():
-            utt_id = row[cols["utt_id"]].strip()
+        if cell(row, "utt_id") is not None:
+            utt_id = cell(row, "utt_id")
         else:
             try:
                 utt_id = path.relative_to(base).with_suffix("").as_posix()
             except ValueError:
                 utt_id = path.with_suffix("").as_posix().lstrip("/")
-        emotion = row[cols["emotion"]].strip() if has["emotion"] else ""
         extra = {c: (None if pd.isna(v.iloc[i]) else v.iloc[i]) for c, v in extras.items()}
-        if has["language"] and row[cols["language"]].strip():
-            extra["language"] = row[cols["language"]].strip()
+        if cell(row, "language") is not None:
+            extra["language"] = cell(row, "language")
         records.append(RawUtterance(
             utt_id=utt_id, path=path, speaker=row[cols["speaker"]].strip(),
-            gender=row[cols["gender"]] if has["gender"] else None,
-            emotion=emotion or None,
-            split=(row[cols["split"]] or None) if has["split"] else None,
+            gender=cell(row, "gender"), emotion=cell(row, "emotion"), split=cell(row, "split"),
             source=str(table), line=i + 2, extras=extra,
         ))
     return records, problems

@@ -57,8 +57,8 @@ def scan(root: Path, opts: EmodbOptions) -> tuple[list[RawUtterance], list[Probl
     folder = root / "wav" if (root / "wav").is_dir() else root
     genders = {**SPEAKER_GENDERS, **opts.speaker_genders}
     records: list[RawUtterance] = []
-    problems: list[Problem] = []
-    for path in find_audio(folder, pattern="*"):
+    files, problems = find_audio(folder, recursive=False)
+    for path in files:
         m = _STEM.match(path.stem)
         if not m:
             problems.append(Problem(

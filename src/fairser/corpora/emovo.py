@@ -42,8 +42,8 @@ def scan(root: Path, opts: EmovoOptions) -> tuple[list[RawUtterance], list[Probl
     """Return one record per ``<emo>-<spk>-<sentence>`` audio file under ``root``."""
     root = require_root(root, "emovo")
     records: list[RawUtterance] = []
-    problems: list[Problem] = []
-    for path in find_audio(root):
+    files, problems = find_audio(root)
+    for path in files:
         m = _STEM.match(path.stem)
         if not m:
             problems.append(Problem(

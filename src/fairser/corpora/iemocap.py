@@ -32,6 +32,7 @@ from fairser.corpora._base import (
     Problem,
     RawUtterance,
     find_audio,
+    read_label_text,
     require_root,
 )
 from fairser.errors import CorpusError
@@ -77,11 +78,13 @@ def scan(root: Path, opts: IemocapOptions) -> tuple[list[RawUtterance], list[Pro
     records: list[RawUtterance] = []
     problems: list[Problem] = []
     for session in sessions:
-        audio = {p.stem: p for p in find_audio(session / "sentences" / "wav")}
+        files, skipped = find_audio(session / "sentences" / "wav")
+        problems.extend(skipped)
+        audio = {p.stem: p for p in files}
         for table in sorted((session / "dialog" / "EmoEvaluation").glob("*.txt")):
             if table.name.startswith("."):
                 continue
-            text = table.read_text(encoding="utf-8", errors="replace")
+            text = read_label_text(table, what="EmoEvaluation file")
             for lineno, line in enumerate(text.splitlines(), start=1):
                 if not line.startswith("["):
                     continue

@@ -16,10 +16,10 @@ Extras: ``split_set``, ``arousal``, ``valence``, ``dominance``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 from pydantic import Field, field_validator
 
 from fairser.corpora._base import (
@@ -27,9 +27,11 @@ from fairser.corpora._base import (
     CorpusOptions,
     Problem,
     RawUtterance,
-    find_audio,
+    list_audio,
+    read_label_table,
     require_root,
 )
+from fairser.corpora._schema import is_missing
 from fairser.errors import CorpusError
 
 __all__ = ["ADAPTER", "COLUMNS", "LABEL_MAP", "PodcastOptions", "make_scan"]
@@ -96,41 +98,45 @@ def make_scan(kind: str) -> Callable[[Path, PodcastOptions],
         if not audio_dir.is_dir():
             raise CorpusError(f"{kind}:{root}: audio folder {opts.audio_dir} not found; set the "
                               "audio_dir option")
-        try:
-            table = pd.read_csv(labels, dtype=str, keep_default_na=False)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise CorpusError(f"{labels}: cannot read the table ({exc}); save it as plain "
-                              "CSV") from exc
+        table = read_label_table(labels, what="consensus label table")
         missing = [cols[f] for f in _REQUIRED if cols[f] not in table.columns]
         if missing:
             raise CorpusError(
                 f"{labels}: missing column(s) {', '.join(missing)}; rename them or map them "
                 "with the columns option, e.g. columns={\"emotion\": \"MyColumn\"}"
             )
-        by_name: dict[str, Path] = {}
-        by_stem: dict[str, Path] = {}
-        for p in find_audio(audio_dir):
-            by_name.setdefault(p.name, p)
-            by_stem.setdefault(p.stem, p)
-        has = {f: cols[f] in table.columns for f in COLUMNS}
+        by_name: dict[str, str] = {}
+        by_stem: dict[str, str] = {}
+        files, _ = list_audio(audio_dir)  # a skipped file a row names fails its header read
+        for p in files:
+            name = os.path.basename(p)
+            by_name.setdefault(name, p)
+            by_stem.setdefault(os.path.splitext(name)[0], p)
+        n = len(table)
+        column = {f: table[cols[f]].tolist() if cols[f] in table.columns else [None] * n
+                  for f in COLUMNS}
+        unknown = set(opts.unknown_speakers)
+        audio_base = str(audio_dir)
+        source = str(labels)
         records: list[RawUtterance] = []
-        for i, row in enumerate(table.to_dict("records")):
-            name = row[cols["file"]].strip()
-            stem = Path(name).stem
-            path = by_name.get(name) or by_stem.get(stem) or audio_dir / name
-            speaker = row[cols["speaker"]].strip()
-            if speaker in opts.unknown_speakers:
+        for i in range(n):
+            name = column["file"][i].strip()
+            stem = os.path.splitext(name)[0]
+            path = by_name.get(name) or by_stem.get(stem) or os.path.join(audio_base, name)
+            speaker = column["speaker"][i].strip()
+            if speaker in unknown or is_missing(speaker):
                 speaker = f"unknown-{stem}"
+            split = column["split"][i]
             extras: dict[str, object] = {}
-            if has["split"]:
-                extras["split_set"] = row[cols["split"]] or None
+            if split is not None:
+                extras["split_set"] = split or None
             for f in ("arousal", "valence", "dominance"):
-                if has[f]:
-                    extras[f] = _float(row[cols[f]])
+                if column[f][i] is not None:
+                    extras[f] = _float(column[f][i])
             records.append(RawUtterance(
-                utt_id=stem, path=path, speaker=speaker, gender=row[cols["gender"]],
-                emotion=row[cols["emotion"]], split=row[cols["split"]] if has["split"] else None,
-                source=str(labels), line=i + 2, extras=extras,
+                utt_id=stem, path=path, speaker=speaker, gender=column["gender"][i],
+                emotion=column["emotion"][i], split=split, source=source, line=i + 2,
+                extras=extras,
             ))
         return records, []
 

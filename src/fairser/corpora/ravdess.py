@@ -58,8 +58,8 @@ def scan(root: Path, opts: RavdessOptions) -> tuple[list[RawUtterance], list[Pro
     """
     root = require_root(root, "ravdess")
     records: list[RawUtterance] = []
-    problems: list[Problem] = []
-    for path in find_audio(root):
+    files, problems = find_audio(root)
+    for path in files:
         m = _STEM.match(path.stem)
         if not m:
             problems.append(Problem(

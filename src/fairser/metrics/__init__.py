@@ -2,12 +2,15 @@
 
 ``y_true, y_pred`` are positional and ``sensitive_features=`` keyword-only, as in fairlearn.
 Binary tasks (labels in {0, 1}) match fairlearn exactly; multi-class tasks are scored
-one-vs-rest per class and reduced by ``average`` ("macro" or "max"). Undefined rates are NaN
-(see :mod:`fairser.metrics.fairness`). Confidence intervals come from a speaker-level bootstrap
-(:func:`speaker_bootstrap`), method comparisons from :func:`paired_bootstrap_test`, gender
-leakage from :func:`gender_probe` and :func:`gc_accuracy`; :func:`evaluate_predictions` returns
-all of it as one dict, and :func:`compare_methods` tests every method against a baseline from a
-table of stored predictions.
+one-vs-rest per class and reduced by ``average`` ("macro" or "max"). UAR is defined once
+(:mod:`fairser.metrics.recall`). Undefined values are NaN, never a number that only looks
+valid, and :func:`undefined_reasons` says why (see :mod:`fairser.metrics.undefined`).
+Confidence intervals come from a speaker-level bootstrap (:func:`speaker_bootstrap`), method
+comparisons from :func:`paired_bootstrap_test`, gender leakage from :func:`gender_probe` and
+:func:`gc_accuracy`; :func:`evaluate_predictions` returns all of it as one dict, and
+:func:`compare_methods` tests every method against a baseline from a table of stored
+predictions. :func:`pareto_front` picks the configurations no other beats on accuracy and
+fairness.
 """
 
 from __future__ import annotations
@@ -20,22 +23,25 @@ from fairser.metrics.bootstrap import (
     speaker_bootstrap,
 )
 from fairser.metrics.compare import PREDICTION_COLUMNS, compare_methods
-from fairser.metrics.evaluate import EVALUATION_KEYS, evaluate_predictions
+from fairser.metrics.evaluate import CI_METRICS, EVALUATION_KEYS, evaluate_predictions
 from fairser.metrics.fairness import (
     demographic_parity_difference,
     equal_opportunity_difference,
     equalized_odds_difference,
     false_positive_rate_difference,
     group_rates,
-    recall_by_group,
     selection_rate_by_group,
     true_positive_rate_difference,
-    unweighted_average_recall,
 )
+from fairser.metrics.pareto import pareto_front, pareto_mask
 from fairser.metrics.probe import gc_accuracy, gender_probe, pool_frames
+from fairser.metrics.recall import recall_by_group, uar_from_codes, unweighted_average_recall
+from fairser.metrics.undefined import NOTE_SUFFIX, undefined_reasons
 
 __all__ = [
+    "CI_METRICS",
     "EVALUATION_KEYS",
+    "NOTE_SUFFIX",
     "PREDICTION_COLUMNS",
     "BootstrapResult",
     "MetricError",
@@ -50,10 +56,14 @@ __all__ = [
     "group_rates",
     "metric_names",
     "paired_bootstrap_test",
+    "pareto_front",
+    "pareto_mask",
     "pool_frames",
     "recall_by_group",
     "selection_rate_by_group",
     "speaker_bootstrap",
     "true_positive_rate_difference",
+    "uar_from_codes",
+    "undefined_reasons",
     "unweighted_average_recall",
 ]

@@ -169,6 +169,7 @@ def compare_methods(
         *keys,
         "method",
         "sweep",
+        "baseline",
         "metric",
         "a",
         "b",

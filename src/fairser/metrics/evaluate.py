@@ -1,4 +1,9 @@
-"""One call that turns a test set's predictions into every reported metric with its interval."""
+"""One call that turns a test set's predictions into every reported metric with its interval.
+
+Every metric comes with a ``<metric>_note`` key: "" when the metric is defined, else the reason
+it is NaN (see :mod:`fairser.metrics.undefined`), so a results table never holds a number that
+is silently wrong and never a NaN without its explanation.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fairser.metrics._core import MetricError, as_1d
-from fairser.metrics.bootstrap import speaker_bootstrap
+from fairser.metrics._core import MetricError, as_1d, encode, group_counts
+from fairser.metrics.bootstrap import metric_names, speaker_bootstrap
+from fairser.metrics.undefined import NOTE_SUFFIX, reasons_from_counts
 
-__all__ = ["EVALUATION_KEYS", "evaluate_predictions"]
+__all__ = ["CI_METRICS", "EVALUATION_KEYS", "evaluate_predictions"]
 
 #: Every key of :func:`evaluate_predictions` with the default ``group_order=("M", "F")``, and
 #: its meaning. Interval keys ``<metric>_lo`` / ``<metric>_hi`` exist for every metric marked
@@ -33,7 +39,22 @@ EVALUATION_KEYS: dict[str, str] = {
     "deo_sum": "equalized odds |dTPR| + |dFPR| (CI)",
     "n_boot": "number of speaker bootstrap resamples behind the intervals",
     "confidence": "coverage of the percentile intervals, e.g. 0.95",
+    "task": "`binary` (one class against the rest) or `multiclass` (gaps one-vs-rest)",
+    "n_classes": "number of classes of the task (2 for binary)",
+    "class_average": "multi-class: how per-class gaps are reduced (`macro` or `max`); "
+    "'' for binary",
+    "uar_note": "why `uar` is NaN ('' when defined), e.g. no positive examples in the test set",
+    "uar_m_note": "why `uar_m` is NaN ('' when defined)",
+    "uar_f_note": "why `uar_f` is NaN ('' when defined)",
+    "dsp_note": "why `dsp` is NaN ('' when defined), e.g. one gender only",
+    "tpr_gap_note": "why `tpr_gap` is NaN ('' when defined)",
+    "fpr_gap_note": "why `fpr_gap` is NaN ('' when defined)",
+    "deo_max_note": "why `deo_max` is NaN ('' when defined)",
+    "deo_sum_note": "why `deo_sum` is NaN ('' when defined)",
 }
+
+#: Metrics that get an interval (``_lo``/``_hi``) and a ``_note`` key, default genders.
+CI_METRICS: tuple[str, ...] = metric_names(("M", "F"))
 
 
 def evaluate_predictions(
@@ -42,15 +63,17 @@ def evaluate_predictions(
     *,
     sensitive_features: Any,
     speakers: Any,
+    scores: Any | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
     group_order: Sequence = ("M", "F"),
     labels: Sequence | None = None,
+    class_names: Sequence[str] | None = None,
     pos_label: Any = 1,
     average: Literal["macro", "max"] = "macro",
     min_speakers: int = 2,
-) -> dict[str, float | int]:
+) -> dict[str, float | int | str]:
     """Every headline metric of one test set, with speaker-bootstrap confidence intervals.
 
     Parameters
@@ -63,6 +86,9 @@ def evaluate_predictions(
         Gender of each row, values from ``group_order``.
     speakers : array-like of shape (n,)
         Speaker of each row (the bootstrap resamples speakers within each gender).
+    scores : array-like of shape (n,) or (n, C), optional
+        The scores ``y_pred`` was decided from. If any is NaN or infinite the predictions are
+        meaningless (a diverged model): every metric and bound is NaN and every note says so.
     n_boot : int, default 1000
         Bootstrap resamples; 0 skips the intervals (their keys are NaN).
     seed : int, default 0
@@ -74,6 +100,8 @@ def evaluate_predictions(
         the data gives NaN for its UAR and for every gap.
     labels : sequence, optional
         The class list; default the union of ``y_true`` and ``y_pred``.
+    class_names : sequence of str, optional
+        Display names of the classes (same order as ``labels``), used in the notes only.
     pos_label : scalar, default 1
         Positive class of a binary task.
     average : {"macro", "max"}, default "macro"
@@ -86,8 +114,8 @@ def evaluate_predictions(
     -------
     dict
         The keys of :data:`EVALUATION_KEYS` (with the default genders) plus ``<metric>_lo``
-        and ``<metric>_hi`` for ``uar``, ``uar_m``, ``uar_f``, ``dsp``, ``tpr_gap``,
-        ``fpr_gap``, ``deo_max`` and ``deo_sum``. Counts are int, everything else float.
+        and ``<metric>_hi`` for each of :data:`CI_METRICS`. Counts are int, ``task``,
+        ``class_average`` and the ``_note`` keys str, everything else float.
 
     Raises
     ------
@@ -122,4 +150,56 @@ def evaluate_predictions(
     out.update(boot.to_dict())
     out["n_boot"] = boot.n_boot
     out["confidence"] = float(confidence)
+    enc = encode(
+        y_true,
+        y_pred,
+        sensitive_features=sensitive_features,
+        labels=labels,
+        pos_label=pos_label,
+        group_order=order,
+    )
+    binary = enc.pos is not None
+    out["task"] = "binary" if binary else "multiclass"
+    out["n_classes"] = enc.n_classes
+    out["class_average"] = "" if binary else str(average)
+    names = enc.labels.tolist()
+    if class_names is not None:
+        if len(class_names) != len(names):
+            raise MetricError(
+                f"class_names has {len(class_names)} names for {len(names)} classes "
+                f"{names}; pass one name per class"
+            )
+        names = list(class_names)
+    reasons = reasons_from_counts(
+        group_counts(enc),
+        groups=enc.groups,
+        labels=names,
+        pos=enc.pos,
+        required=enc.required,
+        average=average,
+    )
+    bad = _non_finite(scores, len(sf))
+    for name in boot.estimate:
+        if bad:
+            out[name] = out[f"{name}_lo"] = out[f"{name}_hi"] = float("nan")
+            reasons[name] = bad
+        out[f"{name}{NOTE_SUFFIX}"] = reasons.get(name, "")
     return out
+
+
+def _non_finite(scores: Any | None, n: int) -> str:
+    """The reason to void every metric when ``scores`` hold NaN/inf, else ""."""
+    if scores is None:
+        return ""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim not in (1, 2) or values.shape[0] != n:
+        raise MetricError(
+            f"scores has shape {values.shape} but there are {n} rows; pass (n,) or (n, C)"
+        )
+    bad = ~np.isfinite(values)
+    if values.ndim == 2:
+        bad = bad.any(axis=1)
+    k = int(bad.sum())
+    if not k:
+        return ""
+    return f"{k} of {n} scores are not finite (NaN/inf): the predictions are invalid"

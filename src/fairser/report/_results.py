@@ -1,4 +1,4 @@
-"""The results table the report reads: checks, ordering, labels and seed aggregation.
+"""The results table the report reads: checks, run status, notes and seed aggregation.
 
 A results DataFrame has one row per run and evaluated corpus. Required columns: ``method``,
 ``emotion``, ``seed``, ``corpus``, ``role`` (``source`` or ``target``) and the metrics a
@@ -7,10 +7,18 @@ function needs (``uar``, ``dsp``, ``deo_max`` ...). Optional columns the report 
 - ``target`` and ``condition``: split the tables and plots into blocks (a source evaluated
   under two target corpora or two source conditions is two blocks);
 - ``sweep`` (a label such as ``alpha=0.5,beta=1``, empty without a sweep) and ``sweep_<key>``:
-  a sweep point is its own row next to its method, and enables the Pareto plot;
+  a sweep point is its own row next to its method, and enables the trade-off figure;
 - ``<metric>_lo`` / ``<metric>_hi``: speaker-bootstrap interval bounds of one run;
-- ``confidence``: the coverage of those intervals;
-- ``gc_acc``, ``probe``, ``probe_input``: gender detection.
+- ``<metric>_note``: why the metric is undefined in that row ("" or missing when defined; see
+  :func:`fairser.metrics.evaluate_predictions`): such a value is shown as "n/a" with the
+  reason, never as a number;
+- ``status`` and ``reason``: a run whose status is not ``ok`` failed; its rows are listed with
+  the reason and left out of every mean and figure (missing or empty status means ``ok``);
+- ``confidence``: the coverage of the intervals;
+- ``gc_acc``, ``probe``, ``probe_mlp``, ``probe_input``: gender detection.
+
+Means over seeds never hide a gap: a metric undefined or missing in some of the runs it
+averages is undefined in the mean, with the count and the reason (:func:`aggregate`).
 """
 
 from __future__ import annotations
@@ -24,46 +32,21 @@ import pandas as pd
 
 from fairser._io import atomic_write_bytes
 from fairser.errors import FairserError
+from fairser.metrics import NOTE_SUFFIX
 
 __all__ = [
-    "METHOD_LABELS",
-    "METHOD_ORDER",
+    "KEY_COLUMNS",
+    "NOTE_SUFFIX",
     "ReportError",
     "aggregate",
     "atomic_write_bytes",
-    "block_columns",
-    "block_title",
-    "method_label",
-    "method_rank",
-    "ordered_blocks",
+    "failed_rows",
+    "ok_rows",
     "read_results",
 ]
 
-#: Display order of the methods; others follow in order of appearance.
-METHOD_ORDER: tuple[str, ...] = (
-    "linear-probe",
-    "source-only",
-    "pa",
-    "pa-rew",
-    "pa-fairw",
-    "pa-adv",
-    "pa-cfa",
-)
-
-#: Display names in the paper's spelling.
-METHOD_LABELS: dict[str, str] = {
-    "linear-probe": "Linear probe",
-    "source-only": "Source-only",
-    "pa": "PA",
-    "pa-rew": "PA-ReW",
-    "pa-fairw": "PA-FairW",
-    "pa-adv": "PA-Adv",
-    "pa-cfa": "PA-CFA",
-}
-
-_KEY_COLUMNS = ("method", "emotion", "seed", "corpus", "role")
-_BLOCK_CANDIDATES = ("condition", "target", "role", "corpus")
-_ROLE_ORDER = {"source": 0, "target": 1}
+KEY_COLUMNS = ("method", "emotion", "seed", "corpus", "role")
+_RUN_KEYS = [*KEY_COLUMNS, "target", "condition", "sweep"]
 
 
 class ReportError(FairserError):
@@ -85,13 +68,14 @@ def read_results(
     Returns
     -------
     pandas.DataFrame
-        A copy with ``sweep``, ``target`` and ``condition`` as strings ("" when missing).
+        A copy with ``sweep``, ``target``, ``condition``, ``reason`` and every ``<metric>_note``
+        as strings ("" when missing) and ``status`` as a string ("ok" when missing or empty).
 
     Raises
     ------
     ReportError
         If the file cannot be read, a required column is missing, the table is empty, or two
-        rows describe the same run and corpus.
+        successful rows describe the same run and corpus.
     """
     where = "results"
     if not isinstance(results, pd.DataFrame):
@@ -104,26 +88,32 @@ def read_results(
                 f"{path}: cannot read results ({type(exc).__name__}); pass a results.csv or "
                 "results.parquet written by `fairser run`"
             ) from exc
-    missing = [c for c in (*_KEY_COLUMNS, *need) if c not in results.columns]
+    missing = [c for c in (*KEY_COLUMNS, *need) if c not in results.columns]
     if missing:
         raise ReportError(
-            f"{where}: missing column(s) {missing}; a results table needs {list(_KEY_COLUMNS)} "
+            f"{where}: missing column(s) {missing}; a results table needs {list(KEY_COLUMNS)} "
             "plus the metrics shown"
         )
     if results.empty:
         raise ReportError(f"{where}: no rows; run the experiment before reporting it")
-    df = results.copy()
-    for col in ("sweep", "target", "condition"):
+    df = results.reset_index(drop=True)
+    notes = [c for c in df.columns if str(c).endswith(NOTE_SUFFIX)]
+    for col in ("sweep", "target", "condition", "reason", *notes):
         if col in df.columns:
             df[col] = df[col].astype("string").fillna("").astype(str)
         else:
             df[col] = ""
+    status = df["status"] if "status" in df.columns else pd.Series("", index=df.index)
+    status = status.astype("string").fillna("").str.strip()
+    df["status"] = status.mask(status == "", "ok").astype(str)
     for col in ("method", "emotion", "corpus", "role"):
-        df[col] = df[col].astype(str)
-    keys = [*_KEY_COLUMNS, "target", "condition", "sweep"]
-    dup = df.duplicated(subset=keys, keep=False)
+        df[col] = df[col].astype("string").fillna("").astype(str)
+    keys = _RUN_KEYS
+    ok = (df["status"] == "ok").to_numpy()
+    dup = np.zeros(len(df), dtype=bool)
+    dup[ok] = df[ok].duplicated(subset=keys, keep=False).to_numpy()
     if dup.any():
-        rows = np.flatnonzero(dup.to_numpy())[:2].tolist()
+        rows = np.flatnonzero(dup)[:2].tolist()
         raise ReportError(
             f"{where}: rows {rows} describe the same run ({', '.join(keys)}); drop the "
             "duplicate or give them distinct `condition`/`sweep` values"
@@ -131,66 +121,38 @@ def read_results(
     return df
 
 
-def method_label(method: str, sweep: str = "") -> str:
-    """Display name of a method, with its sweep point in brackets."""
-    label = METHOD_LABELS.get(method, method)
-    return f"{label} ({sweep})" if sweep else label
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of successful runs (``status == "ok"``): the only rows means and figures use."""
+    return df[df["status"] == "ok"]
 
 
-def _appearance(values: Iterable) -> dict:
-    order: dict = {}
-    for v in values:
-        order.setdefault(v, len(order))
-    return order
+def failed_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of failed runs, with ``superseded`` True where a successful row has the same key.
+
+    A run that failed and was then rerun successfully (a resumed grid) is history, not a
+    failure of the results shown.
+    """
+    bad = df[df["status"] != "ok"].copy()
+    ok_keys = set(map(tuple, ok_rows(df)[_RUN_KEYS].astype(str).to_numpy().tolist()))
+    keys = bad[_RUN_KEYS].astype(str).to_numpy().tolist()
+    bad["superseded"] = np.array([tuple(k) in ok_keys for k in keys], dtype=bool)
+    return bad
 
 
-def method_rank(methods: Iterable[str]) -> dict[str, int]:
-    """Rank of each method: :data:`METHOD_ORDER` first, then the others in appearance order."""
-    seen = _appearance(methods)
-    known = {m: i for i, m in enumerate(METHOD_ORDER)}
-    extra = sorted((m for m in seen if m not in known), key=seen.__getitem__)
-    return {
-        **{m: known[m] for m in seen if m in known},
-        **{m: len(known) + i for i, m in enumerate(extra)},
-    }
-
-
-def block_columns(df: pd.DataFrame) -> list[str]:
-    """Columns that split results into blocks: condition and target only when they vary."""
-    cols = []
-    for col in _BLOCK_CANDIDATES:
-        if col in ("role", "corpus") or df[col].nunique() > 1:
-            cols.append(col)
-    return cols
-
-
-def ordered_blocks(df: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """Split into blocks (see :func:`block_columns`) in display order: source before target."""
-    cols = block_columns(df)
-    orders = {c: _appearance(df[c]) for c in cols}
-    groups = []
-    for key, part in df.groupby(cols, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        values = dict(zip(cols, key, strict=True))
-        rank = tuple(
-            _ROLE_ORDER.get(values[c], 2) if c == "role" else orders[c][values[c]] for c in cols
-        )
-        groups.append((rank, values, part))
-    groups.sort(key=lambda g: g[0])
-    return [(values, part) for _, values, part in groups]
-
-
-def block_title(values: dict) -> str:
-    """Heading of a block, e.g. ``casia (target)`` or ``ravdess (source), target casia``."""
-    title = f"{values['corpus']} ({values['role']})"
-    extra = []
-    if values.get("target") and not (
-        values["role"] == "target" and values["target"] == values["corpus"]
-    ):
-        extra.append(f"target {values['target']}")
-    if values.get("condition"):
-        extra.append(f"condition {values['condition']}")
-    return ", ".join([title, *extra])
+def _mean_and_note(values: np.ndarray, notes: np.ndarray) -> tuple[float, str]:
+    """Mean of one metric over rows, or NaN with the reason when a row lacks it."""
+    n = len(values)
+    undefined = notes != ""
+    missing = np.isnan(values) & ~undefined
+    if undefined.any():
+        reasons = "; ".join(dict.fromkeys(notes[undefined].tolist()))
+        k = int(undefined.sum())
+        return np.nan, reasons if k == n else f"undefined in {k} of {n} runs: {reasons}"
+    if missing.all():
+        return np.nan, ""  # not measured / not applicable anywhere: shown as a dash
+    if missing.any():
+        return np.nan, f"missing in {int(missing.sum())} of {n} runs"
+    return float(values.mean()), ""
 
 
 def aggregate(df: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -210,24 +172,38 @@ def aggregate(df: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) ->
     pandas.DataFrame
         One row per group with ``by``, then for each metric ``m``: ``m`` (mean), ``m_sd`` (sample
         standard deviation across rows, NaN for one row), ``m_lo`` / ``m_hi`` (mean of the rows'
-        interval bounds when the input has them, else NaN); and ``n_seeds`` (distinct seeds).
+        interval bounds when the input has them, else NaN), ``m_note`` (why the mean is NaN:
+        the rows' ``m_note`` reasons when some rows have one, "missing in k of n runs" when
+        some rows are NaN without a reason, "" when all are or none is); and ``n_seeds``
+        (distinct seeds).
     """
+    n = len(df)
+    numbers = {}  # column -> float array over all rows (NaN where absent)
+    texts = {}  # note column -> str array
+    for m in metrics:
+        for col in (m, f"{m}_lo", f"{m}_hi"):
+            numbers[col] = (
+                pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+                if col in df
+                else np.full(n, np.nan)
+            )
+        note = f"{m}{NOTE_SUFFIX}"
+        texts[note] = df[note].to_numpy(str) if note in df else np.full(n, "", dtype=object)
+    seeds = df["seed"].to_numpy()
     rows = []
-    for key, part in df.groupby(list(by), sort=False, dropna=False):
+    for key, idx in df.groupby(list(by), sort=False, dropna=False).indices.items():
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key, strict=True))
         for m in metrics:
-            values = pd.to_numeric(part[m], errors="coerce") if m in part else pd.Series([np.nan])
-            row[m] = float(values.mean()) if values.notna().any() else np.nan
-            row[f"{m}_sd"] = float(values.std(ddof=1)) if values.notna().sum() > 1 else np.nan
+            values = numbers[m][idx]
+            note = f"{m}{NOTE_SUFFIX}"
+            row[m], row[note] = _mean_and_note(values, texts[note][idx])
+            defined = np.isfinite(row[m])
+            row[f"{m}_sd"] = float(values.std(ddof=1)) if defined and len(idx) > 1 else np.nan
             for b in ("lo", "hi"):
-                col = f"{m}_{b}"
-                bound = pd.to_numeric(part[col], errors="coerce") if col in part else None
-                row[col] = (
-                    float(bound.mean()) if bound is not None and bound.notna().any() else np.nan
-                )
-        row["n_seeds"] = int(part["seed"].nunique())
+                bound = numbers[f"{m}_{b}"][idx]
+                ok = defined and not np.isnan(bound).any()
+                row[f"{m}_{b}"] = float(bound.mean()) if ok else np.nan
+        row["n_seeds"] = int(pd.unique(seeds[idx]).size)
         rows.append(row)
     return pd.DataFrame(rows)
-
-

@@ -1,4 +1,7 @@
-"""A self-contained HTML report: the paper table, the figures, gender detection and metadata."""
+"""A self-contained HTML report: the paper table, failed runs, the figures, gender detection
+and metadata. Failed runs are listed with their reasons and left out of every mean and figure;
+undefined values read "n/a" with the reason in the cell's title and a note under the table.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +18,20 @@ from typing import Any
 import pandas as pd
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fairser.report._order import block_title, method_label, method_rank, ordered_blocks
 from fairser.report._results import (
-    ReportError,
+    NOTE_SUFFIX,
     aggregate,
     atomic_write_bytes,
-    block_title,
-    method_label,
-    method_rank,
-    ordered_blocks,
+    ok_rows,
     read_results,
 )
-from fairser.report.plots import (
-    has_sweep,
-    plot_embeddings,
-    plot_fairness_gap,
-    plot_fairness_vs_uar,
-    plot_pareto,
-    plot_recall_by_gender,
-)
-from fairser.report.table import comparison_html, table_html
+from fairser.report.comparison import comparison_html
+from fairser.report.embeddings import plot_embeddings
+from fairser.report.failures import failed_html
+from fairser.report.plots import plot_fairness_gap, plot_fairness_vs_uar, plot_recall_by_gender
+from fairser.report.table import table_html
+from fairser.report.tradeoff import has_sweep, plot_pareto
 
 __all__ = ["FIGURES", "write_report"]
 
@@ -60,9 +58,11 @@ FIGURES: dict[str, tuple[str, str]] = {
         "still readable; separation by corpus means the domains are not aligned.",
     ),
     "pareto.png": (
-        "Sweep and Pareto front",
-        "Each point is one sweep setting; the dashed line joins the settings no other setting "
-        "beats on both accuracy and fairness.",
+        "Trade-off and Pareto front",
+        "Target UAR against dSP (left) and dEO (right): each point is one configuration (method "
+        "and sweep point), the mean over seeds and emotions with seed error bars. Bold points "
+        "joined by the dashed line are the Pareto front: no other configuration is both more "
+        "accurate and fairer.",
     ),
 }
 
@@ -73,7 +73,8 @@ h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;marg
 table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
 thead th{background:#f3f3f3;text-align:center}tbody th{text-align:left;background:#fafafa}
-td.best{font-weight:700;background:#eef6ee}.legend,.muted{color:#555;font-size:.9rem}
+td.best{font-weight:700;background:#eef6ee}td.na{color:#8a1c1c;background:#fbf1f1}
+ul.notes,ul.failed{font-size:.85rem;color:#555;margin-top:-.6rem}ul.failed{color:#8a1c1c}.legend,.muted{color:#555;font-size:.9rem}
 figure{margin:1rem 0 2rem}figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#444;font-size:.9rem;margin-top:.3rem}
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}
@@ -94,19 +95,37 @@ def _meta_html(meta: Mapping[str, Any]) -> str:
     return '<dl class="meta">' + "".join(rows) + "</dl>"
 
 
+#: Gender-detection columns and their headers, in display order.
+DETECTION: dict[str, str] = {
+    "gc_acc": "own gender head (balanced acc.)",
+    "probe": "linear probe on embeddings",
+    "probe_mlp": "MLP probe on embeddings",
+    "probe_input": "probe on input features",
+}
+
+
+def _value_cell(row: pd.Series, col: str) -> str:
+    """One table cell: the value, "n/a" with its reason as title, or a dash."""
+    value = row[col]
+    if math.isfinite(value):
+        return f"<td>{value:.3f}</td>"
+    note = row.get(f"{col}{NOTE_SUFFIX}", "")
+    if note:
+        return f'<td class="na" title="{html.escape(note)}">n/a</td>'
+    return "<td>–</td>"
+
+
 def _detection_html(df: pd.DataFrame) -> str:
-    cols = [c for c in ("gc_acc", "probe", "probe_input") if c in df.columns]
-    if not cols:
+    cols = [c for c in DETECTION if c in df.columns]
+    df = ok_rows(df)
+    if not cols or df.empty:
         return '<p class="muted">No gender-detection columns in the results.</p>'
-    names = {
-        "gc_acc": "own gender head (balanced acc.)",
-        "probe": "probe on embeddings",
-        "probe_input": "probe on input features",
-    }
+    names = DETECTION
     ranks = method_rank(df["method"])
     out = [
-        '<p class="legend">Mean over emotions and seeds; 0.5 is chance (gender not '
-        "recoverable), – means not applicable (no gender head) or not measured.</p>"
+        '<p class="legend">Mean over emotions and seeds of balanced accuracy; 0.5 is chance '
+        "(gender not recoverable), – means not applicable (no gender head) or not measured, "
+        "n/a undefined (hover for the reason).</p>"
     ]
     for values, part in ordered_blocks(df):
         agg = aggregate(part, by=["method", "sweep"], metrics=cols)
@@ -118,9 +137,7 @@ def _detection_html(df: pd.DataFrame) -> str:
             + "</tr></thead><tbody>"
         )
         for _, row in agg.iterrows():
-            cells = "".join(
-                f"<td>{row[c]:.3f}</td>" if math.isfinite(row[c]) else "<td>–</td>" for c in cols
-            )
+            cells = "".join(_value_cell(row, c) for c in cols)
             label = html.escape(method_label(row["method"], row["sweep"]))
             out.append(f"<tr><th>{label}</th>{cells}</tr>")
         out.append("</tbody></table>")
@@ -188,17 +205,18 @@ def write_report(
     df = read_results(results, need=["uar", "uar_m", "uar_f", "dsp", "deo_max"])
     out = Path(out_dir)
     figures = out / "figures"
-    jobs: list[tuple[str, Callable[[Path], Path]]] = [
-        ("fairness_vs_uar.png", lambda p: plot_fairness_vs_uar(df, p)),
-        ("recall_by_gender.png", lambda p: plot_recall_by_gender(df, p)),
-    ]
-    if {"source", "target"} <= set(df["role"]):
+    good = ok_rows(df)
+    jobs: list[tuple[str, Callable[[Path], Path]]] = []
+    if not good.empty:
+        jobs.append(("fairness_vs_uar.png", lambda p: plot_fairness_vs_uar(df, p)))
+        jobs.append(("recall_by_gender.png", lambda p: plot_recall_by_gender(df, p)))
+    if {"source", "target"} <= set(good["role"]):
         jobs.append(("fairness_gap.png", lambda p: plot_fairness_gap(df, p)))
     if embeddings:
         rank = method_rank(list(embeddings))
         ordered = {k: embeddings[k] for k in sorted(embeddings, key=rank.__getitem__)}
         jobs.append(("embeddings.png", lambda p: plot_embeddings(ordered, p)))
-    if has_sweep(df) and (df["role"] == "target").any():
+    if has_sweep(df) and (good["role"] == "target").any():
         jobs.append(("pareto.png", lambda p: plot_pareto(df, p)))
     pngs: dict[str, bytes] = {}
     with Progress(
@@ -216,6 +234,7 @@ def write_report(
     info = {
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "rows": len(df),
+        "failed rows": int((df["status"] != "ok").sum()),
         "methods": ", ".join(dict.fromkeys(df["method"])),
         "emotions": ", ".join(dict.fromkeys(df["emotion"])),
         "seeds": ", ".join(str(s) for s in sorted(df["seed"].unique())),
@@ -245,8 +264,10 @@ def write_report(
             if comparisons is not None and len(comparisons)
             else []
         ),
+        *(['<h2 id="failed">Failed runs</h2>', failed_html(df)] if failed_html(df) else []),
         "<h2>Figures</h2>",
         *(_figure_html(n, png) for n, png in pngs.items()),
+        *(['<p class="muted">No figures: no run succeeded.</p>'] if not pngs else []),
         "<h2>Gender detection</h2>",
         _detection_html(df),
         "<h2>Run</h2>",
@@ -261,6 +282,4 @@ def write_report(
         + "\n".join(body)
         + "\n</body></html>\n"
     )
-    if not pngs:  # pragma: no cover - the first two figures always apply
-        raise ReportError("no figure applies to these results; check the role column")
     return atomic_write_bytes(out / "report.html", page.encode("utf-8"))

@@ -1,31 +1,42 @@
-"""The paper's table: methods as rows, emotions as columns, UAR / dSP / dEO, a block per corpus."""
+"""The paper's table: methods as rows, emotions as columns, UAR / dSP / dEO, a block per corpus.
+
+Cells are means over the successful runs' seeds. A value undefined on the data reads "n/a"
+with its reason as a footnote; a cell whose runs all failed reads "failed", and one where some
+failed carries a footnote naming them; neither is ever bolded as best. Failed runs are also
+listed after the tables.
+"""
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 
+from fairser.report._order import block_title, method_label, method_rank, ordered_blocks
+from fairser.report._render import (
+    Footnotes,
+    TableBlock,
+    blocks_html,
+    blocks_markdown,
+    md_escape,
+)
 from fairser.report._results import (
+    NOTE_SUFFIX,
     ReportError,
     aggregate,
-    block_title,
-    method_label,
-    method_rank,
-    ordered_blocks,
+    failed_rows,
+    ok_rows,
     read_results,
 )
+from fairser.report.failures import failed_lines, failure_note
 
 __all__ = [
     "METRIC_HEADERS",
     "TableBlock",
-    "comparison_html",
-    "comparison_markdown",
+    "m_header",
     "paper_tables",
     "table_html",
     "table_markdown",
@@ -44,32 +55,12 @@ METRIC_HEADERS: dict[str, tuple[str, str]] = {
     "fpr_gap": ("dFPR", "lower"),
     "gc_acc": ("GC acc", "chance"),
     "probe": ("probe", "chance"),
+    "probe_mlp": ("probe(MLP)", "chance"),
     "probe_input": ("probe(input)", "chance"),
 }
 
 Spread = Literal["auto", "sd", "ci", "none"]
-
-
-@dataclass(frozen=True)
-class TableBlock:
-    """One block of the paper table, already formatted.
-
-    Attributes
-    ----------
-    title : str
-        Heading, e.g. ``casia (target)``.
-    columns : list of (str, str)
-        ``(emotion, metric)`` of each value column, in order.
-    rows : list of (str, list of str)
-        Row label and formatted cells.
-    best : list of list of bool
-        Whether each cell holds the best mean of its column.
-    """
-
-    title: str
-    columns: list[tuple[str, str]]
-    rows: list[tuple[str, list[str]]]
-    best: list[list[bool]]
+_RUN_COLUMNS = ["method", "sweep", "emotion"]
 
 
 def _check_options(metrics: Sequence[str], spread: str) -> None:
@@ -87,7 +78,7 @@ def _fmt(value: float, digits: int) -> str:
 def _cell(row: pd.Series, metric: str, *, spread: str, digits: int) -> str:
     mean = row[metric]
     if not math.isfinite(mean):
-        return "–"
+        return "n/a" if row[f"{metric}{NOTE_SUFFIX}"] else "–"
     text = _fmt(mean, digits)
     sd, lo, hi, n = row[f"{metric}_sd"], row[f"{metric}_lo"], row[f"{metric}_hi"], row["n_seeds"]
     use_sd = spread == "sd" or (spread == "auto" and n > 1)
@@ -97,6 +88,19 @@ def _cell(row: pd.Series, metric: str, *, spread: str, digits: int) -> str:
     if use_ci and math.isfinite(lo) and math.isfinite(hi):
         return f"{text} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
     return text
+
+
+def _best_values(index: dict, keys: list, columns: list) -> dict:
+    best = {}
+    for e, m in columns:
+        vals = [
+            getattr(index[(*k, e)], m)
+            for k in keys
+            if (*k, e) in index and math.isfinite(getattr(index[(*k, e)], m))
+        ]
+        if vals and METRIC_HEADERS[m][1] != "chance":
+            best[(e, m)] = max(vals) if METRIC_HEADERS[m][1] == "higher" else min(vals)
+    return best
 
 
 def paper_tables(
@@ -124,64 +128,90 @@ def paper_tables(
     Returns
     -------
     list of TableBlock
-        One per corpus (and target / condition when those vary), source blocks first.
+        One per corpus (and target / condition when those vary), source blocks first, with
+        footnotes numbered across the blocks.
     """
     _check_options(metrics, spread)
     df = read_results(results, need=metrics)
-    emotions = list(dict.fromkeys(df["emotion"]))
-    ranks = method_rank(df["method"])
+    shown = df[df["corpus"] != ""]  # failed rows without a corpus are only listed
+    emotions = list(dict.fromkeys(shown["emotion"]))
+    ranks = method_rank(shown["method"])
+    notes = Footnotes()
     blocks = []
-    for values, part in ordered_blocks(df):
-        agg = aggregate(part, by=["method", "sweep", "emotion"], metrics=metrics)
-        sweeps = {s: i for i, s in enumerate(dict.fromkeys(part["sweep"]))}
+    for values, part in ordered_blocks(shown):
+        good = ok_rows(part)
+        bad = failed_rows(part)
+        bad = bad[~bad["superseded"]]
+        agg = aggregate(good, by=_RUN_COLUMNS, metrics=metrics) if len(good) else None
         keys = sorted(
-            {(m, s) for m, s in zip(agg["method"], agg["sweep"], strict=True)},
-            key=lambda k: (ranks[k[0]], sweeps[k[1]]),
+            dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
+            key=lambda k: ranks[k[0]],  # stable: each method's sweep points as they appear
         )
-        block_emotions = [e for e in emotions if e in set(agg["emotion"])]
+        block_emotions = [e for e in emotions if e in set(part["emotion"])]
         columns = [(e, m) for e in block_emotions for m in metrics]
-        index = {(r.method, r.sweep, r.emotion): r for r in agg.itertuples(index=False)}
-        best_values = {}
-        for e, m in columns:
-            vals = [
-                getattr(index[(k[0], k[1], e)], m)
-                for k in keys
-                if (k[0], k[1], e) in index and math.isfinite(getattr(index[(k[0], k[1], e)], m))
-            ]
-            if vals and METRIC_HEADERS[m][1] != "chance":
-                best_values[(e, m)] = max(vals) if METRIC_HEADERS[m][1] == "higher" else min(vals)
-        rows, best = [], []
+        index = {} if agg is None else {(r.method, r.sweep, r.emotion): r for r in agg.itertuples()}
+        best_values = _best_values(index, keys, columns)
+        failed = {k: rows for k, rows in bad.groupby(_RUN_COLUMNS, sort=False)}
+        rows, best, marks, label_marks, used = [], [], [], [], {}
         for method, sweep in keys:
-            cells, flags = [], []
+            cells, flags, row_marks = [], [], []
             for e, m in columns:
                 rec = index.get((method, sweep, e))
+                fails = failed.get((method, sweep, e))
+                texts = []
                 if rec is None:
-                    cells.append("–")
+                    cells.append("failed" if fails is not None else "–")
                     flags.append(False)
-                    continue
-                series = pd.Series(rec._asdict())
-                cells.append(_cell(series, m, spread=spread, digits=digits))
-                target = best_values.get((e, m))
-                flags.append(
-                    target is not None
-                    and len(keys) > 1
-                    and math.isfinite(series[m])
-                    and round(series[m], digits) == round(target, digits)
-                )
+                else:
+                    series = pd.Series(rec._asdict())
+                    cells.append(_cell(series, m, spread=spread, digits=digits))
+                    if series[f"{m}{NOTE_SUFFIX}"]:
+                        texts.append(f"{m_header(m)}: {series[f'{m}{NOTE_SUFFIX}']}")
+                    target = best_values.get((e, m))
+                    flags.append(
+                        target is not None
+                        and len(keys) > 1
+                        and math.isfinite(series[m])
+                        and round(series[m], digits) == round(target, digits)
+                    )
+                if fails is not None:
+                    texts.append(failure_note(fails, 0 if rec is None else int(rec.n_seeds)))
+                numbers = tuple(notes.add(t) for t in texts)
+                used.update({n: t for n, t in zip(numbers, texts, strict=True)})
+                row_marks.append(numbers)
+            common = set.intersection(*(set(m) for m in row_marks)) if row_marks else set()
+            label_marks.append(tuple(sorted(common)))
             rows.append((method_label(method, sweep), cells))
             best.append(flags)
-        blocks.append(TableBlock(title=block_title(values), columns=columns, rows=rows, best=best))
+            marks.append([tuple(n for n in m if n not in common) for m in row_marks])
+        blocks.append(
+            TableBlock(
+                title=block_title(values),
+                columns=columns,
+                rows=rows,
+                best=best,
+                marks=marks,
+                notes=dict(sorted(used.items())),
+                label_marks=label_marks,
+            )
+        )
     return blocks
 
 
-def _legend(df: pd.DataFrame, metrics: Sequence[str], spread: str) -> str:
-    seeds = df["seed"].nunique()
+def m_header(metric: str) -> str:
+    """Column header of a metric (its name when unknown)."""
+    return METRIC_HEADERS.get(metric, (metric,))[0]
+
+
+def _legend(df: pd.DataFrame, metrics: Sequence[str], spread: str, blocks: list) -> str:
+    good = ok_rows(df)
+    seeds = good["seed"].nunique()
     conf = None
     if (
-        "confidence" in df.columns
-        and pd.to_numeric(df["confidence"], errors="coerce").notna().any()
+        "confidence" in good.columns
+        and pd.to_numeric(good["confidence"], errors="coerce").notna().any()
     ):
-        conf = float(pd.to_numeric(df["confidence"], errors="coerce").dropna().iloc[0])
+        conf = float(pd.to_numeric(good["confidence"], errors="coerce").dropna().iloc[0])
     parts = [f"Mean over {seeds} seed{'s' if seeds != 1 else ''}"]
     if spread in ("auto", "sd") and (spread == "sd" or seeds > 1):
         parts.append("± is the standard deviation over seeds")
@@ -198,7 +228,36 @@ def _legend(df: pd.DataFrame, metrics: Sequence[str], spread: str) -> str:
     text = "; ".join(parts) + ". " + "; ".join(shown)
     if any(METRIC_HEADERS[m][1] == "lower" for m in metrics):
         text += " (gaps: lower is fairer)"
-    return text + ". Bold: best in its column."
+    text += ". Bold: best in its column."
+    multi = _multiclass_text(good)
+    if multi:
+        text += " " + multi
+    cells = {c for b in blocks for _, row in b.rows for c in row}
+    if "n/a" in cells:
+        text += " n/a: undefined on this data (the note says why), never a number."
+    bad = failed_rows(df)
+    if (~bad["superseded"]).any():
+        text += " Failed runs are left out of every mean (see Failed runs)."
+    return text
+
+
+def _multiclass_text(df: pd.DataFrame) -> str:
+    """Legend sentence for multi-class rows (``task == "multiclass"`` or emotion ``all``)."""
+    if "task" in df.columns:
+        multi = df[df["task"].astype(str) == "multiclass"]
+    else:
+        multi = df[df["emotion"] == "all"]
+    if multi.empty:
+        return ""
+    how = "macro"
+    if "class_average" in multi.columns:
+        found = [str(v) for v in multi["class_average"].dropna().unique() if str(v)]
+        how = "/".join(found) or how
+    what = {"macro": "the mean over classes", "max": "the worst class"}.get(how, how)
+    return (
+        f"Multi-class rows ({', '.join(dict.fromkeys(multi['emotion']))}): UAR over all classes; "
+        f"dSP and dEO are one-vs-rest per class, reduced by {what} ({how})."
+    )
 
 
 def table_markdown(
@@ -227,27 +286,23 @@ def table_markdown(
     Returns
     -------
     str
-        Markdown text: a legend line, then per block a heading and a pipe table.
+        Markdown text: a legend line, then per block a heading, a pipe table and its footnotes
+        (``[^n]: reason``), then a "Failed runs" list when a run failed.
     """
     _check_options(metrics, spread)
     df = read_results(results, need=metrics)
     blocks = paper_tables(df, metrics=metrics, spread=spread, digits=digits)
-    out = [_legend(df, metrics, spread), ""]
-    for block in blocks:
-        out.append(f"{'#' * heading_level} {block.title}")
-        out.append("")
-        header = ["Method"] + [f"{e} {METRIC_HEADERS[m][0]}" for e, m in block.columns]
-        out.append("| " + " | ".join(_md(h) for h in header) + " |")
-        out.append("|" + "|".join([":---"] + ["---:"] * len(block.columns)) + "|")
-        for (label, cells), flags in zip(block.rows, block.best, strict=True):
-            shown = [f"**{c}**" if f else c for c, f in zip(cells, flags, strict=True)]
-            out.append("| " + " | ".join([_md(label), *shown]) + " |")
-        out.append("")
-    return "\n".join(out)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    text = blocks_markdown(
+        blocks,
+        _legend(df, metrics, spread, blocks),
+        lambda e, m: f"{e} {m_header(m)}",
+        heading_level,
+    )
+    lines = failed_lines(df)
+    if lines:
+        text += f"\n{'#' * heading_level} Failed runs\n\n"
+        text += "\n".join(f"- {md_escape(line)}" for line in lines) + "\n"
+    return text
 
 
 def table_html(
@@ -267,156 +322,10 @@ def table_html(
     Returns
     -------
     str
-        HTML: a legend paragraph, then per block an ``<h3>`` and a ``<table class="paper">``.
+        HTML: a legend paragraph, then per block an ``<h3>``, a ``<table class="paper">`` and
+        its notes (``<ul class="notes">``); "n/a" cells carry their reason as a ``title``.
     """
     _check_options(metrics, spread)
     df = read_results(results, need=metrics)
     blocks = paper_tables(df, metrics=metrics, spread=spread, digits=digits)
-    return _blocks_html(
-        blocks, _legend(df, metrics, spread), lambda m: METRIC_HEADERS[m][0]
-    )
-
-
-_COMPARISON_COLUMNS = ("method", "sweep", "metric", "difference", "p_value")
-
-
-def _comparison_blocks(
-    comparisons: pd.DataFrame, *, digits: int, alpha: float
-) -> tuple[list[TableBlock], str]:
-    missing = [c for c in _COMPARISON_COLUMNS if c not in comparisons.columns]
-    if missing:
-        raise ReportError(
-            f"comparisons: missing column(s) {missing}; pass the output of "
-            "fairser.metrics.compare_methods"
-        )
-    df = comparisons.copy()
-    df["sweep"] = df["sweep"].astype("string").fillna("").astype(str)
-    if "emotion" not in df.columns:
-        df["emotion"] = "all"
-    block_cols = [c for c in ("condition", "target", "role", "corpus") if c in df.columns]
-    ranks = method_rank(df["method"])
-    metrics = list(dict.fromkeys(df["metric"]))
-    emotions = list(dict.fromkeys(df["emotion"]))
-    parts = list(df.groupby(block_cols, sort=False)) if block_cols else [((), df)]
-    blocks = []
-    for key, part in parts:
-        key = key if isinstance(key, tuple) else (key,)
-        values = dict(zip(block_cols, key, strict=True))
-        if {"role", "corpus"} <= set(values):
-            title = block_title(values)
-        else:
-            title = ", ".join(f"{k} {v}" for k, v in values.items()) or "all"
-        sweeps = {s: i for i, s in enumerate(dict.fromkeys(part["sweep"]))}
-        keys = sorted(
-            dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
-            key=lambda k: (ranks[k[0]], sweeps[k[1]]),
-        )
-        index = {(r.method, r.sweep, r.emotion, r.metric): r for r in part.itertuples(index=False)}
-        columns = [(e, m) for e in emotions for m in metrics if (e in set(part["emotion"]))]
-        rows, flags = [], []
-        for method, sweep in keys:
-            cells, marks = [], []
-            for e, m in columns:
-                rec = index.get((method, sweep, e, m))
-                if rec is None or not math.isfinite(rec.difference):
-                    cells.append("–")
-                    marks.append(False)
-                    continue
-                p = rec.p_value
-                sig = math.isfinite(p) and p < alpha
-                p_text = f"p={p:.3f}" if math.isfinite(p) else "p=–"
-                cells.append(f"{rec.difference:+.{digits}f} ({p_text}){' *' if sig else ''}")
-                marks.append(sig)
-            rows.append((method_label(method, sweep), cells))
-            flags.append(marks)
-        blocks.append(TableBlock(title=title, columns=columns, rows=rows, best=flags))
-    names = list(dict.fromkeys(df["baseline"])) if "baseline" in df.columns else []
-    baseline = method_label(str(names[0])) if len(names) == 1 else "the baseline"
-    legend = (
-        f"Difference to {baseline} (method minus baseline) with its paired speaker-bootstrap "
-        f"p-value; * marks p < {alpha:g}, uncorrected for the number of comparisons. For UAR "
-        "a positive difference is better, for the gaps a negative one."
-    )
-    return blocks, legend
-
-
-def comparison_markdown(
-    comparisons: pd.DataFrame, *, digits: int = 3, alpha: float = 0.05, heading_level: int = 3
-) -> str:
-    """Paired tests against a baseline as Markdown (one block per corpus).
-
-    Parameters
-    ----------
-    comparisons : pandas.DataFrame
-        Output of :func:`fairser.metrics.compare_methods`.
-    digits : int, default 3
-        Decimals of the differences.
-    alpha : float, default 0.05
-        Threshold below which a p-value is starred.
-    heading_level : int, default 3
-        Markdown heading level of each block title.
-
-    Returns
-    -------
-    str
-        A legend line, then per block a heading and a table: methods as rows, one column per
-        emotion and metric holding ``difference (p=...)``.
-    """
-    blocks, legend = _comparison_blocks(comparisons, digits=digits, alpha=alpha)
-    out = [legend, ""]
-    for block in blocks:
-        out += [f"{'#' * heading_level} {block.title}", ""]
-        header = ["Method"] + [f"{e} Δ{METRIC_HEADERS.get(m, (m,))[0]}" for e, m in block.columns]
-        out.append("| " + " | ".join(_md(h) for h in header) + " |")
-        out.append("|" + "|".join([":---"] + ["---:"] * len(block.columns)) + "|")
-        for label, cells in block.rows:
-            out.append("| " + " | ".join([_md(label), *cells]) + " |")
-        out.append("")
-    return "\n".join(out)
-
-
-def comparison_html(comparisons: pd.DataFrame, *, digits: int = 3, alpha: float = 0.05) -> str:
-    """Paired tests against a baseline as an HTML fragment (see :func:`comparison_markdown`).
-
-    Parameters
-    ----------
-    comparisons : pandas.DataFrame
-        Output of :func:`fairser.metrics.compare_methods`.
-    digits : int, default 3
-        Decimals of the differences.
-    alpha : float, default 0.05
-        Threshold below which a p-value is starred and the cell highlighted.
-
-    Returns
-    -------
-    str
-        HTML: a legend paragraph, then per block an ``<h3>`` and a table.
-    """
-    blocks, legend = _comparison_blocks(comparisons, digits=digits, alpha=alpha)
-    return _blocks_html(blocks, legend, lambda m: "Δ" + METRIC_HEADERS.get(m, (m,))[0])
-
-
-def _blocks_html(blocks, legend: str, header) -> str:
-    """Render table blocks as HTML: a legend paragraph, then an ``<h3>`` and a table per block.
-
-    ``header(metric)`` gives the (unescaped) column header of a metric.
-    """
-    esc = html.escape
-    out = [f'<p class="legend">{esc(legend)}</p>']
-    for block in blocks:
-        emotions = list(dict.fromkeys(e for e, _ in block.columns))
-        per = len(block.columns) // max(len(emotions), 1)
-        out.append(f"<h3>{esc(block.title)}</h3>")
-        out.append('<table class="paper"><thead><tr><th rowspan="2">Method</th>')
-        out += [f'<th colspan="{per}">{esc(e)}</th>' for e in emotions]
-        out.append("</tr><tr>")
-        out += [f"<th>{esc(header(m))}</th>" for _, m in block.columns]
-        out.append("</tr></thead><tbody>")
-        for (label, cells), flags in zip(block.rows, block.best, strict=True):
-            tds = "".join(
-                f'<td class="best">{esc(c)}</td>' if f else f"<td>{esc(c)}</td>"
-                for c, f in zip(cells, flags, strict=True)
-            )
-            out.append(f"<tr><th>{esc(label)}</th>{tds}</tr>")
-        out.append("</tbody></table>")
-    return "\n".join(out)
+    return blocks_html(blocks, _legend(df, metrics, spread, blocks), m_header)
