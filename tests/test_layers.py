@@ -21,7 +21,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "fairser"
 
-BASE = ("errors", "_io", "_paths", "_hashing", "decision", "device", "audio", "_config_io")
+BASE = ("errors", "_io", "_paths", "_hashing", "decision", "device", "audio", "_audio_headers",
+        "_config_io")
 ORDER = ("base", "corpora", "features", "metrics", "levers", "models", "methods", "training",
          "report", "experiments", "cli")
 TOP = len(ORDER)  # fairser/__init__.py: the lazy re-export table, above every layer

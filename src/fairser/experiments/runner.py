@@ -227,9 +227,8 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,
                               n_runs=len(tasks), n_skipped=n_skipped, wall_s=wall,
                               notes=list(data.notes), failed=failed)
-    scored = results[results["status"] == "ok"] if not results.empty else results
-    if cfg.report and not scored.empty:
-        result.table, result.report = _write_outputs(cfg, backend, store, fit_ids, scored,
+    if cfg.report and not results.empty:  # the report lists failed fits, leaves them out of means
+        result.table, result.report = _write_outputs(cfg, backend, store, fit_ids, results,
                                                      meta, out, comparisons)
     return result
 
