@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fairser.errors import ConfigError
-from fairser.experiments import ExperimentConfig, load_config, parse_config, plan_runs
+from fairser.experiments import ExperimentConfig, load_config, parse_config, plan_fits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,7 +74,7 @@ def test_sweep_points_and_plan_size():
     assert cfg.sweep_points("pa-adv") == [{}]
     assert len(cfg.sweep_points("pa-cfa")) == 6
     assert {"alpha": 1.0, "beta": 2.0} in cfg.sweep_points("pa-cfa")
-    plan = plan_runs(cfg)
+    plan = plan_fits(cfg, baselines=False)
     # 2 conditions x 1 target x 2 seeds x 4 emotions x (1 + 1 + 6) method points
     assert len(plan) == 2 * 2 * 4 * 8
     assert len({p.key for p in plan}) == len(plan)
@@ -113,4 +113,38 @@ def test_non_utf8_config_is_a_config_error(tmp_path):
 def test_single_run_config_points_to_fairser_train(tmp_path):
     path = _write(tmp_path, "source: ravdess:/r\ntarget: casia:/c\nmethod: pa\n")
     with pytest.raises(ConfigError, match=r"exp.yaml: this is a single-run config .*fairser train"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ("seeds: [-1]", "seeds.0: Input should be greater than or equal to 0 (got -1)"),
+    ("seeds: [18446744073709551616]", "seeds.0: Input should be less than or equal to "
+                                      "4294967295"),
+    ("seeds: [yes]", "seeds.0: Input should be a valid integer (got True)"),
+    ("seeds: [1.5]", "seeds.0: Input should be a valid integer"),
+    ("source_subsample: {keep: .nan}", "source_subsample.0.keep: Input should be a finite"),
+    ("source_subsample: {gender: X, keep: 0.5}", "source_subsample.0.gender: Input should be "
+                                                 "'M' or 'F'"),
+    ("bootstrap: {seed: -3}", "bootstrap.seed: Input should be greater than or equal to 0"),
+    ("bootstrap: {confidence: 1.0}", "bootstrap.confidence: Input should be less than 1"),
+    ("seedz: [1]", "seedz: unknown key; did you mean 'seeds'?"),
+])
+def test_value_ranges_are_config_errors_with_line(tmp_path, line, fragment):
+    path = _write(tmp_path, f"source: ravdess:/r\ntargets: [casia:/c]\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:3: ") and fragment in msg, msg
+
+
+def test_target_equal_to_source_is_named(tmp_path):
+    path = _write(tmp_path, "source: ravdess:data\ntargets:\n  - casia:c\n  - ravdess:./data\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:4: targets.1: the target is the source corpus")
+
+
+def test_duplicate_key_is_an_error_not_a_silent_override(tmp_path):
+    path = _write(tmp_path, "source: ravdess:/r\ntargets: [casia:/c]\nseeds: [0]\nseeds: [1]\n")
+    with pytest.raises(ConfigError, match=r"exp.yaml:4: key 'seeds' is written twice"):
         load_config(path)

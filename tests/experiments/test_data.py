@@ -64,8 +64,10 @@ def test_subsample_thins_exactly_the_defined_rows(manifest_factory):
     assert again.equals(out)
     assert apply_subsample(df, SubsampleSpec(keep=1.0), emotion="angry").equals(df)
     assert SubsampleSpec(gender="F", keep=0.3).label == "F30"
-    with pytest.raises(ConfigError, match="no source train rows of gender X"):
-        apply_subsample(df, SubsampleSpec(gender="X", keep=0.5), emotion="angry")
+    with pytest.raises(ConfigError, match="no source train rows of gender M and emotion fear"):
+        apply_subsample(df, SubsampleSpec(gender="M", keep=0.5, emotion="fear"), emotion="angry")
+    with pytest.raises(ValueError, match="'M' or 'F'"):  # a gender outside M/F: a config error
+        SubsampleSpec(gender="X", keep=0.5)
 
 
 def test_target_roles(manifest_factory):

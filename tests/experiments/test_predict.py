@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
 from rich.console import Console
 
-from fairser.errors import AudioError, ConfigError
+from fairser.errors import ConfigError
 from fairser.experiments import find_models, parse_config, predict_files, run_experiment
 
 
@@ -33,7 +35,8 @@ def test_one_column_per_emotion_from_the_chosen_models(finished_run, fake_layers
     models = find_models(finished_run)
     assert len(models) == 2 * 2 * 2  # methods x emotions x seeds
     df = predict_files(finished_run, wavs, backend=fake_layers.backend())
-    assert list(df.columns) == ["file", "p_angry", "p_happy", "top"]
+    assert list(df.columns) == ["file", "p_angry", "p_happy", "top", "error"]
+    assert df["error"].isna().all()
     assert df[["p_angry", "p_happy"]].to_numpy().min() >= 0
     assert df[["p_angry", "p_happy"]].to_numpy().max() <= 1
     used = df.attrs["models"]
@@ -43,22 +46,88 @@ def test_one_column_per_emotion_from_the_chosen_models(finished_run, fake_layers
                           backend=fake_layers.backend())
     assert {m["method"] for m in other.attrs["models"]} == {"source-only"}
     single = predict_files(models[0][0], wavs[:1], backend=fake_layers.backend())
-    assert len(single.columns) == 3 and len(single) == 1
+    assert len(single.columns) == 4 and len(single) == 1
 
 
-def test_bad_choices_and_files_are_one_line_errors(finished_run, fake_layers, wavs, tmp_path):
+def test_bad_choices_are_one_line_errors(finished_run, fake_layers, wavs, tmp_path):
     with pytest.raises(ConfigError, match=r"no saved model with method 'pa-x'; choose one of"):
         predict_files(finished_run, wavs, method="pa-x", backend=fake_layers.backend())
-    with pytest.raises(AudioError, match="missing.wav: audio file not found"):
-        predict_files(finished_run, [tmp_path / "missing.wav"], backend=fake_layers.backend())
     with pytest.raises(ConfigError, match="no audio files"):
         predict_files(finished_run, [], backend=fake_layers.backend())
+    with pytest.raises(ConfigError, match="nowhere: no such folder"):
+        predict_files(tmp_path / "nowhere", wavs, backend=fake_layers.backend())
 
 
-def test_missing_file_and_folder_messages_fit_predict(finished_run, fake_layers, tmp_path):
-    with pytest.raises(AudioError, match=r"missing.wav: audio file not found; check the path$"):
-        predict_files(finished_run, [tmp_path / "missing.wav"], backend=fake_layers.backend())
+def test_bad_files_are_listed_and_the_good_ones_scored(finished_run, fake_layers, wavs,
+                                                       tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    with pytest.raises(AudioError, match=r"clips: is a folder, not an audio file; pass the files"):
-        predict_files(finished_run, [folder], backend=fake_layers.backend())
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    files = [wavs[0], tmp_path / "missing.wav", folder, empty, junk, wavs[1]]
+    df = predict_files(finished_run, files, backend=fake_layers.backend())
+    assert list(df["file"]) == [str(f) for f in files]
+    good, bad = df[df["error"].isna()], df[df["error"].notna()]
+    assert list(good["file"]) == [str(wavs[0]), str(wavs[1])]
+    assert good[["p_angry", "p_happy"]].notna().all().all()
+    assert bad[["p_angry", "p_happy"]].isna().all().all() and bad["top"].isna().all()
+    errors = dict(zip(bad["file"], bad["error"], strict=True))
+    assert errors[str(tmp_path / "missing.wav")] == "audio file not found; check the path"
+    assert errors[str(folder)].startswith("is a folder, not an audio file; pass the files")
+    assert errors[str(empty)].startswith("empty audio (0 samples)")
+    assert errors[str(junk)]  # the audio layer's reason
+    assert all("\n" not in e for e in errors.values())
+
+
+def test_featurisation_failure_is_a_per_file_error(finished_run, fake_layers, wavs,
+                                                   monkeypatch):
+    from grid_fakes import FakeFeatures
+
+    def extract(manifest, frontend, **kw):  # the first file fails in the frontend
+        return FakeFeatures(manifest, bad={f"predict/{manifest['utt_id'].iloc[0]}"})
+
+    monkeypatch.setattr(fake_layers, "extract", extract)
+    df = predict_files(finished_run, wavs, backend=fake_layers.backend())
+    assert df["error"].iloc[0] == "no features (unreadable)"
+    assert df["error"].iloc[1:].isna().all() and df["p_angry"].iloc[1:].notna().all()
+
+
+def _fake_train_workdir(tmp_path, fake_layers, finished_run):
+    """A folder laid out as `fairser train` writes it: <workdir>/model/model.json + weights."""
+    import shutil
+
+    src = find_models(finished_run)[0][0] / "model"
+    workdir = tmp_path / "run.run"
+    shutil.copytree(src, workdir / "model")
+    meta = {"method": "pa", "seed": 3, "labels": {"task": "binary", "classes": ["rest", "angry"],
+                                                  "positive": "angry", "negatives": None},
+            "features": {"frontend": "fake", "layers": [0], "n_layers": 1, "dim": 6}}
+    (workdir / "model" / "model.json").write_text(json.dumps(meta))
+    return workdir
+
+
+def test_fairser_train_folder_is_accepted(finished_run, fake_layers, wavs, tmp_path):
+    workdir = _fake_train_workdir(tmp_path, fake_layers, finished_run)
+    for run_dir in (workdir, workdir / "model"):
+        df = predict_files(run_dir, wavs, backend=fake_layers.backend())
+        assert list(df.columns) == ["file", "p_angry", "top", "error"]
+        assert df["p_angry"].between(0, 1).all()
+        assert df.attrs["models"][0]["method"] == "pa" and df.attrs["models"][0]["seed"] == 3
+
+
+@pytest.mark.parametrize("content", ["{}", "[]", "{not json", '{"method": "pa"}'])
+def test_broken_model_descriptions_are_one_line(finished_run, fake_layers, wavs, tmp_path,
+                                                content):
+    workdir = _fake_train_workdir(tmp_path, fake_layers, finished_run)
+    (workdir / "model" / "model.json").write_text(content)
+    with pytest.raises(ConfigError) as info:
+        predict_files(workdir, wavs, backend=fake_layers.backend())
+    assert str(info.value).startswith(str(workdir / "model" / "model.json"))
+    assert "\n" not in str(info.value)
+    run_json = find_models(finished_run)[0][0] / "run.json"
+    run_json.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        predict_files(finished_run, wavs, backend=fake_layers.backend())
+    assert str(info.value).startswith(str(run_json)) and "\n" not in str(info.value)

@@ -14,7 +14,7 @@ from fairser.experiments import (
     BASELINE_METHOD,
     RESULT_COLUMNS,
     parse_config,
-    plan_runs,
+    plan_fits,
     run_experiment,
 )
 
@@ -29,7 +29,7 @@ def test_grid_writes_one_row_per_run_and_corpus(small_settings, fake_layers, tmp
     settings = {**small_settings, "bootstrap": {"n_resamples": 50}}
     result = _run(settings, fake_layers, tmp_path, report=True)
     df = result.results
-    # 2 methods x 2 emotions x 2 seeds fits + 2 linear-probe baselines; 2 corpora each
+    # 2 methods x 2 emotions x 2 seeds fits + 2 linear baselines; 2 corpora each
     assert len(fake_layers.fits) == 8
     assert len(df) == (8 + 2) * 2
     assert list(df.columns[:len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
@@ -140,7 +140,7 @@ def test_unknown_method_and_training_key_fail_before_work(small_settings, fake_l
 
 
 def test_plan_is_seed_major(small_settings):
-    plan = plan_runs(parse_config(small_settings))
+    plan = plan_fits(parse_config(small_settings), baselines=False)
     assert [p.seed for p in plan[:4]] == [0, 0, 0, 0]
     assert {p.method for p in plan[:2]} == {"source-only", "pa-cfa"}
     assert np.all(np.diff([p.seed for p in plan]) >= 0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fairser.cli._console import make_console
@@ -16,6 +17,7 @@ from fairser.errors import ConfigError, FairserError
 
 
 def _summary(console: Console, result) -> None:
+    """Print what a grid produced; exit 1 (after printing) when some fits failed."""
     done = result.n_runs - result.n_skipped
     console.print(f"[bold green]done[/]: {result.n_runs} runs ({done} trained, "
                   f"{result.n_skipped} reused) in {result.wall_s:.0f} s")
@@ -26,24 +28,14 @@ def _summary(console: Console, result) -> None:
         console.print(f"table:   {result.table}")
     if result.report is not None:
         console.print(f"report:  {result.report}")
-
-
-def _check_inputs(cfg) -> None:
-    """What --dry-run checks beyond the config itself: corpus kinds and roots, the frontend."""
-    from fairser.corpora import parse_spec
-    from fairser.features import FRONTENDS, frontend_names
-
-    corpora = [("source", cfg.source)] + [(f"targets.{i}", t) for i, t in enumerate(cfg.targets)]
-    for where, corpus in corpora:
-        _, root = parse_spec(corpus.spec)  # unknown kind: CorpusError naming the spec
-        synthetic = corpus.kind.strip().lower().startswith("synthetic")
-        if root is not None and not synthetic and not root.exists():
-            raise ConfigError(f"{where}: {corpus.spec}: corpus root not found; fix the path "
-                              "(a relative path is read from the config's folder)")
-    frontend = cfg.features.frontend
-    if frontend not in FRONTENDS and not frontend.startswith("hf:"):
-        raise ConfigError(f"features.frontend: unknown frontend {frontend!r}; choose one of "
-                          f"{', '.join(frontend_names())}")
+    if result.failed:
+        for key, reason in result.failed:
+            console.print(f"[bold red]failed[/]: {escape(key)}: {escape(reason)}",
+                          highlight=False)
+        console.print(f"[bold red]{len(result.failed)} of {result.n_runs} fits failed[/] "
+                      "(status 'failed' in results.csv, not scored); the others are complete; "
+                      "a rerun tries the failed ones again", highlight=False)
+        raise typer.Exit(code=1)
 
 
 def run(
@@ -51,30 +43,45 @@ def run(
                                   "fairser.experiments.config for every option)."),
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Run folder (default runs/<name>)."),
-    dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="Validate the config and print the grid size only."),
+    dry_run_only: bool = typer.Option(
+        False, "--dry-run",
+        help="Check everything the run checks (config values, methods, training options, "
+        "corpora, splits, frontend, paths) without extracting or training; print the number "
+        "of fits, the feature store's size and the peak memory of a fit (docs/grids.md)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    executor: str = typer.Option(
+        "local", "--executor", "-x",
+        help="Where the fits run: local, processes:N (N worker processes, torch threads = "
+        "cores / N), ray (a local Ray cluster), ray:N (one with N CPUs) or ray:ADDRESS (a "
+        "running cluster; needs pip install 'fairser[ray]'). Results do not depend on it."),
 ) -> None:
     """Run (or resume) an experiment grid and write results, table.md and report.html."""
-    from fairser.experiments import check_config, default_backend, load_config, plan_runs
+    from fairser.experiments import default_backend, load_config
     from fairser.experiments import run_experiment as _run
+    from fairser.experiments.dryrun import dry_run
+    from fairser.experiments.executors import parse_executor
 
     console = make_console(stderr=True)
+    runner = parse_executor(executor)  # a bad --executor fails before any work
     cfg = load_config(config)
-    if dry_run:
+    if dry_run_only:
         try:
-            check_config(cfg, default_backend())
-            _check_inputs(cfg)
+            found = dry_run(cfg, default_backend(), out_dir=out, executor=runner)
         except FairserError as exc:
             raise ConfigError(f"{config}: {exc}") from None
-        plan = plan_runs(cfg)
-        console.print(f"{config}: valid; {len(plan)} runs "
+        console.print(f"{config}: valid; {found.n_grid} runs "
                       f"({len(cfg.methods)} methods x {len(cfg.grid_emotions())} emotions x "
                       f"{len(cfg.seeds)} seeds x {len(cfg.targets)} targets x "
-                      f"{len(cfg.source_subsample)} conditions, sweeps included)")
+                      f"{len(cfg.source_subsample)} conditions, sweeps included) + "
+                      f"{found.n_fits - found.n_grid} linear baselines = {found.n_fits} fits")
+        for line in found.lines()[1:]:
+            console.print(escape(line), highlight=False)
         return
-    command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else []))
-    result = _run(cfg, out_dir=out, progress=progress, console=console, command=command)
+    command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else [])
+                                          + (["--executor", executor] if executor != "local"
+                                             else []))
+    result = _run(cfg, out_dir=out, progress=progress, console=console, command=command,
+                  executor=runner)
     _summary(console, result)
 
 
@@ -104,33 +111,51 @@ def predict(
     condition: str | None = typer.Option(None, "--condition",
                                          help="Source condition (default all/balanced)."),
 ) -> None:
-    """Emotion probabilities per file from the models of a finished run."""
+    """Emotion probabilities per file from the models of a finished run (or `fairser train`).
+
+    Every readable file is scored; unreadable ones are listed with the reason, and the exit
+    code is then 1.
+    """
     from fairser.experiments import predict_files
 
     df = predict_files(run_dir, list(files), method=method, seed=seed, target=target,
                        condition=condition)
     prob_cols = [c for c in df.columns if c.startswith("p_")]
     out = make_console()
+    failed = df[df["error"].notna()]
+
+    def text(value) -> str | None:
+        return value if isinstance(value, str) else None
+
     if as_json:
         payload = {"models": df.attrs.get("models", []),
                    "predictions": [
-                       {"file": row["file"], "top": row["top"],
+                       {"file": row["file"], "top": text(row["top"]), "error": text(row["error"]),
                         "probabilities": {c[2:]: (None if math.isnan(row[c]) else
                                                   round(float(row[c]), 6)) for c in prob_cols}}
                        for _, row in df.iterrows()]}
         out.print_json(json.dumps(payload))
-        return
-    models = df.attrs.get("models", [])
-    title = "" if not models else (f"{models[0]['method']} seed {models[0]['seed']} "
-                                   f"({models[0]['condition']} -> {models[0]['target']})")
-    table = Table(title=title)
-    table.add_column("file", overflow="fold")
-    for col in prob_cols:
-        table.add_column(f"P({col[2:]})", justify="right")
-    table.add_column("top")
-    for _, row in df.iterrows():
-        table.add_row(str(row["file"]), *[f"{row[c]:.3f}" for c in prob_cols], str(row["top"]))
-    out.print(table)
+    else:
+        models = df.attrs.get("models", [])
+        title = "" if not models else (f"{models[0]['method']} seed {models[0]['seed']} "
+                                       f"({models[0]['condition']} -> {models[0]['target']})")
+        table = Table(title=title)
+        table.add_column("file", overflow="fold")
+        for col in prob_cols:
+            table.add_column(f"P({col[2:]})", justify="right")
+        table.add_column("top")
+        for _, row in df[df["error"].isna()].iterrows():
+            table.add_row(str(row["file"]), *[f"{row[c]:.3f}" for c in prob_cols],
+                          str(row["top"]))
+        out.print(table)
+    if len(failed):
+        err = make_console(stderr=True)
+        for _, row in failed.iterrows():
+            err.print(f"[bold red]failed[/]: {escape(str(row['file']))}: "
+                      f"{escape(str(row['error']))}", highlight=False)
+        err.print(f"[bold red]{len(failed)} of {len(df)} files could not be scored[/]; the "
+                  "others are above", highlight=False)
+        raise typer.Exit(code=1)
 
 
 def register(app: typer.Typer) -> None:

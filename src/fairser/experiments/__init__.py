@@ -4,7 +4,7 @@ Typical use::
 
     from fairser.experiments import load_config, run_experiment
     result = run_experiment(load_config("configs/shared/baseline.yaml"))
-    result.results            # one row per run x evaluated corpus
+    result.results            # one row per fit x evaluated corpus
     result.report             # runs/<name>/report.html
 
 The command line equivalents are ``fairser run``, ``fairser demo`` and ``fairser predict``.
@@ -12,9 +12,10 @@ The command line equivalents are ``fairser run``, ``fairser demo`` and ``fairser
 
 from __future__ import annotations
 
-from fairser.experiments.backend import Backend, default_backend
+from typing import Any
+
+from fairser.experiments.backend import Backend, FittedModelLike, default_backend
 from fairser.experiments.config import (
-    ALL_METHODS,
     BootstrapConfig,
     CorpusConfig,
     ExperimentConfig,
@@ -24,7 +25,6 @@ from fairser.experiments.config import (
     SubsampleSpec,
     SweepConfig,
     TargetSplitConfig,
-    config_hash,
     load_config,
     parse_config,
 )
@@ -36,18 +36,19 @@ from fairser.experiments.data import (
     target_roles,
 )
 from fairser.experiments.demo import DEMO_SETTINGS, demo_config, run_demo
-from fairser.experiments.predict import find_models, predict_files
-from fairser.experiments.runner import (
+from fairser.experiments.planning import (
     BASELINE_METHOD,
-    RESULT_COLUMNS,
-    ExperimentResult,
-    RunSpec,
+    LEGACY_BASELINE_METHODS,
+    FitSpec,
+    FitTask,
     check_config,
-    plan_runs,
-    pooled_features,
-    run_experiment,
-    run_id,
+    fit_id,
+    plan_fits,
+    plan_tasks,
 )
+from fairser.experiments.predict import find_models, predict_files
+from fairser.experiments.runner import RESULT_COLUMNS, ExperimentResult, run_experiment
+from fairser.experiments.scoring import pooled_features
 from fairser.experiments.store import ResultsStore
 
 __all__ = [
@@ -60,30 +61,42 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "FeatureConfig",
+    "FitSpec",
+    "FitTask",
+    "FittedModelLike",
+    "LEGACY_BASELINE_METHODS",
     "ProbeConfig",
     "RESULT_COLUMNS",
     "ResultsStore",
-    "RunSpec",
     "SourceSplitConfig",
     "SubsampleSpec",
     "SweepConfig",
     "TargetSplitConfig",
     "apply_subsample",
     "check_config",
-    "config_hash",
     "default_backend",
     "demo_config",
     "find_models",
+    "fit_id",
     "load_config",
     "parse_config",
-    "plan_runs",
+    "plan_fits",
+    "plan_tasks",
     "pooled_features",
     "predict_files",
     "restrict_emotions",
     "run_demo",
     "run_experiment",
-    "run_id",
     "source_with_splits",
     "speaker_split",
     "target_roles",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ALL_METHODS comes from the method registry, which imports torch: resolve it on use
+    if name == "ALL_METHODS":
+        from fairser.experiments import config
+
+        return config.ALL_METHODS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,18 +1,60 @@
 """The lower layers an experiment composes, gathered in one replaceable object.
 
 :class:`Backend` names every call the runner makes into corpora, features, training, metrics
-and report. :func:`default_backend` binds the real implementations (imported lazily, so loading
-a config never imports torch); tests pass small fakes to exercise the runner's bookkeeping
-(planning, skipping, resuming, storing) in milliseconds.
+and report, and :class:`FittedModelLike` the contract of what ``fit`` returns.
+:func:`default_backend` binds the real implementations (imported lazily, so loading a config
+never imports torch); tests pass small fakes to exercise the runner's bookkeeping (planning,
+skipping, resuming, storing) in milliseconds. A backend is sent to worker processes by the
+``processes`` and ``ray`` executors, so its callables must pickle (module-level functions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["Backend", "default_backend"]
+import numpy as np
+
+__all__ = ["Backend", "FittedModelLike", "ModelOutputs", "default_backend"]
+
+
+class ModelOutputs(Protocol):
+    """One pass of a fitted model over a manifest (``fairser.training.Outputs``).
+
+    Attributes
+    ----------
+    proba : ndarray
+        ``(n,)`` P(positive) for a binary task, ``(n, C)`` class probabilities for multiclass.
+    embedding : ndarray
+        ``(n, E)`` shared embeddings.
+    attribute : ndarray or None
+        ``(n,)`` gender predicted by the model's own gender head; None without one.
+    """
+
+    proba: np.ndarray
+    embedding: np.ndarray
+    attribute: np.ndarray | None
+
+
+class FittedModelLike(Protocol):
+    """What ``Backend.fit`` returns and ``Backend.load_model`` reads back.
+
+    :class:`fairser.training.FittedModel` is the real one. The runner calls :meth:`outputs`
+    once per evaluated corpus (hard labels come from :func:`fairser.decision.decide` on
+    ``proba``), :meth:`save` when models are kept, and reads ``history``.
+    """
+
+    history: Any
+
+    def outputs(self, manifest: Any, features: Any) -> ModelOutputs:
+        """Probabilities, embeddings and own-head gender of every row of ``manifest``."""
+        ...
+
+    def save(self, directory: str | Path) -> Any:
+        """Write the model into ``directory`` (read back by ``Backend.load_model``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -26,7 +68,8 @@ class Backend:
     extract : callable
         ``extract(manifest, frontend, *, layers, cache_dir, workers, progress) -> FeatureSet``.
     fit : callable
-        ``fit(*, source, target, features, method, emotion, config, seed, workdir, progress)``.
+        ``fit(*, source, target, features, method, emotion, config, seed, workdir, progress)
+        -> FittedModelLike``; a diverged or impossible fit raises ``TrainingError``.
     train_config : callable
         ``train_config(options: dict) -> config object`` passed to ``fit``; raises
         ``ConfigError`` on unknown or invalid options.
@@ -48,7 +91,11 @@ class Backend:
         ``compare_methods(predictions, *, baseline, n_boot, confidence, seed, progress)``
         (paired tests against a baseline); None skips ``comparisons.csv``.
     load_model : callable
-        ``load_model(dir) -> FittedModel`` (``FittedModel.load``).
+        ``load_model(dir) -> FittedModelLike`` (``FittedModel.load``).
+    describe_frontend : callable or None
+        ``describe_frontend(name, layers) -> FrontendShape`` (frame rate, width, layers kept,
+        storage dtype) without loading weights; raises ``ConfigError`` for an unknown frontend
+        or layer. None: the dry run skips the frontend check and the store estimate.
     """
 
     load_corpus: Callable[..., Any]
@@ -63,6 +110,32 @@ class Backend:
     write_report: Callable[..., Any] | None
     load_model: Callable[..., Any]
     compare_methods: Callable[..., Any] | None = None
+    describe_frontend: Callable[[str, Any], Any] | None = None
+
+
+def train_config(options: dict[str, Any]) -> Any:
+    """The real ``Backend.train_config``: a validated ``fairser.training.TrainConfig``."""
+    from fairser.training import coerce_config
+
+    return coerce_config(dict(options), where="training")
+
+
+def describe_frontend(name: str, layers: Any) -> Any:
+    """The real ``Backend.describe_frontend``: the shape of a registered frontend."""
+    from fairser.errors import ConfigError
+    from fairser.experiments.estimate import FrontendShape
+    from fairser.features import FRONTENDS, build_frontend, frontend_names
+
+    if name not in FRONTENDS and not name.startswith("hf:"):
+        raise ConfigError(f"features.frontend: unknown frontend {name!r}; choose one of "
+                          f"{', '.join(frontend_names())}")
+    try:
+        frontend = build_frontend(name, layers=layers)
+    except ConfigError as exc:
+        raise ConfigError(f"features.layers: {exc}") from None
+    return FrontendShape(name=name, frame_rate=float(frontend.frame_rate),
+                         dim=int(frontend.dim), n_layers=len(frontend.layers),
+                         dtype=str(frontend.store_dtype))
 
 
 def default_backend() -> Backend:
@@ -72,10 +145,6 @@ def default_backend() -> Backend:
     from fairser.metrics import compare_methods, evaluate_predictions, gc_accuracy, gender_probe
     from fairser.report import table_markdown, write_report
     from fairser.training import METHODS, FittedModel, fit
-    from fairser.training.config import coerce_config
-
-    def train_config(options: dict[str, Any]) -> Any:
-        return coerce_config(dict(options), where="training")
 
     return Backend(
         load_corpus=load_corpus,
@@ -90,4 +159,5 @@ def default_backend() -> Backend:
         write_report=write_report,
         load_model=FittedModel.load,
         compare_methods=compare_methods,
+        describe_frontend=describe_frontend,
     )

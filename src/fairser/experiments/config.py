@@ -30,18 +30,31 @@ Definitions fixed here (they are part of what a result means):
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from fairser._hashing import config_hash as _config_hash
+from fairser._config_io import expand_path, line_of, read_yaml, validation_message
+from fairser.corpora import EMOTIONS
 from fairser.errors import ConfigError
+from fairser.experiments.sections import (
+    MAX_SEED,
+    BootstrapConfig,
+    CorpusConfig,
+    FeatureConfig,
+    ProbeConfig,
+    Seed,
+    SourceSplitConfig,
+    SubsampleSpec,
+    SweepConfig,
+    TargetSplitConfig,
+    _Strict,
+)
 
 __all__ = [
+    "MAX_SEED",
     "BootstrapConfig",
     "CorpusConfig",
     "ExperimentConfig",
@@ -51,211 +64,27 @@ __all__ = [
     "SubsampleSpec",
     "SweepConfig",
     "TargetSplitConfig",
-    "config_hash",
     "load_config",
     "parse_config",
 ]
 
-#: Every method of the paper's grid, in the order tables list them.
-ALL_METHODS: tuple[str, ...] = ("source-only", "pa", "pa-rew", "pa-fairw", "pa-adv", "pa-cfa")
 
-#: The canonical emotion vocabulary of the manifest contract (docs/architecture.md).
-CANONICAL_EMOTIONS: tuple[str, ...] = (
-    "neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise", "contempt",
-    "boredom", "other",
-)
+def _all_methods() -> list[str]:
+    """Every registered method, in registry order (``fairser.methods.METHODS``).
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-class _Strict(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class CorpusConfig(_Strict):
-    """One corpus of the experiment.
-
-    A bare string ``"KIND:ROOT"`` in YAML is accepted and becomes ``{spec: "KIND:ROOT"}``.
+    Imported on use: the registry imports torch, and reading a config that lists its methods
+    should not.
     """
+    from fairser.methods import METHODS
 
-    spec: str = Field(
-        description="`KIND:ROOT`, e.g. `ravdess:../data/ravdess`; a relative ROOT is resolved "
-        "against the folder of the config file; `$VAR` / `${VAR}` and `~` are expanded; an "
-        "empty ROOT is kept empty (the synthetic corpora then use the default cache).",
-    )
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Options passed to the corpus adapter (`load_corpus(spec, options=...)`), "
-        "e.g. label map overrides.",
-    )
-    name: str | None = Field(
-        default=None,
-        description="Label of this corpus in run keys and the `target` column; default: KIND.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            return {"spec": data}
-        return data
-
-    @field_validator("spec")
-    @classmethod
-    def _check_spec(cls, value: str) -> str:
-        kind, sep, _ = value.partition(":")
-        if not sep or not kind.strip():
-            raise ValueError(f"corpus spec {value!r} is not KIND:ROOT; write e.g. "
-                             "'ravdess:/data/ravdess'")
-        return value
-
-    @property
-    def kind(self) -> str:
-        """The adapter name before the colon."""
-        return self.spec.partition(":")[0].strip()
-
-    @property
-    def root(self) -> str:
-        """The folder after the colon (resolved once loaded through :func:`load_config`)."""
-        return self.spec.partition(":")[2].strip()
-
-    @property
-    def label(self) -> str:
-        """``name`` if given, else ``kind``."""
-        return self.name or self.kind
+    return list(METHODS)
 
 
-class FeatureConfig(_Strict):
-    """Which frozen speech representation feeds the models."""
-
-    frontend: str = Field(
-        default="whisper-base",
-        description="Registered frontend of `fairser.features` (whisper-base, whisper-tiny.en, "
-        "logmel, egemaps-lld, egemaps-functionals, compare-lld, hf:<model>).",
-    )
-    layers: list[int] | Literal["all"] | None = Field(
-        default=None,
-        description="Encoder layers kept (a list of indices or `all`); null = the frontend's "
-        "default. Several layers are combined by the model's learnable softmax weighting.",
-    )
-    workers: int = Field(default=1, ge=1, description="Extraction worker processes.")
-    cache_dir: Path | None = Field(
-        default=None,
-        description="Feature store folder; null = `$FAIRSER_CACHE` or `~/.cache/fairser`.",
-    )
-
-
-class SubsampleSpec(_Strict):
-    """One source condition (see the module docstring for the exact definition)."""
-
-    name: str | None = Field(
-        default=None,
-        description="Label in the `condition` column; default `all` for keep 1.0, else e.g. "
-        "`F30` (gender and percentage kept).",
-    )
-    gender: str = Field(default="F", description="Gender whose positive-class rows are thinned.")
-    keep: float = Field(
-        default=1.0, gt=0.0, le=1.0,
-        description="Fraction of those rows kept (1.0 = untouched source).",
-    )
-    emotion: str | None = Field(
-        default=None,
-        description="Emotion whose rows are thinned; null = the run's emotion (binary task).",
-    )
-    seed: int = Field(default=0, description="Seed of the draw (fixed across methods/seeds).")
-
-    @property
-    def label(self) -> str:
-        """The condition's name in results."""
-        if self.name:
-            return self.name
-        if self.keep >= 1.0:
-            return "all"
-        pct = f"{self.keep * 100:.0f}"
-        return f"{self.gender}{pct}" + (f"-{self.emotion}" if self.emotion else "")
-
-
-class SourceSplitConfig(_Strict):
-    """How source rows are split into train (fit), dev (model selection) and test (evaluation)."""
-
-    mode: Literal["auto", "manifest", "speakers", "groups"] = Field(
-        default="auto",
-        description="`manifest`: use the corpus's split column; `speakers`: a seeded "
-        "speaker-disjoint, gender-stratified split by the fractions below; `groups`: a seeded "
-        "split of the values of `group_column` (e.g. CASIA's `text_id`: sentence-disjoint but "
-        "NOT speaker-disjoint, for corpora with too few speakers); `auto`: the manifest's "
-        "split when it has train, dev and test rows, else `speakers`.",
-    )
-    group_column: str = Field(default="text_id",
-                              description="Manifest column split by mode `groups`.")
-    dev_fraction: float = Field(default=0.15, gt=0.0, lt=0.5,
-                                description="Share of speakers of each gender (or of groups) "
-                                "in dev.")
-    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5,
-                                 description="Share of speakers of each gender (or of groups) "
-                                 "in test.")
-    seed: int = Field(default=0, description="Seed of the speaker split.")
-
-
-class TargetSplitConfig(_Strict):
-    """Which target rows adapt the model (without emotion labels) and which are evaluated."""
-
-    mode: Literal["transductive", "manifest", "speakers"] = Field(
-        default="transductive",
-        description="`transductive`: all target rows adapt and all are evaluated; `manifest`: "
-        "adapt on `train` rows, evaluate `test` rows; `speakers`: hold out speakers.",
-    )
-    eval_speakers_per_gender: int = Field(
-        default=1, ge=1, description="Speakers of each gender held out (mode `speakers`).")
-    seed: int = Field(default=0, description="Seed choosing the held-out speakers.")
-
-
-class BootstrapConfig(_Strict):
-    """Speaker-level bootstrap confidence intervals."""
-
-    n_resamples: int = Field(default=1000, ge=0,
-                             description="Bootstrap resamples per evaluation (0 = no CIs).")
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="CI level.")
-    seed: int = Field(default=0, description="Seed of the resampling.")
-
-
-class ProbeConfig(_Strict):
-    """The independent gender probe (logistic regression, speaker-disjoint folds)."""
-
-    enabled: bool = Field(default=True, description="Compute `probe` for every evaluation.")
-    reference: bool = Field(
-        default=True,
-        description="Also probe the mean-pooled input features of each corpus once (the "
-        "reference the learned embeddings are compared with).",
-    )
-    max_rows: int = Field(default=2000, ge=20,
-                          description="Rows per corpus used by the probe (seeded subsample).")
-
-
-class SweepConfig(_Strict):
-    """Optional sweeps over training options (e.g. alpha, beta), crossed with the grid."""
-
-    params: dict[str, list[Any]] = Field(
-        default_factory=dict,
-        description="Training option -> values; the grid runs the Cartesian product.",
-    )
-    methods: list[str] | None = Field(
-        default=None,
-        description="Methods the sweep applies to; null = every method except source-only. "
-        "Other methods run once with the plain training options.",
-    )
-
-    @field_validator("params")
-    @classmethod
-    def _non_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for key, values in value.items():
-            if not values:
-                raise ValueError(f"sweep parameter {key!r} has no values; give a list of "
-                                 "at least one value or remove it")
-        return value
-
+def __getattr__(name: str) -> Any:
+    # ALL_METHODS: the names of fairser.methods.METHODS, resolved lazily (PEP 562)
+    if name == "ALL_METHODS":
+        return tuple(_all_methods())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 class ExperimentConfig(_Strict):
     """A whole experiment: the grid, the data, the training options and the outputs."""
@@ -284,10 +113,11 @@ class ExperimentConfig(_Strict):
     )
     features: FeatureConfig = Field(default_factory=FeatureConfig,
                                     description="Frontend and layers.")
-    methods: list[str] = Field(default_factory=lambda: list(ALL_METHODS), min_length=1,
-                               description="Methods of the training registry to run.")
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
-                             description="Training seeds.")
+    methods: list[str] = Field(default_factory=_all_methods, min_length=1,
+                               description="Methods of the training registry to run; default "
+                               "every registered method (`fairser.methods.METHODS`).")
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
+                              description="Training seeds (integers from 0 to 2**32 - 1).")
     training: dict[str, Any] = Field(
         default_factory=dict,
         description="Options of `fairser.training.TrainConfig` (unknown keys are errors).",
@@ -307,8 +137,9 @@ class ExperimentConfig(_Strict):
     probe: ProbeConfig = Field(default_factory=ProbeConfig, description="Gender probes.")
     linear_baseline: bool = Field(
         default=True,
-        description="Add the `linear-probe` floor: logistic regression on mean-pooled, "
-        "z-normed input features, trained on the source train split.",
+        description="Add the `linear-baseline` floor (called `linear-probe` before): logistic "
+        "regression on mean-pooled, z-normed input features, trained on the source train "
+        "split.",
     )
     linear_baseline_norm: Literal["per-corpus", "source"] = Field(
         default="per-corpus",
@@ -342,10 +173,10 @@ class ExperimentConfig(_Strict):
     @field_validator("emotions")
     @classmethod
     def _known_emotions(cls, value: list[str]) -> list[str]:
-        unknown = [e for e in value if e not in CANONICAL_EMOTIONS]
+        unknown = [e for e in value if e not in EMOTIONS]
         if unknown:
             raise ValueError(f"unknown emotion(s) {unknown}; use the canonical names "
-                             f"{', '.join(CANONICAL_EMOTIONS)}")
+                             f"{', '.join(EMOTIONS)}")
         if len(set(value)) != len(value):
             raise ValueError("emotions are listed twice; list each once")
         return value
@@ -415,76 +246,26 @@ class ExperimentConfig(_Strict):
         return points
 
 
-def config_hash(payload: Any, *, length: int = 12) -> str:
-    """Short stable hash of a run/spec payload (:func:`fairser._hashing.config_hash`)."""
-    return _config_hash(payload, length=length)
-
-
-def _expand(root: str, base: Path, *, where: str) -> str:
-    def sub(match: re.Match[str]) -> str:
-        var = match.group(1) or match.group(2)
-        if var not in os.environ:
-            raise ConfigError(f"{where}: environment variable ${var} is not set; set it to the "
-                              "corpus folder or write the path into the config")
-        return os.environ[var]
-
-    path = Path(os.path.expanduser(_ENV.sub(sub, root)))
-    if not path.is_absolute():
-        path = base / path
-    return str(path.resolve())
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at ``loc`` (the deepest one found)."""
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    nxt = value
-                    line = key.start_mark.line + 1
-                    break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-        else:
-            node = None
-    if node is not None:
-        line = node.start_mark.line + 1
-    return line
-
-
-def _describe(exc: ValidationError, source: str, node: yaml.Node | None) -> str:
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {
-        "function-after[_from_string(), CorpusConfig]", "list[int]", "literal['all']"}))
-    loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
-    dotted = ".".join(str(p) for p in loc) or "<top>"
-    line = _line_of(node, loc)
-    where = f"{source}:{line}" if line else source
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key; remove it or check the spelling (see `fairser run --help`)"
-    elif err["type"] == "missing":
-        msg = "required key is missing; add it"
-    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{where}: {dotted}: {msg}{more}"
+def _single_run_hint(data: dict[str, Any], source: str) -> None:
+    if "targets" not in data and ("target" in data or "method" in data):
+        raise ConfigError(f"{source}: this is a single-run config (it has 'target' or "
+                          f"'method'); train it with `fairser train {source}`, or write "
+                          "'targets:' and 'methods:' for a grid")
 
 
 def parse_config(data: Any, *, base_dir: Path | str = ".", source: str = "<config>",
                  node: yaml.Node | None = None) -> ExperimentConfig:
-    """Validate a mapping as an :class:`ExperimentConfig` and resolve corpus roots.
+    """Validate a mapping as an :class:`ExperimentConfig` and resolve its paths.
+
+    Corpus roots and ``features.cache_dir`` get ``$VAR`` / ``${VAR}`` and ``~`` expanded and
+    are resolved against ``base_dir`` (:func:`fairser._config_io.expand_path`).
 
     Parameters
     ----------
     data : mapping
         The parsed YAML (or an equivalent dict).
     base_dir : path, default="."
-        Folder against which relative corpus roots are resolved.
+        Folder against which relative paths are resolved.
     source : str, default="<config>"
         Name used in error messages (the file path).
     node : yaml.Node, optional
@@ -497,7 +278,8 @@ def parse_config(data: Any, *, base_dir: Path | str = ".", source: str = "<confi
     Raises
     ------
     ConfigError
-        On any invalid, missing or unknown key, or an unset environment variable.
+        On any invalid, missing or unknown key or value, or an unset environment variable:
+        one line naming the file, the line, the key and the fix.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a YAML mapping (key: value lines); "
@@ -505,29 +287,38 @@ def parse_config(data: Any, *, base_dir: Path | str = ".", source: str = "<confi
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        if "targets" not in data and ("target" in data or "method" in data):
-            raise ConfigError(f"{source}: this is a single-run config (it has 'target' or "
-                              f"'method'); train it with `fairser train {source}`, or write "
-                              "'targets:' and 'methods:' for a grid") from None
-        raise ConfigError(_describe(exc, source, node)) from None
+        _single_run_hint(data, source)
+        raise ConfigError(validation_message(exc, source=source, node=node,
+                                             model=ExperimentConfig)) from None
     base = Path(base_dir)
 
-    def resolve(corpus: CorpusConfig, where: str) -> CorpusConfig:
+    def where(*loc: Any) -> str:
+        line = line_of(node, loc)
+        return f"{source}:{line}: {'.'.join(map(str, loc))}" if line else \
+            f"{source}: {'.'.join(map(str, loc))}"
+
+    def resolve(corpus: CorpusConfig, loc: tuple[Any, ...]) -> CorpusConfig:
         if not corpus.root:
             return corpus
-        root = _expand(corpus.root, base, where=where)
+        root = expand_path(corpus.root, base, where=where(*loc))
         return corpus.model_copy(update={"spec": f"{corpus.kind}:{root}"})
 
-    source_c = resolve(cfg.source, f"{source}: source")
-    targets = [resolve(t, f"{source}: targets.{i}") for i, t in enumerate(cfg.targets)]
+    source_c = resolve(cfg.source, ("source",))
+    targets = [resolve(t, ("targets", i)) for i, t in enumerate(cfg.targets)]
+    for i, target in enumerate(targets):
+        if target.spec == source_c.spec:
+            raise ConfigError(f"{where('targets', i)}: the target is the source corpus "
+                              f"({target.spec}); cross-corpus transfer needs another corpus "
+                              "as the target")
     features = cfg.features
-    if features.cache_dir is not None and not features.cache_dir.is_absolute():
-        features = features.model_copy(update={"cache_dir": (base / features.cache_dir).resolve()})
+    if features.cache_dir is not None:
+        cache = expand_path(str(features.cache_dir), base, where=where("features", "cache_dir"))
+        features = features.model_copy(update={"cache_dir": cache})
     return cfg.model_copy(update={"source": source_c, "targets": targets, "features": features})
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment YAML file.
+    """Read and validate an experiment YAML file (:func:`fairser._config_io.read_yaml`).
 
     Relative corpus roots and ``features.cache_dir`` are resolved against the file's folder.
 
@@ -543,22 +334,9 @@ def load_config(path: str | Path) -> ExperimentConfig:
     Raises
     ------
     ConfigError
-        Missing or unparsable file, or an invalid config (message names the file and line).
+        Missing, unreadable or non-UTF-8 file, invalid YAML, a key written twice, or an
+        invalid config (the message names the file, the line, the key and the fix).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); save the YAML "
-                          "config as UTF-8") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"{path}{line}: invalid YAML ({problem}); fix the syntax") from None
-    return parse_config(data, base_dir=path.resolve().parent, source=str(path), node=node)
+    doc = read_yaml(path)
+    return parse_config(doc.data, base_dir=doc.path.resolve().parent, source=str(doc.path),
+                        node=doc.node)

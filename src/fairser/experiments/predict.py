@@ -1,13 +1,18 @@
 """Emotion probabilities for audio files from the models of a finished run.
 
-``RUN_DIR`` is either one saved model folder (``models/RUN_ID``, holding ``run.json`` and
-``model/``) or a whole run folder. For a run folder, one model per emotion is chosen (binary
-task: each emotion's own ``emotion vs rest`` model, so the columns are one-vs-rest
-probabilities that need not sum to one; multiclass: one model whose columns sum to one).
-Unspecified choices default to: method ``pa-cfa`` when present (else the first in table order),
-the lowest seed, the untouched source condition (``all`` or ``balanced``) when present, then
-the first target and sweep point; the chosen models are recorded in the returned frame's
-``attrs["models"]``.
+``RUN_DIR`` may be the folder ``fairser run`` (or ``fairser demo``) wrote, one saved model
+folder of it (``models/RUN_ID``, holding ``run.json`` and ``model/``), the workdir ``fairser
+train`` wrote (holding ``model/model.json``), or a saved model itself (``model.json``). For a
+run folder, one model per emotion is chosen (binary task: each emotion's own ``emotion vs rest``
+model, so the columns are one-vs-rest probabilities that need not sum to one; multiclass: one
+model whose columns sum to one). Unspecified choices default to: method ``pa-cfa`` when present
+(else the first in registry order), the lowest seed, the untouched source condition (``all`` or
+``balanced``) when present, then the first target and sweep point; the chosen models are
+recorded in the returned frame's ``attrs["models"]``.
+
+Every file is scored on its own: a missing, unreadable, empty or unfeaturisable file gets its
+reason in the ``error`` column and the others are scored anyway. A run folder or model that
+cannot be used is one :class:`~fairser.errors.ConfigError` line naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -20,42 +25,91 @@ import numpy as np
 import pandas as pd
 
 from fairser.audio import audio_info
-from fairser.errors import AudioError, ConfigError
+from fairser.errors import AudioError, ConfigError, FairserError
 from fairser.experiments.backend import Backend, default_backend
-from fairser.experiments.config import ALL_METHODS
 
 __all__ = ["find_models", "predict_files"]
 
 _INFO = "run.json"
+_MODEL_META = "model.json"
+
+#: The method chosen when the run holds it and none is asked for (the paper's proposal).
+_DEFAULT_METHOD = "pa-cfa"
 
 #: Condition names preferred by default: the untouched source.
 _UNTOUCHED = ("all", "balanced")
 
+_FIX = "point --run at the folder `fairser run`, `fairser demo` or `fairser train` wrote"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({type(exc).__name__}); delete that model "
+                          "folder and rerun, or " + _FIX) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a JSON object; " + _FIX)
+    return data
+
+
+def _run_info(folder: Path) -> dict[str, Any]:
+    """``run.json`` of a model saved by ``fairser run``, checked."""
+    info = _read_json(folder / _INFO)
+    missing = [k for k in ("method", "emotion", "frontend") if k not in info]
+    if missing:
+        raise ConfigError(f"{folder / _INFO}: no {missing[0]!r}; not a model saved by "
+                          "`fairser run`; delete that model folder and rerun, or " + _FIX)
+    return {**info, "model_dir": str(folder / "model")}
+
+
+def _train_info(model_dir: Path) -> dict[str, Any]:
+    """What predict needs, from the ``model.json`` of a model saved by ``fairser train``."""
+    path = model_dir / _MODEL_META
+    meta = _read_json(path)
+    labels, features = meta.get("labels"), meta.get("features")
+    for key, value in (("method", meta.get("method")), ("labels", labels),
+                       ("features", features)):
+        if not value:
+            raise ConfigError(f"{path}: no {key!r}; not a complete fairser model (retrain it), "
+                              "or " + _FIX)
+    if not isinstance(labels, dict) or not isinstance(features, dict) or not (
+            features.get("frontend") and labels.get("classes")):
+        raise ConfigError(f"{path}: 'labels' or 'features' is incomplete; not a complete "
+                          "fairser model (retrain it), or " + _FIX)
+    binary = labels.get("task") == "binary"
+    positive = labels.get("positive")
+    return {"method": meta["method"], "seed": meta.get("seed"), "target": None,
+            "condition": None, "sweep": {}, "task": labels.get("task"),
+            "emotion": positive if binary else "all",
+            "emotions": [positive] if binary else list(labels["classes"]),
+            "frontend": features["frontend"], "layers": features.get("layers"),
+            "model_dir": str(model_dir)}
+
 
 def find_models(run_dir: Path | str) -> list[tuple[Path, dict[str, Any]]]:
-    """Saved models under ``run_dir`` as ``(model folder, run.json contents)``.
+    """Saved models under ``run_dir`` as ``(folder, info)``; ``info["model_dir"]`` is loaded.
 
     Raises
     ------
     ConfigError
-        When ``run_dir`` holds no saved model.
+        When ``run_dir`` is missing or holds no usable model (one line naming the file).
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such folder; " + _FIX)
     if (run_dir / _INFO).is_file():
-        folders = [run_dir]
-    else:
-        folders = sorted(p.parent for p in (run_dir / "models").glob(f"*/{_INFO}"))
-    found = []
-    for folder in folders:
-        try:
-            info = json.loads((folder / _INFO).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{folder / _INFO}: unreadable ({type(exc).__name__}); delete "
-                              "that model folder and rerun `fairser run`") from None
-        found.append((folder, info))
+        return [(run_dir, _run_info(run_dir))]
+    if (run_dir / _MODEL_META).is_file():  # a saved model (e.g. <workdir>/model)
+        return [(run_dir, _train_info(run_dir))]
+    if (run_dir / "model" / _MODEL_META).is_file():  # the workdir of `fairser train`
+        return [(run_dir, _train_info(run_dir / "model"))]
+    found = [(p.parent, _run_info(p.parent))
+             for p in sorted((run_dir / "models").glob(f"*/{_INFO}"))]
     if not found:
-        raise ConfigError(f"{run_dir}: no saved models (models/*/run.json); pass the folder "
-                          "`fairser run` or `fairser demo` wrote, with save_models: true")
+        raise ConfigError(f"{run_dir}: no saved models (models/*/run.json or model.json); pass "
+                          "the folder `fairser run`, `fairser demo` (with save_models: true) or "
+                          "`fairser train` wrote")
     return found
 
 
@@ -76,8 +130,11 @@ def _choose(models: list[tuple[Path, dict[str, Any]]], *, method: str | None, se
                 return [(p, i) for p, i in pool if i.get(key) == value]
         return pool
 
-    pool = pick("method", method, models, [m for m in ("pa-cfa", *ALL_METHODS)])
-    pool = pick("seed", seed, pool, sorted({i.get("seed") for _, i in pool}))
+    from fairser.methods import METHODS
+
+    pool = pick("method", method, models, [_DEFAULT_METHOD, *METHODS])
+    pool = pick("seed", seed, pool, sorted({i.get("seed") for _, i in pool},
+                                           key=lambda v: (v is None, v)))
     pool = pick("condition", condition, pool, list(_UNTOUCHED))
     pool = pick("target", target, pool, [])
     pool = pick("sweep", None, pool, [{}])
@@ -91,24 +148,31 @@ def _choose(models: list[tuple[Path, dict[str, Any]]], *, method: str | None, se
     return [by_emotion[e] for e in order]
 
 
-def _manifest(files: list[Path]) -> pd.DataFrame:
-    rows = []
-    for i, path in enumerate(files):
-        if path.is_dir():
-            raise AudioError(f"{path}: is a folder, not an audio file; pass the files in it "
-                             f"(e.g. {path / '*.wav'})")
-        if not path.exists():
-            raise AudioError(f"{path}: audio file not found; check the path")
-        info = audio_info(path)  # AudioError names the file
-        if info.frames == 0:
-            raise AudioError(f"{path}: empty audio (0 samples); pass a file with speech")
-        rows.append({"corpus": "predict", "utt_id": f"{i:05d}-{path.stem}",
-                     "path": str(path.resolve()), "speaker": f"file{i:05d}", "gender": None,
-                     "emotion": None, "split": None, "language": "und",
-                     "duration_s": info.duration_s})
-    from fairser.corpora import coerce_manifest
+def _file_problem(path: Path) -> tuple[str | None, float]:
+    """``(reason the file cannot be scored or None, duration in s)``."""
+    if path.is_dir():
+        return (f"is a folder, not an audio file; pass the files in it (e.g. "
+                f"{path / '*.wav'})"), 0.0
+    if not path.exists():
+        return "audio file not found; check the path", 0.0
+    try:
+        info = audio_info(path)
+    except (AudioError, OSError) as exc:
+        return " ".join(str(exc).split()).removeprefix(f"{path}: "), 0.0
+    if info.frames == 0:
+        return "empty audio (0 samples); pass a file with speech", 0.0
+    return None, float(info.duration_s)
 
-    return coerce_manifest(pd.DataFrame(rows))
+
+def _load(backend: Backend, info: dict[str, Any]) -> Any:
+    model_dir = Path(info["model_dir"])
+    try:
+        return backend.load_model(model_dir)
+    except FairserError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise ConfigError(f"{model_dir}: the saved model is incomplete or corrupt "
+                          f"({type(exc).__name__}: {exc}); retrain it, or " + _FIX) from None
 
 
 def predict_files(run_dir: Path | str, files: list[Path | str], *, method: str | None = None,
@@ -120,7 +184,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str], *, method: str |
     Parameters
     ----------
     run_dir : path
-        A run folder or one saved model folder.
+        A run folder, one saved model folder, or the workdir of ``fairser train``.
     files : list of path
         Audio files (anything :func:`fairser.audio.load_audio` reads).
     method, seed, target, condition : optional
@@ -135,41 +199,85 @@ def predict_files(run_dir: Path | str, files: list[Path | str], *, method: str |
     Returns
     -------
     DataFrame
-        One row per file: ``file``, then ``p_<emotion>`` per emotion, then ``top`` (the
-        emotion with the highest probability). ``attrs["models"]`` lists the models used.
+        One row per file, in order: ``file``, ``p_<emotion>`` per emotion, ``top`` (the
+        emotion with the highest probability) and ``error`` (None, or why the file could not
+        be scored; its probabilities are then NaN). ``attrs["models"]`` lists the models used.
 
     Raises
     ------
     ConfigError
-        No model matches the choices.
-    AudioError
-        A file is missing or unreadable (the message names it).
+        No files, no usable model, or no model matching the choices.
     """
     if not files:
         raise ConfigError("predict: no audio files given; pass one or more paths after --run")
     chosen = _choose(find_models(run_dir), method=method, seed=seed, target=target,
                      condition=condition)
     backend = backend or default_backend()
-    info0 = chosen[0][1]
+    models = [(info, _load(backend, info)) for _, info in chosen]
     paths = [Path(f) for f in files]
-    manifest = _manifest(paths)
-    feats = backend.extract(manifest, info0["frontend"], layers=info0.get("layers"),
-                            cache_dir=cache_dir, workers=1, progress=progress)
-    bad = getattr(feats, "bad", None)
-    if bad is not None and len(bad):
-        first = bad.iloc[0]
-        raise AudioError(f"{first['path']}: no features ({first['reason']}); re-encode the file")
+    errors: list[str | None] = []
+    rows = []
+    for i, path in enumerate(paths):
+        reason, duration = _file_problem(path)
+        errors.append(reason)
+        if reason is None:
+            rows.append({"corpus": "predict", "utt_id": f"{i:05d}-{path.stem}",
+                         "path": str(path.resolve()), "speaker": f"file{i:05d}",
+                         "gender": None, "emotion": None, "split": None, "language": "und",
+                         "duration_s": duration, "_row": i})
+    columns = _probability_columns(models)
+    proba = np.full((len(paths), len(columns)), np.nan)
+    if rows:
+        from fairser.corpora import coerce_manifest, utt_key
+
+        manifest = coerce_manifest(pd.DataFrame(rows).drop(columns="_row"))
+        index = [r["_row"] for r in rows]
+        info0 = models[0][0]
+        feats = backend.extract(manifest, info0["frontend"], layers=info0.get("layers"),
+                                cache_dir=cache_dir, workers=1, progress=progress)
+        bad = getattr(feats, "bad", None)
+        reasons = ({} if bad is None or not len(bad) else
+                   dict(zip(bad["utt_id"].astype(str), bad["reason"].astype(str), strict=True)))
+        keep = []
+        for j, (utt, i) in enumerate(zip(manifest["utt_id"].astype(str), index, strict=True)):
+            if utt in reasons or utt_key("predict", utt) not in feats:
+                errors[i] = f"no features ({reasons.get(utt, 'extraction failed')})"
+            else:
+                keep.append(j)
+        good = manifest.iloc[keep].reset_index(drop=True)
+        if len(good):
+            proba[[index[j] for j in keep]] = _probabilities(models, good, feats)
     out = pd.DataFrame({"file": [str(p) for p in paths]})
-    for folder, info in chosen:
-        model = backend.load_model(folder / "model")
-        proba = np.asarray(model.predict_proba(manifest, feats), dtype=float)
-        if info.get("emotion") == "all" or proba.ndim == 2:
-            for j, emo in enumerate(info.get("emotions") or range(proba.shape[1])):
-                out[f"p_{emo}"] = proba[:, j]
-        else:
-            out[f"p_{info['emotion']}"] = proba.reshape(-1)
-    prob_cols = [c for c in out.columns if c.startswith("p_")]
-    out["top"] = [prob_cols[j][2:] for j in out[prob_cols].to_numpy().argmax(axis=1)]
+    for j, col in enumerate(columns):
+        out[f"p_{col}"] = proba[:, j]
+    tops = [columns[int(np.argmax(row))] if np.isfinite(row).all() else None for row in proba]
+    out["top"] = pd.Series(tops, dtype=object)
+    out["error"] = pd.Series(errors, dtype=object)  # None for a scored file
     out.attrs["models"] = [{"folder": str(folder), **{k: info.get(k) for k in (
         "method", "emotion", "seed", "target", "condition", "sweep")}} for folder, info in chosen]
+    return out
+
+
+def _probability_columns(models: list[tuple[dict[str, Any], Any]]) -> list[str]:
+    cols: list[str] = []
+    for info, _ in models:
+        if info.get("emotion") == "all":
+            cols.extend(str(e) for e in info.get("emotions") or [])
+        else:
+            cols.append(str(info["emotion"]))
+    return cols
+
+
+def _probabilities(models: list[tuple[dict[str, Any], Any]], manifest: pd.DataFrame,
+                   feats: Any) -> np.ndarray:
+    parts = []
+    for _, model in models:
+        proba = np.asarray(model.outputs(manifest, feats).proba, dtype=float)
+        parts.append(proba if proba.ndim == 2 else proba.reshape(-1, 1))
+    out = np.concatenate(parts, axis=1)
+    expected = len(_probability_columns(models))
+    if out.shape[1] != expected:
+        raise ConfigError(f"{models[0][0]['model_dir']}: the model gives {out.shape[1]} "
+                          f"probabilities for {expected} emotions listed in its run.json; "
+                          "retrain it")
     return out

@@ -5,6 +5,7 @@ Layout of a run folder (``runs/NAME`` by default)::
     config.json              the resolved experiment config
     records/RUN_ID.json      one finished run: its spec, config hash, result rows, per-speaker rows
     predictions/RUN_ID.parquet  its per-utterance predictions (for paired tests)
+    .lock                    held (flock) while a run writes to the folder
     models/RUN_ID/           the saved model (``model/``) and ``run.json`` (what predict needs)
     embeddings/RUN_ID.npz    a sample of embeddings for the report's projection
     results.parquet/.csv     every row of the current grid (rewritten at the end of a run)
@@ -17,7 +18,8 @@ Layout of a run folder (``runs/NAME`` by default)::
 ``RUN_ID`` is ``KEY__HASH``: the run's grid coordinates and the hash of every option that
 changes its result, so a rerun skips exactly the runs whose record exists, and a changed option
 re-runs only what it affects. A record is written last, after the model, so its presence means
-the run is complete.
+the run is complete (``status: ok``) or failed on its own (``status: failed``, tried again by a
+rerun). :class:`RunLock` keeps two runs from writing to one folder at once.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairser._io import atomic_path, atomic_write_bytes, atomic_write_text
+from fairser._io import atomic_path, atomic_write_text
 from fairser.errors import FairserError
 
-__all__ = ["ResultsStore", "atomic_write_bytes", "atomic_write_frame", "atomic_write_text",
-           "safe_name"]
+try:  # POSIX; elsewhere the folder is not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["ResultFolderBusy", "ResultsStore", "RunLock", "atomic_write_frame", "safe_name"]
+
+
+class ResultFolderBusy(FairserError):
+    """Another process is writing to the run folder (its lock is held)."""
+
+#: The file that marks a complete model folder (what ``predict`` reads).
+_MODEL_INFO = "run.json"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
@@ -123,16 +135,26 @@ class ResultsStore:
                  if self.predictions_path(r).is_file()]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    def has(self, run_id: str) -> bool:
-        """True when ``run_id`` finished (its record exists and parses)."""
+    def status(self, run_id: str) -> str | None:
+        """``ok`` or ``failed`` for a stored record; None when there is none (or it is torn)."""
         path = self.record_path(run_id)
         if not path.is_file():
-            return False
+            return None
         try:
-            json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return False
-        return True
+            return None
+        if not isinstance(record, dict):
+            return None
+        return "failed" if record.get("status") == "failed" else "ok"
+
+    def has(self, run_id: str) -> bool:
+        """True when ``run_id`` has a record (finished, or failed) that parses."""
+        return self.status(run_id) is not None
+
+    def finished(self, run_id: str) -> bool:
+        """True when ``run_id`` finished successfully (a failed fit is tried again)."""
+        return self.status(run_id) == "ok"
 
     def save(self, run_id: str, record: dict[str, Any]) -> Path:
         """Write ``record`` for ``run_id`` atomically; NaN becomes ``null``."""
@@ -157,22 +179,21 @@ class ResultsStore:
                                "the file and rerun to recompute that run") from exc
 
     def save_model(self, run_id: str, model: Any, info: dict[str, Any]) -> Path:
-        """Save ``model`` (``model.save(dir)``) and ``info`` as ``run.json``, atomically.
+        """Save ``model`` (``model.save(dir)``) into ``models/RUN_ID/model`` and ``info`` as
+        ``run.json`` beside it.
 
-        The model is written into a temporary sibling folder that is renamed into place.
+        ``run.json`` is removed first and written last (atomically), so a model folder counts
+        (for ``predict``) only once it is complete; a save that raises removes the folder.
         """
         final = self.model_dir(run_id)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        (final / _MODEL_INFO).unlink(missing_ok=True)
         try:
-            model.save(tmp / "model")
-            (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=1),
-                                          encoding="utf-8")
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            if (final / "model").exists():
+                shutil.rmtree(final / "model")
+            model.save(final / "model")
+            atomic_write_text(final / _MODEL_INFO, json.dumps(_jsonable(info), indent=1))
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
             raise
         return final
 
@@ -190,3 +211,54 @@ class ResultsStore:
             if self.has(run_id):
                 out.extend(self.load(run_id).get(field, []))
         return pd.DataFrame(out)
+
+
+class RunLock:
+    """An OS-level lock on a run folder, held while a run writes to it.
+
+    ``fcntl.flock`` on ``<folder>/.lock``: the kernel releases it when the holder exits or
+    crashes, so a lock file left behind never blocks a later run. The file records the
+    holder's pid and command, for the message of the process that finds it taken.
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder (created if missing).
+    command : str, optional
+        What holds it (shown to a second process).
+
+    Raises
+    ------
+    ResultFolderBusy
+        On entering, when another process holds the lock.
+    """
+
+    def __init__(self, folder: Path | str, *, command: str = "") -> None:
+        self.path = Path(folder) / ".lock"
+        self.command = command
+        self._fh: Any = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = " ".join(fh.read().split())[:200] or "another process"
+                fh.close()
+                raise ResultFolderBusy(
+                    f"{self.path.parent}: another run is writing to this folder ({holder}); "
+                    "wait for it to finish or pass another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}: {self.command}".strip())
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the descriptor releases the flock
+            self._fh = None

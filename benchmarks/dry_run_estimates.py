@@ -1,0 +1,95 @@
+"""What ``fairser run --dry-run`` would estimate for configs/paper/* at MSP-Podcast scale.
+
+The paper's corpora are licensed, so their manifests are stood in for by synthetic ones of the
+same size: ``--rows`` utterances (default 151,000, about MSP-Podcast's labelled set) with
+durations drawn uniformly from 2.75 to 11 s (MSP-Podcast's segment range), 40 % of them in the
+four emotions of the configs, speakers of both genders, and splits train / dev / test of
+70 / 15 / 15 %. The target (BIIC-Podcast) gets a manifest of ``--target-rows`` utterances drawn
+the same way (default: as many as the source; the store size scales linearly with the rows).
+No audio is read. For each config the script prints the fits, the feature-store size per
+corpus and in total, and the peak memory of one fit, each term apart (docs/grids.md gives the
+formulas).
+
+Usage: ``python benchmarks/dry_run_estimates.py [--rows 151000] [--target-rows N] [--seed 0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairser.experiments import default_backend, load_config, plan_fits
+from fairser.experiments.data import source_with_splits, target_roles
+from fairser.experiments.dryrun import estimate_cost
+from fairser.experiments.estimate import human_bytes, store_bytes
+from fairser.experiments.planning import training_options
+
+REPO = Path(__file__).resolve().parents[1]
+EMOTIONS = np.array(["angry", "happy", "sad", "neutral", "contempt", "disgust", "surprise",
+                     "fear", "other"])
+
+
+def synthetic_manifest(corpus: str, rows: int, *, seed: int) -> pd.DataFrame:
+    """A manifest of ``rows`` utterances (no audio): 2.75-11 s, both genders, 70/15/15 splits."""
+    rng = np.random.default_rng(seed)
+    speakers = rng.integers(0, max(2, rows // 60), rows)
+    emotion = np.where(rng.random(rows) < 0.4, rng.choice(EMOTIONS[:4], rows),
+                       rng.choice(EMOTIONS[4:], rows))
+    split = rng.choice(np.array(["train", "dev", "test"]), rows, p=[0.7, 0.15, 0.15])
+    df = pd.DataFrame({
+        "corpus": corpus, "utt_id": [f"{corpus}-{i:06d}" for i in range(rows)],
+        "path": "", "speaker": [f"{corpus}-spk{s}" for s in speakers],
+        "gender": np.where(speakers % 2 == 0, "M", "F"), "emotion": emotion, "split": split,
+        "language": "und", "duration_s": rng.uniform(2.75, 11.0, rows)})
+    for col in df.columns[:-1]:
+        df[col] = df[col].astype("string")
+    return df
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=151_000)
+    ap.add_argument("--target-rows", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    for var in ("MSP_PODCAST_ROOT", "BIIC_PODCAST_ROOT"):
+        os.environ.setdefault(var, "/data/placeholder")
+    backend = default_backend()
+    manifests = {"msp-podcast": synthetic_manifest("msp-podcast", args.rows, seed=args.seed),
+                 "biic-podcast": synthetic_manifest("biic-podcast",
+                                                    args.target_rows or args.rows,
+                                                    seed=args.seed + 1)}
+    for path in sorted((REPO / "configs" / "paper").glob("*.yaml")):
+        start = time.perf_counter()
+        cfg = load_config(path)
+        source = source_with_splits(manifests[cfg.source.kind], cfg.source_split)
+        targets = {t.label: manifests[t.kind] for t in cfg.targets}
+        adapt = {k: target_roles(v, cfg.target_split)[0] for k, v in targets.items()}
+        shape = backend.describe_frontend(cfg.features.frontend, cfg.features.layers)
+        options = backend.train_config(training_options(cfg, ()))
+        store, memory = estimate_cost(cfg, source=source, targets=targets, adapt=adapt,
+                                      shape=shape, options=options)
+        fits = plan_fits(cfg)
+        print(f"\n{path.relative_to(REPO)}: {len(fits)} fits; frontend {shape.name} "
+              f"layers={cfg.features.layers} ({shape.frame_rate:g} frames/s x {shape.dim} x "
+              f"{shape.n_layers} layer(s) x {shape.dtype})")
+        for label, df in [(cfg.source.label, source), *targets.items()]:
+            hours = df["duration_s"].sum() / 3600
+            size = store_bytes(df["duration_s"].to_numpy(), shape)
+            print(f"  {label}: {len(df)} rows, {hours:.0f} h -> {human_bytes(size)}")
+        print(f"  feature store total: {human_bytes(store)}")
+        print(f"  peak memory per fit: {human_bytes(memory.total)} = rows in memory "
+              f"{human_bytes(memory.data)} ({memory.rows} rows x {memory.frames} frames) + batch "
+              f"{human_bytes(memory.batch)} + activations {human_bytes(memory.activations)} + "
+              f"parameters/optimiser {human_bytes(memory.params)}; streaming batches: "
+              f"{human_bytes(memory.streaming)}")
+        print(f"  (estimated in {time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

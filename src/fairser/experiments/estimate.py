@@ -1,0 +1,200 @@
+"""Planning before spending: the size of a grid, its feature store and a fit's peak memory.
+
+``fairser run --dry-run`` prints these for a config (docs/grids.md gives the formulas and the
+figures for configs/paper/*). Everything is computed from the manifests (durations), the
+frontend's shape (frame rate, width, layers kept, storage dtype) and the training options; no
+audio is read and nothing is trained.
+
+Feature store (per frontend configuration)::
+
+    T_i   = ceil(duration_i * frame_rate)         (1 for utterance-level functionals)
+    entry = 128 + T_i * L * D * bytes(dtype)     (npy header + data), rounded up to 4 KiB blocks
+    store = sum of entries over the distinct utterances of the source and every target
+
+Peak memory of one fit (float32 unless noted)::
+
+    T'     = min(max_frames, ceil(T_max / frame_stride))      T_max: longest clip's frames
+    data   = 3 * N_fit * L * T' * D * 2                       the fit's rows in memory: held
+                                                              as float16 padded to T', plus
+                                                              their float32 copies while they
+                                                              are stacked (training on main)
+    batch  = 3 * B * L * T' * D * 4                           one input batch: float32 copy,
+                                                              standardised, after dropout
+    acts   = n_layers * B * T' * (8 * d_model + 2 * ff_dim) * 4
+             + n_layers * B * n_heads * T'^2 * 4 * 2          attention weights and grads
+             + B * T' * d_model * 4 * 4                       projection and pooling
+    params = P * 4 * 4                                        weights, grads, Adam m and v
+    P      = L + D*d + d + n_layers*(4d^2 + 2d*ff + 9d + ff) + d*E + E + E*C + C
+             (+ E*G + 3G + 2 with a gender head)       d = d_model, E = embed_dim, G = gc_hidden
+    peak   = data + batch + acts + params                     (plus the Python/torch process)
+
+``N_fit`` is the source train and dev rows plus the target's adaptation rows; ``B`` the batch
+size. A training layer that streams batches from the store instead of holding its rows drops
+``data`` (the estimate shows it separately). Checked on RAVDESS -> CASIA (whisper-base layer 2,
+pa-adv, 1360 rows): store 210.0 MB estimated, 209.4 MB on disk; peak memory of a fit 318 MB
+estimated, 321 and 327 MB measured in two runs (growth of the peak RSS during ``fit``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FitMemory", "FrontendShape", "fit_memory", "human_bytes", "store_bytes"]
+
+_NPY_HEADER = 128
+_BLOCK = 4096
+_DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+@dataclass(frozen=True)
+class FrontendShape:
+    """What the estimates need to know about a frontend configuration.
+
+    Attributes
+    ----------
+    name : str
+        Frontend name.
+    frame_rate : float
+        Frames per second (0 for utterance-level functionals: one frame per clip).
+    dim : int
+        Feature width ``D``.
+    n_layers : int
+        Layers kept ``L``.
+    dtype : str
+        Storage dtype (``float16`` by default).
+    """
+
+    name: str
+    frame_rate: float
+    dim: int
+    n_layers: int
+    dtype: str = "float16"
+
+    def frames(self, duration_s: np.ndarray) -> np.ndarray:
+        """Frames per clip: ``ceil(duration * frame_rate)``, at least 1."""
+        d = np.nan_to_num(np.asarray(duration_s, dtype=float), nan=0.0)
+        if self.frame_rate <= 0:
+            return np.ones(len(d), dtype=np.int64)
+        return np.maximum(1, np.ceil(d * self.frame_rate)).astype(np.int64)
+
+
+def store_bytes(durations: np.ndarray, shape: FrontendShape) -> int:
+    """Bytes the feature store needs for clips of ``durations`` seconds (see the module doc)."""
+    per_value = _DTYPE_BYTES.get(shape.dtype, 4) * shape.n_layers * shape.dim
+    entry = _NPY_HEADER + shape.frames(durations) * per_value
+    return int((np.ceil(entry / _BLOCK) * _BLOCK).sum())
+
+
+@dataclass(frozen=True)
+class FitMemory:
+    """Peak memory of one fit, by term (bytes).
+
+    Attributes
+    ----------
+    data, batch, activations, params : int
+        The terms of the module docstring.
+    frames : int
+        ``T'``, frames per clip after striding and the cap.
+    rows : int
+        ``N_fit``.
+    """
+
+    data: int
+    batch: int
+    activations: int
+    params: int
+    frames: int
+    rows: int
+
+    @property
+    def total(self) -> int:
+        """Sum of the terms."""
+        return self.data + self.batch + self.activations + self.params
+
+    @property
+    def streaming(self) -> int:
+        """Peak without the resident data (a training layer that streams batches)."""
+        return self.batch + self.activations + self.params
+
+
+def _option(options: Any, name: str, default: Any) -> Any:
+    if isinstance(options, Mapping):
+        return options.get(name, default)
+    return getattr(options, name, default)
+
+
+def _param_count(shape: FrontendShape, model: Any, n_classes: int, adversarial: bool) -> int:
+    d = int(_option(model, "d_model", 64))
+    ff = int(_option(model, "ff_dim", 128))
+    n = int(_option(model, "n_layers", 1))
+    emb = int(_option(model, "embed_dim", 64))
+    gc = int(_option(model, "gc_hidden", 64))
+    count = shape.n_layers + shape.dim * d + d  # layer weighting, projection D -> d_model
+    count += n * (4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d)  # attention, FF, norms
+    count += d * emb + emb + emb * n_classes + n_classes  # embedding and emotion head
+    if adversarial:
+        count += emb * gc + gc + gc * 2 + 2
+    return count
+
+
+def fit_memory(*, rows: int, longest_s: float, shape: FrontendShape, options: Any,
+               n_classes: int = 1, adversarial: bool = True) -> FitMemory:
+    """Peak memory of one fit (see the module docstring for the formula).
+
+    Parameters
+    ----------
+    rows : int
+        Rows the fit holds: source train + dev and the target's adaptation rows.
+    longest_s : float
+        Longest clip among them, in seconds.
+    shape : FrontendShape
+        The frontend configuration.
+    options : TrainConfig or mapping
+        Training options (``batch_size``, ``frame_stride``, ``max_frames``, ``model``).
+    n_classes : int, default 1
+        Width of the emotion head (1 for binary).
+    adversarial : bool, default True
+        Whether the method has a gender head.
+    """
+    batch_size = int(_option(options, "batch_size", 64))
+    stride = int(_option(options, "frame_stride", 4))
+    cap = int(_option(options, "max_frames", 96))
+    model = _option(options, "model", {})
+    t_max = int(shape.frames(np.array([longest_s]))[0])
+    frames = max(1, min(cap, math.ceil(t_max / stride)))
+    width = shape.n_layers * shape.dim
+    d = int(_option(model, "d_model", 64))
+    ff = int(_option(model, "ff_dim", 128))
+    heads = int(_option(model, "n_heads", 4))
+    n = int(_option(model, "n_layers", 1))
+    acts = (n * batch_size * frames * (8 * d + 2 * ff) * 4
+            + n * batch_size * heads * frames * frames * 4 * 2
+            + batch_size * frames * d * 4 * 4)
+    params = _param_count(shape, model, n_classes, adversarial) * 4 * 4
+    return FitMemory(data=3 * rows * frames * width * 2,
+                     batch=3 * batch_size * frames * width * 4,
+                     activations=acts, params=params, frames=frames, rows=rows)
+
+
+def fit_rows(source: pd.DataFrame, adapt: pd.DataFrame) -> tuple[int, float]:
+    """``(N_fit, longest clip in s)``: source train + dev rows and the adaptation rows."""
+    split = source["split"].astype("string")
+    used = source[split.isin(["train", "dev"]).fillna(False).to_numpy(dtype=bool)]
+    durations = pd.concat([used["duration_s"], adapt["duration_s"]], ignore_index=True)
+    longest = float(np.nanmax(durations.to_numpy(dtype=float))) if len(durations) else 0.0
+    return len(used) + len(adapt), longest
+
+
+def human_bytes(n: float) -> str:
+    """``1.2 GB`` style (powers of 1000; ``MiB`` would be 4.9 % smaller)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover

@@ -1,0 +1,293 @@
+"""Executors: where the independent fits of a grid run (``--executor``).
+
+``local``
+    One after the other in this process (the default).
+``processes:N``
+    N worker processes on this machine (:mod:`concurrent.futures` with the ``spawn`` start
+    method); each sets its torch threads to ``cores // N`` (at least 1).
+``ray``, ``ray:N``, ``ray:ADDRESS``
+    Ray tasks (the optional extra ``pip install 'fairser[ray]'``): ``ray`` starts a local
+    cluster with the machine's cores, ``ray:N`` one with N CPUs, ``ray:ADDRESS`` (e.g.
+    ``ray:auto``, ``ray:10.0.0.5:6379``) connects to a running cluster. One CPU per fit. The
+    run folder and the feature store must be on a filesystem every node sees.
+
+An executor only decides where ``fn(ctx, task)`` runs; every fit writes its own record
+atomically, so the results do not depend on the executor (results.csv is byte-identical apart
+from the timing column). A worker process that dies (killed, out of memory) loses only its
+current fit: ``processes`` restarts the pool and runs the unfinished fits again (up to
+:data:`MAX_RESTARTS` times), Ray retries the task, and a rerun of the command resumes anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any, Protocol
+
+from fairser.errors import ConfigError, FairserError
+
+__all__ = ["MAX_RESTARTS", "Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor",
+           "available_cores", "parse_executor"]
+
+#: Pool restarts after a worker process died, before the grid stops (finished fits are kept).
+MAX_RESTARTS = 3
+
+#: ``on_done(task, outcome)``: called in this process as each fit finishes.
+OnDone = Callable[[Any, Any], None]
+
+#: The context unpickled in this worker process, by id (one per grid).
+_WORKER_CONTEXT: dict[str, Any] = {}
+
+
+class Executor(Protocol):
+    """Runs ``fn(ctx, task)`` for every task and reports each outcome as it finishes."""
+
+    label: str
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` when this executor cannot run here (e.g. Ray missing)."""
+        ...
+
+    def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
+            on_done: OnDone) -> None:
+        """Run every task; an exception of a task stops the grid and is raised here."""
+        ...
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """Every fit in this process, in plan order."""
+
+    label: str = "local"
+
+    def check(self) -> None:
+        """Always available."""
+
+    def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
+            on_done: OnDone) -> None:
+        """Run the tasks one after the other."""
+        for task in tasks:
+            on_done(task, fn(ctx, task))
+
+
+def _load_context(key: str, payload: bytes, threads: int) -> Any:
+    """Unpickle the grid context in a worker with ``threads`` torch / BLAS threads.
+
+    The environment is set before anything imports torch (it reads ``OMP_NUM_THREADS`` when
+    first imported); if unpickling imported it already, its thread count is set directly.
+    """
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    ctx = _WORKER_CONTEXT[key] = pickle.loads(payload)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return ctx
+
+
+def _init_worker(key: str, payload: bytes, threads: int) -> None:
+    """Process-pool initializer: the grid context, once per worker."""
+    _load_context(key, payload, threads)
+
+
+def _call_in_worker(key: str, fn: Callable[[Any, Any], Any], task: Any) -> Any:
+    return fn(_WORKER_CONTEXT[key], task)
+
+
+@dataclass(frozen=True)
+class ProcessExecutor:
+    """``processes:N``: N spawned worker processes on this machine.
+
+    Attributes
+    ----------
+    workers : int
+        Worker processes.
+    threads : int
+        Torch threads per worker (default ``max(1, cores // workers)``).
+    """
+
+    workers: int
+    threads: int = 0
+
+    @property
+    def label(self) -> str:
+        """``processes:N``."""
+        return f"processes:{self.workers}"
+
+    def check(self) -> None:
+        """Always available."""
+
+    def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
+            on_done: OnDone) -> None:
+        """Run the tasks in the pool; restart it when a worker dies."""
+        key = uuid.uuid4().hex
+        payload = pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL)
+        threads = self.threads or max(1, available_cores() // self.workers)
+        pending = list(tasks)
+        restarts = 0
+        while pending:
+            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)),
+                                       mp_context=get_context("spawn"),
+                                       initializer=_init_worker,
+                                       initargs=(key, payload, threads))
+            broken = False
+            try:
+                futures = {pool.submit(_call_in_worker, key, fn, t): t for t in pending}
+                remaining = set(futures)
+                while remaining and not broken:
+                    done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    for fut in sorted(done, key=lambda f: futures[f].index):
+                        try:
+                            outcome = fut.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            continue
+                        task = futures[fut]
+                        pending.remove(task)
+                        on_done(task, outcome)
+            finally:
+                pool.shutdown(wait=not broken, cancel_futures=True)
+            if broken:
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise FairserError(
+                        f"executor {self.label}: a worker process died {restarts} times "
+                        f"({len(pending)} fit(s) unfinished; killed or out of memory?); "
+                        "finished fits are kept: rerun to resume, with fewer workers if "
+                        "memory is short")
+
+
+def _ray_call(key: str, payload: bytes, fn: Callable[[Any, Any], Any], task: Any,
+              threads: int) -> Any:
+    ctx = _WORKER_CONTEXT.get(key)
+    if ctx is None:
+        ctx = _load_context(key, payload, threads)
+    return fn(ctx, task)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray, an optional extra: pip install "
+                          "'fairser[ray]'") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    """``ray``, ``ray:N`` or ``ray:ADDRESS``: one Ray task per fit (one CPU each).
+
+    Attributes
+    ----------
+    address : str or None
+        A running cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts a local
+        one.
+    num_cpus : int or None
+        CPUs of a local cluster (default: the machine's cores).
+    max_retries : int
+        Retries of a fit whose worker died.
+    """
+
+    address: str | None = None
+    num_cpus: int | None = None
+    max_retries: int = MAX_RESTARTS
+
+    @property
+    def label(self) -> str:
+        """``ray``, ``ray:N`` or ``ray:ADDRESS``."""
+        if self.address:
+            return f"ray:{self.address}"
+        return f"ray:{self.num_cpus}" if self.num_cpus else "ray"
+
+    def check(self) -> None:
+        """Ray must be installed (the optional extra)."""
+        _import_ray()
+
+    def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
+            on_done: OnDone) -> None:
+        """Submit every task to Ray and report them as they finish."""
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus or available_cores(), include_dashboard=False,
+                         log_to_driver=False)
+        try:
+            key = uuid.uuid4().hex
+            payload = ray.put(pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL))
+            remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_call)
+            refs = {remote.remote(key, payload, fn, t, 1): t for t in tasks}
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1)
+                task = refs.pop(done[0])
+                try:
+                    outcome = ray.get(done[0])
+                except ray.exceptions.RayTaskError as exc:
+                    for ref in refs:
+                        ray.cancel(ref)
+                    cause = getattr(exc, "cause", None)
+                    raise (cause if isinstance(cause, BaseException) else exc) from None
+                except ray.exceptions.RayError as exc:
+                    for ref in refs:
+                        ray.cancel(ref)
+                    raise FairserError(
+                        f"executor {self.label}: fit {task.fit_id} lost its worker "
+                        f"({type(exc).__name__}) after {self.max_retries} retries; finished "
+                        "fits are kept: rerun to resume") from None
+                on_done(task, outcome)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def parse_executor(text: str | Executor | None) -> Executor:
+    """An executor from its command-line form.
+
+    ``local``, ``processes:N`` (N >= 1), ``ray``, ``ray:N`` (a local cluster of N CPUs) or
+    ``ray:ADDRESS`` (a running cluster). An :class:`Executor` passes through.
+
+    Raises
+    ------
+    ConfigError
+        Any other text, naming the accepted forms.
+    """
+    if text is None:
+        return LocalExecutor()
+    if not isinstance(text, str):
+        return text
+    kind, _, arg = text.strip().partition(":")
+    forms = "local, processes:N, ray, ray:N or ray:ADDRESS"
+    if kind == "local" and not arg:
+        return LocalExecutor()
+    if kind == "processes":
+        if not arg.isdigit() or int(arg) < 1:
+            raise ConfigError(f"--executor {text!r}: processes needs a worker count, e.g. "
+                              f"processes:2; use one of {forms}")
+        return ProcessExecutor(workers=int(arg))
+    if kind == "ray":
+        if not arg:
+            return RayExecutor()
+        if arg.isdigit():
+            if int(arg) < 1:
+                raise ConfigError(f"--executor {text!r}: ray:N needs N >= 1")
+            return RayExecutor(num_cpus=int(arg))
+        return RayExecutor(address=arg)
+    raise ConfigError(f"--executor {text!r}: unknown executor; use one of {forms}")

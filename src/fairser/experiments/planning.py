@@ -1,0 +1,258 @@
+"""Planning a grid: which fits an experiment needs, their ids, and the checks made before work.
+
+A *fit* is one model trained and scored: one grid point ``method x emotion x seed x target x
+condition x sweep point`` (:class:`FitSpec`), or the linear baseline of an ``emotion x target x
+condition`` cell. :func:`plan_fits` lists them in the order they run; :func:`fit_id` names each
+by its coordinates plus the hash of every option that changes its result, so a rerun skips
+finished fits and an edited option re-runs exactly the fits it affects. :func:`check_config`
+validates what only the lower layers know (method names, training options and their ranges)
+before any corpus is read; ``fairser run --dry-run`` calls the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from fairser._hashing import config_hash
+from fairser.errors import ConfigError
+from fairser.experiments.backend import Backend
+from fairser.experiments.config import ExperimentConfig, SubsampleSpec
+from fairser.experiments.store import safe_name
+
+__all__ = [
+    "BASELINE_METHOD",
+    "LEGACY_BASELINE_METHODS",
+    "FitSpec",
+    "FitTask",
+    "check_config",
+    "condition_of",
+    "fit_id",
+    "plan_fits",
+    "plan_tasks",
+    "training_options",
+]
+
+#: Name of the linear baseline (the floor) in the ``method`` column.
+BASELINE_METHOD = "linear-baseline"
+
+#: Earlier names of the linear baseline, found in run folders written before the rename
+#: (``linear-probe``, easily confused with the gender probe). Such folders stay readable; a
+#: rerun in one recomputes the baseline (under a second per fit) under the new name.
+LEGACY_BASELINE_METHODS: tuple[str, ...] = ("linear-probe",)
+
+#: Characters of the config hash kept in fit ids.
+_ID_HASH_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """The coordinates of one fit.
+
+    Attributes
+    ----------
+    method : str
+        Method registry name, or :data:`BASELINE_METHOD`.
+    emotion : str
+        Positive emotion of the binary task, or ``all`` for multiclass.
+    seed : int
+        Training seed.
+    target : str
+        Label of the target corpus.
+    condition : str
+        Label of the source condition (``source_subsample``).
+    sweep : tuple of (str, value)
+        Training options overridden at this point (empty without a sweep).
+    """
+
+    method: str
+    emotion: str
+    seed: int
+    target: str
+    condition: str
+    sweep: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def is_baseline(self) -> bool:
+        """True for the linear baseline."""
+        return self.method == BASELINE_METHOD
+
+    @property
+    def sweep_label(self) -> str:
+        """``alpha=0.5,beta=1`` or empty."""
+        return ",".join(f"{k}={v}" for k, v in self.sweep)
+
+    @property
+    def key(self) -> str:
+        """Human-readable grid coordinates (file-name safe)."""
+        parts = [self.method, self.emotion, f"seed{self.seed}", self.target, self.condition]
+        if self.sweep:
+            parts.append(self.sweep_label)
+        return safe_name("__".join(parts))
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One fit as an executor runs it: its spec, id, config hash and what to keep.
+
+    Attributes
+    ----------
+    spec : FitSpec
+        The coordinates.
+    fit_id : str
+        ``KEY__HASH``: the record's name in the run folder.
+    digest : str
+        The config hash.
+    keep_embeddings : bool
+        Store an embedding sample (the first fit of each method, target, condition and sweep
+        point, for the report's projection).
+    index : int
+        Position in the plan (0-based).
+    """
+
+    spec: FitSpec
+    fit_id: str
+    digest: str
+    keep_embeddings: bool
+    index: int
+
+
+def plan_fits(cfg: ExperimentConfig, *, baselines: bool = True) -> list[FitSpec]:
+    """Every fit of ``cfg`` in run order.
+
+    The linear baselines come first (one per emotion, target and condition, seed = the first
+    seed, when ``linear_baseline`` is on and ``baselines`` is True), then the grid points,
+    seed-major so a partial grid covers all methods early: condition, target, seed, emotion,
+    method, sweep point.
+    """
+    plan: list[FitSpec] = []
+    for cond in cfg.source_subsample:
+        for target in cfg.targets:
+            for seed in cfg.seeds:
+                for emotion in cfg.grid_emotions():
+                    for method in cfg.methods:
+                        for point in cfg.sweep_points(method):
+                            plan.append(FitSpec(method=method, emotion=emotion, seed=seed,
+                                                target=target.label, condition=cond.label,
+                                                sweep=tuple(point.items())))
+    if not (baselines and cfg.linear_baseline):
+        return plan
+    floor: list[FitSpec] = []
+    seen: set[tuple[str, str, str]] = set()
+    for spec in plan:
+        cell = (spec.emotion, spec.target, spec.condition)
+        if cell not in seen:
+            seen.add(cell)
+            floor.append(FitSpec(method=BASELINE_METHOD, emotion=spec.emotion,
+                                 seed=cfg.seeds[0], target=spec.target,
+                                 condition=spec.condition))
+    return floor + plan
+
+
+def plan_tasks(cfg: ExperimentConfig) -> list[FitTask]:
+    """:func:`plan_fits` with each fit's id, hash and embedding flag."""
+    tasks: list[FitTask] = []
+    first_seen: set[tuple[str, str, str, str]] = set()
+    for index, spec in enumerate(plan_fits(cfg)):
+        fid, digest = fit_id(cfg, spec)
+        embed_key = (spec.method, spec.target, spec.condition, spec.sweep_label)
+        tasks.append(FitTask(spec=spec, fit_id=fid, digest=digest,
+                             keep_embeddings=embed_key not in first_seen, index=index))
+        first_seen.add(embed_key)
+    return tasks
+
+
+def training_options(cfg: ExperimentConfig, sweep: Iterable[tuple[str, Any]] = ()
+                     ) -> dict[str, Any]:
+    """The training options of a fit: ``cfg.training``, the sweep point, the task's classes.
+
+    Raises
+    ------
+    ConfigError
+        ``training.task`` or ``training.classes`` contradict the experiment's.
+    """
+    opts = {**cfg.training, **dict(sweep)}
+    if "task" in opts and opts["task"] != cfg.task:
+        raise ConfigError(f"training.task is {opts['task']!r} but the experiment's task is "
+                          f"{cfg.task!r}; set it once, at the top level")
+    opts["task"] = cfg.task
+    if cfg.task == "multiclass":
+        if "classes" in opts and list(opts["classes"]) != list(cfg.emotions):
+            raise ConfigError("training.classes differs from emotions; list the classes once, "
+                              "under `emotions`")
+        opts["classes"] = list(cfg.emotions)
+    return opts
+
+
+def check_config(cfg: ExperimentConfig, backend: Backend) -> None:
+    """Validate the parts of ``cfg`` that depend on the lower layers, before any work.
+
+    Builds the training config of every method and sweep point, so every range the training
+    layer enforces is checked here too (what ``--dry-run`` calls valid cannot fail on a value).
+
+    Raises
+    ------
+    ConfigError
+        Unknown method, or training / sweep options the training layer rejects.
+    """
+    unknown = [m for m in cfg.methods if m not in backend.methods]
+    if unknown:
+        raise ConfigError(f"methods: unknown method(s) {unknown}; use one of "
+                          f"{', '.join(backend.methods)}")
+    for method in cfg.methods:
+        for point in cfg.sweep_points(method):
+            backend.train_config(training_options(cfg, point.items()))
+
+
+def condition_of(cfg: ExperimentConfig, label: str) -> SubsampleSpec:
+    """The source condition called ``label``."""
+    return next(c for c in cfg.source_subsample if c.label == label)
+
+
+def _fairser_version() -> str:
+    try:
+        return metadata.version("fairser")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout without install
+        return "0"
+
+
+def _payload(cfg: ExperimentConfig, spec: FitSpec) -> dict[str, Any]:
+    """Everything that changes the result of ``spec`` (hashed into its id)."""
+    target = next(t for t in cfg.targets if t.label == spec.target)
+    return {
+        "fairser": _fairser_version(),
+        "source": cfg.source.model_dump(mode="json"),
+        "target": target.model_dump(mode="json"),
+        "emotions": cfg.emotions,
+        "task": cfg.task,
+        "restrict_emotions": cfg.restrict_emotions,
+        "features": {"frontend": cfg.features.frontend, "layers": cfg.features.layers},
+        "training": ({"linear_baseline_norm": cfg.linear_baseline_norm}
+                     if spec.is_baseline else training_options(cfg, spec.sweep)),
+        "condition": condition_of(cfg, spec.condition).model_dump(mode="json"),
+        "source_split": cfg.source_split.model_dump(mode="json"),
+        "target_split": cfg.target_split.model_dump(mode="json"),
+        "bootstrap": cfg.bootstrap.model_dump(mode="json"),
+        "probe": cfg.probe.model_dump(mode="json"),
+        "spec": [spec.method, spec.emotion, spec.seed],
+    }
+
+
+def fit_id(cfg: ExperimentConfig, spec: FitSpec) -> tuple[str, str]:
+    """``(fit_id, config_hash)`` of a fit: ``KEY__HASH`` and the hash."""
+    digest = config_hash(_payload(cfg, spec), length=_ID_HASH_LENGTH)
+    return f"{spec.key}__{digest}", digest
+
+
+def reference_id(cfg: ExperimentConfig) -> str:
+    """Id of the input-feature probe record (one per corpus set, split and probe options)."""
+    payload = {"features": {"frontend": cfg.features.frontend, "layers": cfg.features.layers},
+               "source": cfg.source.model_dump(mode="json"),
+               "targets": [t.model_dump(mode="json") for t in cfg.targets],
+               "emotions": cfg.emotions, "restrict": cfg.restrict_emotions,
+               "probe": cfg.probe.model_dump(mode="json"),
+               "source_split": cfg.source_split.model_dump(mode="json"),
+               "target_split": cfg.target_split.model_dump(mode="json")}
+    return f"reference__{config_hash(payload, length=_ID_HASH_LENGTH)}"

@@ -1,0 +1,181 @@
+"""Scoring a fitted model on one evaluated corpus: result rows, per-speaker rows, predictions.
+
+Everything here turns predictions into the rows of ``results.csv``, ``per_speaker.csv`` and
+``predictions.parquet``; the metrics themselves come from the metrics layer through the
+backend (``evaluate``, ``gender_probe``, ``gc_accuracy``), UAR from
+:func:`fairser.metrics.unweighted_average_recall`, pooling from
+:func:`fairser.metrics.pool_frames`, scores -> labels from :func:`fairser.decision.decide`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairser.corpora import utt_key
+from fairser.decision import decide
+from fairser.errors import TrainingError
+from fairser.experiments.backend import Backend, FittedModelLike
+from fairser.experiments.config import ExperimentConfig
+from fairser.experiments.planning import FitSpec
+
+__all__ = [
+    "NonFiniteOutputs",
+    "base_row",
+    "genders",
+    "labels",
+    "model_outputs",
+    "pooled_features",
+    "prediction_frame",
+    "probe",
+    "score",
+    "utterance_keys",
+]
+
+
+class NonFiniteOutputs(TrainingError):
+    """A fitted model's probabilities or embeddings are NaN or infinite (training diverged)."""
+
+
+def utterance_keys(manifest: pd.DataFrame) -> list[str]:
+    """:func:`fairser.corpora.utt_key` of every row."""
+    return [utt_key(c, u) for c, u in zip(manifest["corpus"], manifest["utt_id"], strict=True)]
+
+
+def pooled_features(features: Any, manifest: pd.DataFrame) -> np.ndarray:
+    """Mean over frames of every row's features, layers concatenated -> ``(n, L * D)`` float32.
+
+    :func:`fairser.metrics.pool_frames` (the probe's input reference) over the rows of
+    ``manifest``; an empty manifest gives an empty ``(0, L * D)`` array.
+    """
+    from fairser.metrics import pool_frames
+
+    keys = utterance_keys(manifest)
+    if not keys:
+        return np.empty((0, int(features.dim) * int(features.n_layers)), dtype=np.float32)
+    return pool_frames(features[key] for key in keys)
+
+
+def labels(manifest: pd.DataFrame, cfg: ExperimentConfig, emotion: str) -> np.ndarray:
+    """True labels: 0/1 for ``emotion`` (binary) or class indices of ``cfg.emotions`` (-1 other)."""
+    emo = manifest["emotion"].astype("string")
+    if cfg.task == "binary":
+        return (emo == emotion).fillna(False).to_numpy(dtype=int)
+    index = {e: i for i, e in enumerate(cfg.emotions)}
+    return np.array([index.get(e, -1) if isinstance(e, str) else -1 for e in emo], dtype=int)
+
+
+def genders(manifest: pd.DataFrame) -> np.ndarray:
+    """The gender column as an object array, ``NA`` for missing values."""
+    return manifest["gender"].astype("string").fillna("NA").to_numpy(dtype=object)
+
+
+def model_outputs(model: FittedModelLike, df: pd.DataFrame, features: Any, *, where: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(proba, y_pred, embeddings, own-head gender or None)`` of ``model`` on ``df``.
+
+    One ``model.outputs`` pass (the FittedModel contract of :class:`Backend`).
+
+    Raises
+    ------
+    NonFiniteOutputs
+        When a probability or an embedding is NaN or infinite: the fit diverged, and its
+        scores would be meaningless (a constant prediction scores UAR 0.5 and dSP 0).
+    """
+    out = model.outputs(df, features)
+    proba = np.asarray(out.proba, dtype=float)
+    emb = np.asarray(out.embedding, dtype=np.float32)
+    for name, arr in (("probabilities", proba), ("embeddings", emb)):
+        if arr.size and not np.isfinite(arr).all():
+            raise NonFiniteOutputs(
+                f"{where}: the model's {name} are not finite (training diverged); lower "
+                "training.lr or check the features for NaN")
+    gc = out.attribute
+    return proba, np.asarray(decide(proba), dtype=int), emb, None if gc is None else np.asarray(gc)
+
+
+def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame) -> float:
+    """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible)."""
+    if not cfg.probe.enabled or len(df) == 0:
+        return float("nan")
+    idx = np.arange(len(df))
+    if len(idx) > cfg.probe.max_rows:
+        idx = np.sort(np.random.default_rng(0).choice(idx, cfg.probe.max_rows, replace=False))
+    sex = genders(df)[idx]
+    speakers = df["speaker"].to_numpy(dtype=object)[idx]
+    per_gender = pd.Series(speakers).groupby(pd.Series(sex)).nunique()
+    if len(per_gender.drop("NA", errors="ignore")) < 2 or per_gender.min() < 2:
+        return float("nan")  # a speaker-disjoint probe needs two speakers of each gender
+    return float(backend.gender_probe(x[idx], sensitive_features=sex, groups=speakers))
+
+
+def _per_speaker(df: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, base: dict[str, Any],
+                 *, binary: bool) -> list[dict[str, Any]]:
+    from fairser.metrics import unweighted_average_recall
+
+    rows = []
+    for spk, grp in df.groupby("speaker", sort=True):
+        i = grp.index.to_numpy()
+        yt, yp = y_true[i], y_pred[i]
+        row = {**base, "speaker": str(spk), "gender": str(grp["gender"].iloc[0]), "n": len(i),
+               "accuracy": float(np.mean(yt == yp))}
+        if binary:
+            pos, neg = yt == 1, yt == 0
+            row["tpr"] = float(np.mean(yp[pos] == 1)) if pos.any() else float("nan")
+            row["fpr"] = float(np.mean(yp[neg] == 1)) if neg.any() else float("nan")
+            row["selection_rate"] = float(np.mean(yp == 1))
+        row["uar"] = float(unweighted_average_recall(yt, yp)) if len(i) else float("nan")
+        rows.append(row)
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred: np.ndarray,
+          df: pd.DataFrame, base: dict[str, Any], gc_acc: float, probe: float,
+          probe_input: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The results row and the per-speaker rows of one evaluation."""
+    sex = genders(df)
+    metrics = backend.evaluate(
+        y_true, y_pred, sensitive_features=sex,
+        speakers=df["speaker"].to_numpy(dtype=object),
+        n_boot=cfg.bootstrap.n_resamples, seed=cfg.bootstrap.seed,
+        confidence=cfg.bootstrap.confidence,
+        **({} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}))
+    row = {**base, **{k: _plain(v) for k, v in metrics.items()}, "gc_acc": gc_acc,
+           "probe": probe, "probe_input": probe_input, "n": len(df),
+           "n_m": int(np.sum(sex == "M")), "n_f": int(np.sum(sex == "F"))}
+    return row, _per_speaker(df.reset_index(drop=True), y_true, y_pred, base,
+                             binary=cfg.task == "binary")
+
+
+def prediction_frame(df: pd.DataFrame, base: dict[str, Any], y_true: np.ndarray,
+                     y_pred: np.ndarray, score: np.ndarray | None) -> pd.DataFrame:
+    """Per-utterance predictions in the layout of :func:`fairser.metrics.compare_methods`."""
+    out = pd.DataFrame({
+        "method": base["method"], "emotion": base["emotion"], "seed": base["seed"],
+        "corpus": base["corpus"], "role": base["role"], "target": base["target"],
+        "condition": base["condition"], "sweep": base["sweep"],
+        "utt_id": df["utt_id"].astype(str).to_numpy(),
+        "speaker": df["speaker"].astype(str).to_numpy(), "gender": genders(df),
+        "y_true": np.asarray(y_true, dtype=int), "y_pred": np.asarray(y_pred, dtype=int)})
+    if score is not None and score.ndim == 1 and len(score) == len(df):
+        out["score"] = score.astype(float)
+    return out
+
+
+def base_row(spec: FitSpec, corpus: str, role: str, digest: str, fit_s: float
+             ) -> dict[str, Any]:
+    """The coordinate columns every row of a fit's evaluation on ``corpus`` starts with."""
+    base: dict[str, Any] = {
+        "method": spec.method, "emotion": spec.emotion, "seed": spec.seed, "corpus": corpus,
+        "role": role, "target": spec.target, "condition": spec.condition,
+        "sweep": spec.sweep_label, "config_hash": digest,
+        "run_id": f"{spec.key}__{digest}", "fit_s": fit_s}
+    for key, value in spec.sweep:
+        base[f"sweep_{key}"] = value
+    return base
