@@ -53,6 +53,7 @@ from threadpoolctl import threadpool_limits
 
 from fairser._paths import default_cache_dir
 from fairser.corpora import CORPORA, load_corpus, utt_key
+from fairser.decision import decide
 from fairser.features import extract
 from fairser.levers import GenderEraser, GroupThresholds, SpeakerNorm, frame_moments
 from fairser.metrics import (
@@ -65,7 +66,8 @@ from fairser.metrics.probe import mlp_gender_probe
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EMOTIONS = ["angry", "happy", "sad", "neutral"]
-CONDITIONS = ["corpus", "speaker", "speaker+leace", "speaker+thr", "speaker+leace+thr"]
+CONDITIONS = ["corpus", "speaker", "speaker+leace", "speaker+thr", "speaker+leace+thr",
+              "corpus+thr+c0.01", "speaker+c0.01", "speaker+thr+c0.01", "speaker+leace+thr+c0.01"]
 _ASED_EMOTION = {"n": "neutral", "f": "fear", "h": "happy", "s": "sad", "a": "angry"}
 #: Goals of issue 10 per target: (metric, "min"/"max", bound).
 GOALS = {
@@ -133,70 +135,105 @@ class Corpus:
 
 
 # -- one condition ---------------------------------------------------------------------------
-def features(src: Corpus, tgt: Corpus, cond: str, *, stats_rows: str) -> tuple[
-        np.ndarray, np.ndarray, dict]:
-    """Pooled source and target features after the condition's data levers."""
-    norm = SpeakerNorm(strength=0.0 if cond == "corpus" else 1.0, min_utterances=1)
+def parse_condition(cond: str) -> dict:
+    """``corpus|speaker|uttspeaker`` then any of ``+leace``, ``+thr``, ``+cVALUE``.
+
+    ``uttspeaker``: z-norm per speaker of the mean-pooled rows (utterance-level statistics,
+    the issue's reference) instead of the frames; ``cVALUE``: the LR's inverse penalty C.
+    """
+    tokens = cond.split("+")
+    if tokens[0] not in ("corpus", "speaker", "uttspeaker"):
+        raise SystemExit(f"condition {cond!r}: start with corpus, speaker or uttspeaker")
+    out = {"norm": tokens[0], "leace": False, "thr": False, "C": 1.0}
+    for tok in tokens[1:]:
+        if tok in ("leace", "thr"):
+            out[tok] = True
+        elif tok.startswith("c"):
+            out["C"] = float(tok[1:])
+        else:
+            raise SystemExit(f"condition {cond!r}: unknown lever {tok!r} (leace, thr, cVALUE)")
+    return out
+
+
+def features(src: Corpus, tgt: Corpus, spec: dict, *, stats_rows: str) -> tuple[
+        np.ndarray, np.ndarray, str]:
+    """Pooled source and target features after the data levers, and the fallback summary.
+
+    ``stats_rows="all"``: statistics (and the eraser) use every row of each corpus (no label
+    read); ``"task"``: only the rows of the four emotions (the rows fairser's
+    ``restrict_emotions`` keeps; picking them reads the emotion labels).
+    """
+    norm = SpeakerNorm(strength=0.0 if spec["norm"] == "corpus" else 1.0, min_utterances=1)
     keep = [c.task if stats_rows == "task" else np.ones(len(c.df), bool) for c in (src, tgt)]
-    both = [(c, k) for c, k in zip((src, tgt), keep, strict=True)]
+    both = list(zip((src, tgt), keep, strict=True))
+    if spec["norm"] == "uttspeaker":  # each pooled row is one "frame"
+        pooled = [(c.sums[k] / c.counts[k][:, None, None], k) for c, k in both]
+        moments = [(np.ones(int(k.sum())), x, np.square(x)) for x, k in pooled]
+    else:
+        moments = [(c.counts[k], c.sums[k], c.sumsq[k]) for c, k in both]
     norm.fit_moments(
-        np.concatenate([c.counts[k] for c, k in both]),
-        np.concatenate([c.sums[k] for c, k in both]),
-        np.concatenate([c.sumsq[k] for c, k in both]),
+        *(np.concatenate([m[i] for m in moments]) for i in range(3)),
         speakers=np.concatenate([c.speaker[k] for c, k in both]),
         corpora=[c.name for c, k in both for _ in range(int(k.sum()))])
     out = []
     for c in (src, tgt):
         mean, std = norm.row_stats(None, speakers=c.speaker, corpora=[c.name] * len(c.df))
         out.append((c.pooled - mean.reshape(len(c.df), -1)) / std.reshape(len(c.df), -1))
-    info = {"fallback": norm.last_report.summary()}  # of the target rows
-    if "leace" in cond:
-        eraser = GenderEraser().fit(np.concatenate(out),
-                                    sensitive_features=np.r_[src.gender, tgt.gender])
+    fallback = norm.last_report.summary()  # of the target rows
+    if spec["leace"]:
+        eraser = GenderEraser().fit(
+            np.concatenate([x[k] for x, k in zip(out, keep, strict=True)]),
+            sensitive_features=np.r_[src.gender[keep[0]], tgt.gender[keep[1]]])
         out = [eraser.transform(x) for x in out]
-    return out[0].astype(np.float64), out[1].astype(np.float64), info
+    return out[0].astype(np.float64), out[1].astype(np.float64), fallback
 
 
 def evaluate(src: Corpus, tgt: Corpus, train: np.ndarray, cond: str, *, stats_rows: str,
              mlp: bool, seed: int) -> dict:
     """Every metric of one (target, condition, seed)."""
-    xs, xt, info = features(src, tgt, cond, stats_rows=stats_rows)
+    spec = parse_condition(cond)
+    xs, xt, fallback = features(src, tgt, spec, stats_rows=stats_rows)
     rows = train & src.task
     t = tgt.task
     g, y_t = tgt.gender[t], tgt.emotion[t]
-    res: dict = {"fallback": info["fallback"]}
+    res: dict = {"fallback": fallback}
+
+    def classifier() -> LogisticRegression:
+        return LogisticRegression(C=spec["C"], max_iter=3000, class_weight="balanced")
+
     for emo in EMOTIONS:
-        clf = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
-        clf.fit(xs[rows], (src.emotion[rows] == emo).astype(int))
+        clf = classifier().fit(xs[rows], (src.emotion[rows] == emo).astype(int))
         p = clf.predict_proba(xt[t])[:, 1]
         y = (y_t == emo).astype(int)
-        if "thr" in cond:
+        if spec["thr"]:
             pred = GroupThresholds().fit(p, groups=g).predict(p, groups=g)
         else:
-            pred = (p >= 0.5).astype(int)
+            pred = decide(p)
         res[emo] = {"uar": unweighted_average_recall(y, pred),
                     "dsp": demographic_parity_difference(y, pred, sensitive_features=g),
                     "deo": equalized_odds_difference(y, pred, sensitive_features=g, agg="max")}
     for m in ("uar", "dsp", "deo"):
         res[m] = float(np.mean([res[e][m] for e in EMOTIONS]))
-    clf = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
-    clf.fit(xs[rows], src.emotion[rows].astype(str))
+    clf = classifier().fit(xs[rows], src.emotion[rows].astype(str))
     proba = clf.predict_proba(xt[t])
-    if "thr" in cond:
+    if spec["thr"]:
         pred4 = GroupThresholds().fit(proba, groups=g).predict(proba, groups=g)
     else:
-        pred4 = proba.argmax(axis=1)
+        pred4 = decide(proba)
     labels4 = clf.classes_[pred4]
     res["uar4"] = unweighted_average_recall(y_t.astype(str), labels4)
     res["dsp4"] = demographic_parity_difference(y_t.astype(str), labels4, sensitive_features=g)
-    key = (tgt.name, cond.replace("+thr", ""), stats_rows, seed, mlp)
-    if key not in _PROBES:  # probes read features only: +thr shares them
+    key = (tgt.name, spec["norm"], spec["leace"], stats_rows, seed, mlp)
+    if key not in _PROBES:  # probes read the features only: +thr and +c share them
         spk = tgt.speaker[t]
-        _PROBES[key] = {"probe_lr": gender_probe(xt[t], sensitive_features=g, groups=spk,
-                                                 seed=seed)}
+        probes = {"probe_lr": gender_probe(xt[t], sensitive_features=g, groups=spk, seed=seed)}
+        if stats_rows == "all":  # every target row, no row picked by its emotion
+            probes["probe_lr_all"] = gender_probe(xt, sensitive_features=tgt.gender,
+                                                  groups=tgt.speaker, seed=seed)
         if mlp:
-            _PROBES[key]["probe_mlp"] = mlp_gender_probe(xt[t], sensitive_features=g,
-                                                         groups=spk, seed=seed)
+            probes["probe_mlp"] = mlp_gender_probe(xt[t], sensitive_features=g, groups=spk,
+                                                   seed=seed)
+        _PROBES[key] = probes
     return {**res, **_PROBES[key]}
 
 
@@ -206,7 +243,7 @@ _PROBES: dict[tuple, dict[str, float]] = {}
 def print_tables(results: list[dict]) -> None:
     """Markdown tables: mean +- std over seeds per target and condition, then per task."""
     df = pd.DataFrame(results)
-    cols = ["uar", "dsp", "deo", "uar4", "dsp4", "probe_lr", "probe_mlp"]
+    cols = ["uar", "dsp", "deo", "uar4", "dsp4", "probe_lr", "probe_mlp", "probe_lr_all"]
     for target, part in df.groupby("target", sort=False):
         print(f"\n### RAVDESS -> {target} (mean +- std over seeds {sorted(set(part.seed))})\n")
         print("| condition | " + " | ".join(cols) + " | goals |")
@@ -265,7 +302,7 @@ def main() -> None:
                     r = evaluate(src, tgt, train, cond, stats_rows=args.stats_rows, mlp=mlp,
                                  seed=seed)
                     results.append({"target": name, "condition": cond, "seed": seed, **r})
-                    print(f"  seed {seed} {name:6s} {cond:18s} UAR {r['uar']:.3f} dSP "
+                    print(f"  seed {seed} {name:6s} {cond:24s} UAR {r['uar']:.3f} dSP "
                           f"{r['dsp']:.3f} dEO {r['deo']:.3f} UAR4 {r['uar4']:.3f} probe "
                           f"{r.get('probe_lr', float('nan')):.3f}/"
                           f"{r.get('probe_mlp', float('nan')):.3f} ({time.time() - t0:.0f} s)",
