@@ -139,15 +139,17 @@ def parse_condition(cond: str) -> dict:
     """``corpus|speaker|uttspeaker`` then any of ``+leace``, ``+thr``, ``+cVALUE``.
 
     ``uttspeaker``: z-norm per speaker of the mean-pooled rows (utterance-level statistics,
-    the issue's reference) instead of the frames; ``cVALUE``: the LR's inverse penalty C.
+    the issue's reference) instead of the frames; ``leaceW``/``thrW``: the lever at strength
+    W (default 1); ``cVALUE``: the LR's inverse penalty C.
     """
     tokens = cond.split("+")
     if tokens[0] not in ("corpus", "speaker", "uttspeaker"):
         raise SystemExit(f"condition {cond!r}: start with corpus, speaker or uttspeaker")
-    out = {"norm": tokens[0], "leace": False, "thr": False, "C": 1.0}
+    out = {"norm": tokens[0], "leace": 0.0, "thr": 0.0, "C": 1.0}
     for tok in tokens[1:]:
-        if tok in ("leace", "thr"):
-            out[tok] = True
+        lever = next((n for n in ("leace", "thr") if tok.startswith(n)), None)
+        if lever:  # leace / thr at full strength, leace0.5 / thr0.5 part-way
+            out[lever] = float(tok[len(lever):] or 1.0)
         elif tok.startswith("c"):
             out["C"] = float(tok[1:])
         else:
@@ -181,7 +183,7 @@ def features(src: Corpus, tgt: Corpus, spec: dict, *, stats_rows: str) -> tuple[
         out.append((c.pooled - mean.reshape(len(c.df), -1)) / std.reshape(len(c.df), -1))
     fallback = norm.last_report.summary()  # of the target rows
     if spec["leace"]:
-        eraser = GenderEraser().fit(
+        eraser = GenderEraser(strength=spec["leace"]).fit(
             np.concatenate([x[k] for x, k in zip(out, keep, strict=True)]),
             sensitive_features=np.r_[src.gender[keep[0]], tgt.gender[keep[1]]])
         out = [eraser.transform(x) for x in out]
@@ -206,7 +208,7 @@ def evaluate(src: Corpus, tgt: Corpus, train: np.ndarray, cond: str, *, stats_ro
         p = clf.predict_proba(xt[t])[:, 1]
         y = (y_t == emo).astype(int)
         if spec["thr"]:
-            pred = GroupThresholds().fit(p, groups=g).predict(p, groups=g)
+            pred = GroupThresholds(strength=spec["thr"]).fit(p, groups=g).predict(p, groups=g)
         else:
             pred = decide(p)
         res[emo] = {"uar": unweighted_average_recall(y, pred),
@@ -217,7 +219,8 @@ def evaluate(src: Corpus, tgt: Corpus, train: np.ndarray, cond: str, *, stats_ro
     clf = classifier().fit(xs[rows], src.emotion[rows].astype(str))
     proba = clf.predict_proba(xt[t])
     if spec["thr"]:
-        pred4 = GroupThresholds().fit(proba, groups=g).predict(proba, groups=g)
+        pred4 = GroupThresholds(strength=spec["thr"]).fit(proba, groups=g).predict(proba,
+                                                                             groups=g)
     else:
         pred4 = decide(proba)
     labels4 = clf.classes_[pred4]

@@ -279,8 +279,11 @@ def mlp_gender_probe(
     x, y, spk = _probe_inputs(embeddings, sensitive_features, groups, n_splits)
     options = {**MLP_PROBE_DEFAULTS, **hyper}
 
-    def make_model(n_train: int) -> MLPClassifier:  # noqa: ARG001 (same signature)
-        return MLPClassifier(random_state=seed, **options)
+    def make_model(n_train: int) -> MLPClassifier:
+        batch = options["batch_size"]
+        if isinstance(batch, int):  # sklearn warns when a batch exceeds the fold
+            batch = min(batch, n_train)
+        return MLPClassifier(random_state=seed, **{**options, "batch_size": batch})
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
