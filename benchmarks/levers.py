@@ -255,7 +255,12 @@ def print_tables(results: list[dict]) -> None:
             cells, fails = [], []
             for c in cols:
                 v = rows[c].dropna() if c in rows else pd.Series(dtype=float)
-                cells.append("-" if v.empty else f"{v.mean():.3f} +- {v.std(ddof=0):.3f}")
+                if v.empty:
+                    cells.append("-")
+                elif len(v) == 1:  # e.g. the MLP probe, run for the first seed only
+                    cells.append(f"{v.iloc[0]:.3f} (1 seed)")
+                else:
+                    cells.append(f"{v.mean():.3f} +- {v.std(ddof=0):.3f}")
             for metric, kind, bound in GOALS.get(str(target), []):
                 v = rows[metric].dropna().mean() if metric in rows else float("nan")
                 if not (v >= bound if kind == "min" else v <= bound):
@@ -284,8 +289,13 @@ def main() -> None:
                     "all 24 actors: then seeds only change probe folds)")
     ap.add_argument("--no-mlp", action="store_true")
     ap.add_argument("--mlp-all-seeds", action="store_true")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="write every result here")
+    ap.add_argument("--show", type=Path, default=None,
+                    help="only print the tables of a JSON written by --json")
     args = ap.parse_args()
+    if args.show:
+        print_tables(json.loads(args.show.read_text())["results"])
+        return
     t0 = time.time()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     src_df = manifest("ravdess", args.data)

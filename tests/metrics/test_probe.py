@@ -160,3 +160,34 @@ def test_mlp_probe_is_seeded_uses_speaker_disjoint_folds_and_validates() -> None
     assert 0.0 <= small <= 1.0
     with pytest.raises(MetricError, match="two genders"):
         mlp_gender_probe(np.zeros((4, 2)), sensitive_features=list("MMMM"), groups=list("abcd"))
+
+
+def _mean_equaliser(x, gender, rows):
+    """Shift each gender's rows so that the genders' means over ``rows`` coincide."""
+    shift = {g: x[rows][gender[rows] == g].mean(axis=0) for g in ("M", "F")}
+    centre = x[rows].mean(axis=0)
+    return lambda z: z - np.stack([shift[g] for g in gender]) + centre
+
+
+def test_fold_transform_is_fitted_per_fold_and_avoids_the_in_sample_artefact() -> None:
+    rng = np.random.default_rng(9)
+    gender, speaker = _speakers(n_speakers=20, utts=15)
+    emb = rng.normal(size=(gender.size, 4)) + rng.normal(size=(20, 4))[speaker.astype(int)]
+    emb[:, 0] += np.where(gender == "M", 1.0, -1.0)
+    # equalising the gender means on ALL rows leaves held-out speakers' signal inverted
+    in_sample = _mean_equaliser(emb, gender, np.arange(gender.size))(emb)
+    in_sample_probe = fm.gender_probe(in_sample, sensitive_features=gender, groups=speaker)
+    assert in_sample_probe < 0.35
+    seen = []
+
+    def per_fold(train):
+        seen.append(set(speaker[train]))
+        return _mean_equaliser(emb, gender, train)
+
+    cross = fm.gender_probe(emb, sensitive_features=gender, groups=speaker,
+                            fold_transform=per_fold)
+    assert len(seen) == 5 and all(len(s) == 16 for s in seen)
+    assert abs(cross - 0.5) < abs(in_sample_probe - 0.5) - 0.1
+    fast = {"hidden_layer_sizes": (16,), "max_iter": 30}
+    assert 0.0 <= mlp_gender_probe(emb, sensitive_features=gender, groups=speaker,
+                                   fold_transform=per_fold, **fast) <= 1.0
