@@ -9,6 +9,8 @@ time is applied unchanged at inference. None of them reads emotion labels; each 
   fallback for speakers with too few utterances, and a report of what fell back.
 - :class:`GenderEraser`: LEACE linear concept erasure of gender (``concept-erasure``), fitted
   on pooled rows or frames with gender labels (source and unlabelled target).
+- :class:`QuadraticGenderEraser`: QLEACE, matching each gender's mean AND covariance (what
+  a non-linear probe reads after LEACE); needs each row's gender when applied.
 - :class:`GroupThresholds`: per-gender decision thresholds (binary) or log-score offsets
   (multi-class) fitted on unlabelled scores for demographic parity, applied through
   :func:`fairser.decision.decide`.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from fairser.levers._base import LEVERS, LeverError, load_lever, save_lever
 from fairser.levers.erasure import GenderEraser
+from fairser.levers.quadratic import QuadraticGenderEraser
 from fairser.levers.speaker_norm import NormReport, SpeakerNorm, frame_moments
 from fairser.levers.thresholds import GroupThresholds
 
@@ -29,6 +32,7 @@ __all__ = [
     "GroupThresholds",
     "LeverError",
     "NormReport",
+    "QuadraticGenderEraser",
     "SpeakerNorm",
     "frame_moments",
     "load_lever",
