@@ -17,25 +17,31 @@ Levers (``fairser.levers``), applied cumulatively; none reads a target emotion l
   rows, which reads labels to pick rows);
 * ``+leace``: LEACE gender eraser fitted on the pooled, normalised source + target rows with
   their gender labels;
+* ``+qleace``: quadratic (QLEACE) eraser, same rows: each gender's mean and covariance moved
+  to their barycenter (needs each row's gender when applied);
 * ``+thr``: per-gender thresholds fitted on the unlabelled target scores (binary: keep the
   overall positive rate of the 0.5 rule; 4-class: per-gender log-score offsets).
 
 Reported per target and condition, mean (and std) over seeds: UAR, dSP, dEO max (mean over
 the four binary tasks, and per task), the 4-class UAR and dSP (macro), and the logistic and MLP
 gender probes (speaker-disjoint folds, balanced accuracy) on the target features the
-classifier sees (probes do not depend on the task; the MLP probe runs for the first seed
-only unless ``--mlp-all-seeds``: ~2 min a run). Goals (issue 10) are checked for ASED and
-CASIA.
+classifier sees (probes do not depend on the task; cross-fitted when an eraser is used, see
+:func:`probes`; the MLP probe runs for the first seed only unless ``--mlp-all-seeds``: ~1-2
+min a run); with ``--stats-rows all`` also the logistic probe on ALL target rows. Goals
+(issue 10) are checked for ASED and CASIA.
 
 ASED: the ``ased`` corpus adapter when fairser has one, else a ``csv:`` manifest written to
 the cache with each speaker's gender by majority of its files (five files carry the other
 code, see shared/data/README.md).
 
 Usage: ``python benchmarks/levers.py [--data ../shared/data] [--targets ased casia emodb]
-[--seeds 0 1 2 3 4] [--conditions corpus speaker speaker+leace speaker+thr
-speaker+leace+thr] [--json OUT.json] [--no-mlp]``. Features come from the store
-(``fairser.features.extract``); the first run extracts what is missing (~15-30 min a corpus
-on a loaded 2-core machine). Frame moments are cached in ``<cache>/levers-bench/``.
+[--seeds 0 1 2 3 4] [--stats-rows all|task] [--source-rows train|all] [--conditions
+speaker+thr ...] [--json OUT.json] [--no-mlp] [--mlp-all-seeds]``; ``--show OUT.json``
+reprints the tables. Conditions: ``corpus|speaker|uttspeaker`` then ``+leace``,
+``+qleace``, ``+thr`` (optionally with a strength, ``+thr0.5``) and ``+cVALUE``. Features
+come from the store (``fairser.features.extract``); the first run extracts what is missing
+(~15-30 min a corpus on a loaded 2-core machine). Frame moments are cached in
+``<cache>/levers-bench/``.
 """
 
 from __future__ import annotations
@@ -55,7 +61,13 @@ from fairser._paths import default_cache_dir
 from fairser.corpora import CORPORA, load_corpus, utt_key
 from fairser.decision import decide
 from fairser.features import extract
-from fairser.levers import GenderEraser, GroupThresholds, SpeakerNorm, frame_moments
+from fairser.levers import (
+    GenderEraser,
+    GroupThresholds,
+    QuadraticGenderEraser,
+    SpeakerNorm,
+    frame_moments,
+)
 from fairser.metrics import (
     demographic_parity_difference,
     equalized_odds_difference,
@@ -66,8 +78,9 @@ from fairser.metrics.probe import mlp_gender_probe
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EMOTIONS = ["angry", "happy", "sad", "neutral"]
-CONDITIONS = ["corpus", "speaker", "speaker+leace", "speaker+thr", "speaker+leace+thr",
-              "corpus+thr+c0.01", "speaker+c0.01", "speaker+thr+c0.01", "speaker+leace+thr+c0.01"]
+CONDITIONS = ["corpus", "speaker", "speaker+leace", "speaker+qleace", "speaker+thr",
+              "speaker+leace+thr", "speaker+qleace+thr", "corpus+thr+c0.01", "speaker+c0.01",
+              "speaker+thr+c0.01", "speaker+leace+thr+c0.01", "speaker+qleace+thr+c0.01"]
 _ASED_EMOTION = {"n": "neutral", "f": "fear", "h": "happy", "s": "sad", "a": "angry"}
 #: Goals of issue 10 per target: (metric, "min"/"max", bound).
 GOALS = {
@@ -139,34 +152,35 @@ def parse_condition(cond: str) -> dict:
     """``corpus|speaker|uttspeaker`` then any of ``+leace``, ``+thr``, ``+cVALUE``.
 
     ``uttspeaker``: z-norm per speaker of the mean-pooled rows (utterance-level statistics,
-    the issue's reference) instead of the frames; ``leaceW``/``thrW``: the lever at strength
-    W (default 1); ``cVALUE``: the LR's inverse penalty C.
+    the issue's reference) instead of the frames; ``leaceW``/``qleaceW``/``thrW``: the lever
+    at strength W (default 1); ``cVALUE``: the LR's inverse penalty C.
     """
     tokens = cond.split("+")
     if tokens[0] not in ("corpus", "speaker", "uttspeaker"):
         raise SystemExit(f"condition {cond!r}: start with corpus, speaker or uttspeaker")
-    out = {"norm": tokens[0], "leace": 0.0, "thr": 0.0, "C": 1.0}
+    out = {"norm": tokens[0], "leace": 0.0, "qleace": 0.0, "thr": 0.0, "C": 1.0}
     for tok in tokens[1:]:
-        lever = next((n for n in ("leace", "thr") if tok.startswith(n)), None)
-        if lever:  # leace / thr at full strength, leace0.5 / thr0.5 part-way
+        lever = next((n for n in ("leace", "qleace", "thr") if tok.startswith(n)), None)
+        if lever:  # at full strength, or part-way: leace0.5, qleace0.5, thr0.5
             out[lever] = float(tok[len(lever):] or 1.0)
         elif tok.startswith("c"):
             out["C"] = float(tok[1:])
         else:
-            raise SystemExit(f"condition {cond!r}: unknown lever {tok!r} (leace, thr, cVALUE)")
+            raise SystemExit(f"condition {cond!r}: unknown lever {tok!r} (leace, qleace, thr, "
+                             "cVALUE)")
     return out
 
 
-def features(src: Corpus, tgt: Corpus, spec: dict, *, stats_rows: str) -> tuple[
+def normalised(src: Corpus, tgt: Corpus, spec: dict, *, stats_rows: str) -> tuple[
         np.ndarray, np.ndarray, str]:
-    """Pooled source and target features after the data levers, and the fallback summary.
+    """Pooled source and target features after the normalisation, and the fallback summary.
 
-    ``stats_rows="all"``: statistics (and the eraser) use every row of each corpus (no label
+    ``stats_rows="all"``: statistics (and the erasers) use every row of each corpus (no label
     read); ``"task"``: only the rows of the four emotions (the rows fairser's
     ``restrict_emotions`` keeps; picking them reads the emotion labels).
     """
     norm = SpeakerNorm(strength=0.0 if spec["norm"] == "corpus" else 1.0, min_utterances=1)
-    keep = [c.task if stats_rows == "task" else np.ones(len(c.df), bool) for c in (src, tgt)]
+    keep = [_keep(c, stats_rows) for c in (src, tgt)]
     both = list(zip((src, tgt), keep, strict=True))
     if spec["norm"] == "uttspeaker":  # each pooled row is one "frame"
         pooled = [(c.sums[k] / c.counts[k][:, None, None], k) for c, k in both]
@@ -181,20 +195,42 @@ def features(src: Corpus, tgt: Corpus, spec: dict, *, stats_rows: str) -> tuple[
     for c in (src, tgt):
         mean, std = norm.row_stats(None, speakers=c.speaker, corpora=[c.name] * len(c.df))
         out.append((c.pooled - mean.reshape(len(c.df), -1)) / std.reshape(len(c.df), -1))
-    fallback = norm.last_report.summary()  # of the target rows
+    return out[0], out[1], norm.last_report.summary()  # fallback of the target rows
+
+
+def _keep(c: Corpus, stats_rows: str) -> np.ndarray:
+    return c.task if stats_rows == "task" else np.ones(len(c.df), bool)
+
+
+def fit_erasers(spec: dict, xs: np.ndarray, gs: np.ndarray, xt: np.ndarray, gt: np.ndarray):
+    """Fit the condition's erasers on source + target rows; return ``apply(x, genders)``."""
+    steps = []
+    x, g = np.r_[xs, xt], np.r_[gs, gt]
     if spec["leace"]:
-        eraser = GenderEraser(strength=spec["leace"]).fit(
-            np.concatenate([x[k] for x, k in zip(out, keep, strict=True)]),
-            sensitive_features=np.r_[src.gender[keep[0]], tgt.gender[keep[1]]])
-        out = [eraser.transform(x) for x in out]
-    return out[0].astype(np.float64), out[1].astype(np.float64), fallback
+        leace = GenderEraser(strength=spec["leace"]).fit(x, sensitive_features=g)
+        steps.append(lambda z, gz: leace.transform(z))
+        x = leace.transform(x)
+    if spec["qleace"]:
+        quad = QuadraticGenderEraser(strength=spec["qleace"]).fit(x, sensitive_features=g)
+        steps.append(lambda z, gz: quad.transform(z, groups=gz))
+
+    def apply(z: np.ndarray, gz: np.ndarray) -> np.ndarray:
+        for step in steps:
+            z = step(z, gz)
+        return np.asarray(z, dtype=np.float64)
+
+    return apply
 
 
 def evaluate(src: Corpus, tgt: Corpus, train: np.ndarray, cond: str, *, stats_rows: str,
              mlp: bool, seed: int) -> dict:
     """Every metric of one (target, condition, seed)."""
     spec = parse_condition(cond)
-    xs, xt, fallback = features(src, tgt, spec, stats_rows=stats_rows)
+    xs, xt, fallback = normalised(src, tgt, spec, stats_rows=stats_rows)
+    ks, kt = _keep(src, stats_rows), _keep(tgt, stats_rows)
+    erase = fit_erasers(spec, xs[ks], src.gender[ks], xt[kt], tgt.gender[kt])
+    xs0, xt0 = xs, xt  # before erasure, for the cross-fitted probes
+    xs, xt = erase(xs, src.gender), erase(xt, tgt.gender)
     rows = train & src.task
     t = tgt.task
     g, y_t = tgt.gender[t], tgt.emotion[t]
@@ -226,18 +262,42 @@ def evaluate(src: Corpus, tgt: Corpus, train: np.ndarray, cond: str, *, stats_ro
     labels4 = clf.classes_[pred4]
     res["uar4"] = unweighted_average_recall(y_t.astype(str), labels4)
     res["dsp4"] = demographic_parity_difference(y_t.astype(str), labels4, sensitive_features=g)
-    key = (tgt.name, spec["norm"], spec["leace"], stats_rows, seed, mlp)
+    key = (tgt.name, spec["norm"], spec["leace"], spec["qleace"], stats_rows, seed, mlp)
     if key not in _PROBES:  # probes read the features only: +thr and +c share them
-        spk = tgt.speaker[t]
-        probes = {"probe_lr": gender_probe(xt[t], sensitive_features=g, groups=spk, seed=seed)}
-        if stats_rows == "all":  # every target row, no row picked by its emotion
-            probes["probe_lr_all"] = gender_probe(xt, sensitive_features=tgt.gender,
-                                                  groups=tgt.speaker, seed=seed)
-        if mlp:
-            probes["probe_mlp"] = mlp_gender_probe(xt[t], sensitive_features=g, groups=spk,
-                                                   seed=seed)
-        _PROBES[key] = probes
+        _PROBES[key] = probes(src, tgt, spec, xs0[ks], xt0, xt, stats_rows=stats_rows,
+                              mlp=mlp, seed=seed)
     return {**res, **_PROBES[key]}
+
+
+def probes(src: Corpus, tgt: Corpus, spec: dict, xs0: np.ndarray, xt0: np.ndarray,
+           xt: np.ndarray, *, stats_rows: str, mlp: bool, seed: int) -> dict:
+    """Gender probes on the scored target rows (and, label-free protocol, on all of them).
+
+    With an eraser the probes are CROSS-FITTED: each fold refits the erasers on the source
+    rows plus the fold's training speakers only (probing rows an eraser was fitted on
+    inverts held-out speakers' gender and scores far below 0.5: an artefact).
+    """
+    t = tgt.task
+    gs = src.gender[_keep(src, stats_rows)]
+    out = {}
+    for name, rows in (("", t), ("_all", np.ones(len(t), bool))):
+        if name and stats_rows != "all":
+            continue  # with task-row statistics the other rows are not normalised as scored
+        g, spk = tgt.gender[rows], tgt.speaker[rows]
+        kw: dict = {"sensitive_features": g, "groups": spk, "seed": seed}
+        x = xt[rows]
+        if spec["leace"] or spec["qleace"]:
+            x = xt0[rows]
+
+            def per_fold(train, x=x, g=g):
+                apply = fit_erasers(spec, xs0, gs, x[train], g[train])
+                return lambda z: apply(z, g)
+
+            kw["fold_transform"] = per_fold
+        out[f"probe_lr{name}"] = gender_probe(x, **kw)
+        if mlp and not name:
+            out["probe_mlp"] = mlp_gender_probe(x, **kw)
+    return out
 
 
 _PROBES: dict[tuple, dict[str, float]] = {}
