@@ -106,3 +106,88 @@ def test_probe_restores_blas_threads() -> None:
     emb = np.random.default_rng(5).normal(size=(gender.size, 4))
     fm.gender_probe(emb, sensitive_features=gender, groups=speaker, threads=1)
     assert [p["num_threads"] for p in threadpool_info()] == before
+
+
+# --- MLP probe -----------------------------------------------------------------------------
+
+from fairser.metrics.probe import mlp_gender_probe  # noqa: E402
+
+
+def _xor_gender(n_speakers: int = 12, utts: int = 12, seed: int = 6):
+    """Gender encoded as the sign of x0 * x1: no linear probe can read it, an MLP can."""
+    rng = np.random.default_rng(seed)
+    gender, speaker = _speakers(n_speakers, utts)
+    emb = rng.normal(size=(gender.size, 3))
+    sign = np.sign(emb[:, 0] * emb[:, 1])
+    want = np.where(gender == "M", 1.0, -1.0)
+    emb[:, 1] *= sign * want  # now sign(x0 * x1) == +1 for M, -1 for F
+    return emb, gender, speaker
+
+
+def test_mlp_probe_reads_non_linear_gender_that_the_linear_probe_misses() -> None:
+    emb, gender, speaker = _xor_gender()
+    assert np.all(np.sign(emb[:, 0] * emb[:, 1]) == np.where(gender == "M", 1, -1))
+    mlp = mlp_gender_probe(emb, sensitive_features=gender, groups=speaker)
+    linear = fm.gender_probe(emb, sensitive_features=gender, groups=speaker)
+    assert mlp > 0.85
+    assert linear < 0.65
+
+
+def test_mlp_probe_is_at_chance_on_random_labels() -> None:
+    rng = np.random.default_rng(7)
+    gender, speaker = _speakers()
+    emb = rng.normal(size=(gender.size, 16))
+    shuffled = rng.permutation(np.unique(speaker))  # random gender per speaker
+    gender = np.where(np.isin(speaker, shuffled[:10]), "M", "F")
+    fast = {"hidden_layer_sizes": (32,), "max_iter": 60}
+    probe = mlp_gender_probe(emb, sensitive_features=gender, groups=speaker, **fast)
+    assert abs(probe - 0.5) < 0.12
+
+
+def test_mlp_probe_is_seeded_uses_speaker_disjoint_folds_and_validates() -> None:
+    rng = np.random.default_rng(8)
+    gender, speaker = _speakers(n_speakers=20, utts=15)
+    centre = rng.normal(size=(20, 20)) * 3.0
+    emb = centre[speaker.astype(int)] + rng.normal(size=(gender.size, 20)) * 0.3
+    fast = {"hidden_layer_sizes": (32,), "max_iter": 60}
+    a = mlp_gender_probe(emb, sensitive_features=gender, groups=speaker, seed=3, **fast)
+    assert a == mlp_gender_probe(emb, sensitive_features=gender, groups=speaker, seed=3, **fast)
+    assert a < 0.75  # speaker identity alone does not reveal held-out speakers' gender
+    # few speakers, few rows, an override
+    small_g, small_s = _speakers(n_speakers=4, utts=6)
+    small = mlp_gender_probe(rng.normal(size=(24, 3)), sensitive_features=small_g,
+                             groups=small_s, **fast)
+    assert 0.0 <= small <= 1.0
+    with pytest.raises(MetricError, match="two genders"):
+        mlp_gender_probe(np.zeros((4, 2)), sensitive_features=list("MMMM"), groups=list("abcd"))
+
+
+def _mean_equaliser(x, gender, rows):
+    """Shift each gender's rows so that the genders' means over ``rows`` coincide."""
+    shift = {g: x[rows][gender[rows] == g].mean(axis=0) for g in ("M", "F")}
+    centre = x[rows].mean(axis=0)
+    return lambda z: z - np.stack([shift[g] for g in gender]) + centre
+
+
+def test_fold_transform_is_fitted_per_fold_and_avoids_the_in_sample_artefact() -> None:
+    rng = np.random.default_rng(9)
+    gender, speaker = _speakers(n_speakers=20, utts=15)
+    emb = rng.normal(size=(gender.size, 4)) + rng.normal(size=(20, 4))[speaker.astype(int)]
+    emb[:, 0] += np.where(gender == "M", 1.0, -1.0)
+    # equalising the gender means on ALL rows leaves held-out speakers' signal inverted
+    in_sample = _mean_equaliser(emb, gender, np.arange(gender.size))(emb)
+    in_sample_probe = fm.gender_probe(in_sample, sensitive_features=gender, groups=speaker)
+    assert in_sample_probe < 0.35
+    seen = []
+
+    def per_fold(train):
+        seen.append(set(speaker[train]))
+        return _mean_equaliser(emb, gender, train)
+
+    cross = fm.gender_probe(emb, sensitive_features=gender, groups=speaker,
+                            fold_transform=per_fold)
+    assert len(seen) == 5 and all(len(s) == 16 for s in seen)
+    assert abs(cross - 0.5) < abs(in_sample_probe - 0.5) - 0.1
+    fast = {"hidden_layer_sizes": (16,), "max_iter": 30}
+    assert 0.0 <= mlp_gender_probe(emb, sensitive_features=gender, groups=speaker,
+                                   fold_transform=per_fold, **fast) <= 1.0
