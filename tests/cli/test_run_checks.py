@@ -140,8 +140,15 @@ def test_target_equal_to_source_is_one_line(corpora, tmp_path, capsys):
     path.write_text(path.read_text().replace(f"[ravdess:{corpora / 'ravdess'}]",
                                              f"[ravdess:{tmp_path / 'copy' / 'ravdess'}]"))
     code, _, err = _cli(["run", path, "--dry-run"], capsys)
-    assert code == 2 and "its corpus name 'ravdess' is also that of source" in err, err
+    assert code == 2 and "targets.0: the target is labelled 'ravdess' like the source" in err
     assert "duplicate" not in err.lower() and len(err.strip().splitlines()) == 1
+    # ... and under another name: caught by the corpus name in the manifests
+    path.write_text(path.read_text().replace(f"[ravdess:{tmp_path / 'copy' / 'ravdess'}]",
+                                             f"[{{spec: 'ravdess:{tmp_path / 'copy' / 'ravdess'}'"
+                                             ", name: copy}]"))
+    code, _, err = _cli(["run", path, "--dry-run"], capsys)
+    assert code == 2 and "its corpus name 'ravdess' is also that of source (ravdess:" in err, err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_second_run_on_a_locked_folder_exits_2(corpora, tmp_path, capsys):

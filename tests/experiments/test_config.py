@@ -148,3 +148,19 @@ def test_duplicate_key_is_an_error_not_a_silent_override(tmp_path):
     path = _write(tmp_path, "source: ravdess:/r\ntargets: [casia:/c]\nseeds: [0]\nseeds: [1]\n")
     with pytest.raises(ConfigError, match=r"exp.yaml:4: key 'seeds' is written twice"):
         load_config(path)
+
+
+def test_names_that_would_break_file_names_or_columns_are_config_errors():
+    base = {"source": "ravdess:/r", "targets": ["casia:/c"]}
+    with pytest.raises(ConfigError, match="name: String should have at most 100 characters"):
+        parse_config({**base, "name": "x" * 101})
+    with pytest.raises(ConfigError, match="targets.0: the target is labelled 'ravdess' like the"):
+        parse_config({**base, "targets": [{"spec": "casia:/c", "name": "ravdess"}]})
+    from grid_fakes import FakeLayers
+
+    from fairser.experiments import check_config
+
+    long = parse_config({**base, "targets": [{"spec": "casia:/c", "name": "t" * 180}],
+                         "methods": ["pa"]})
+    with pytest.raises(ConfigError, match="too long for a file name"):
+        check_config(long, FakeLayers().backend())

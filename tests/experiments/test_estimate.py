@@ -83,3 +83,8 @@ def test_dry_run_on_fake_layers_counts_fits_and_checks_rows(small_settings):
                                                            "eval_speakers_per_gender": 2}})
     with pytest.raises(Exception, match="leaves none to adapt on"):
         dry_run(bad, FakeLayers().backend(), check_roots=False)
+    twice = parse_config({**small_settings, "targets": [
+        "fake-target:/y", {"spec": "fake-target:/z", "name": "again"}]})
+    with pytest.raises(Exception, match=r"targets.1: fake-target:/z: its corpus name 'tgt' is "
+                                        r"also that of targets.0 \(fake-target:/y\)"):
+        dry_run(twice, FakeLayers().backend(), check_roots=False)

@@ -89,7 +89,7 @@ def __getattr__(name: str) -> Any:
 class ExperimentConfig(_Strict):
     """A whole experiment: the grid, the data, the training options and the outputs."""
 
-    name: str = Field(default="experiment",
+    name: str = Field(default="experiment", min_length=1, max_length=100,
                       description="Experiment name; the default output folder is runs/NAME.")
     source: CorpusConfig = Field(description="The labelled source corpus.")
     targets: list[CorpusConfig] = Field(
@@ -310,6 +310,10 @@ def parse_config(data: Any, *, base_dir: Path | str = ".", source: str = "<confi
             raise ConfigError(f"{where('targets', i)}: the target is the source corpus "
                               f"({target.spec}); cross-corpus transfer needs another corpus "
                               "as the target")
+        if target.label == source_c.label:
+            raise ConfigError(f"{where('targets', i)}: the target is labelled "
+                              f"{target.label!r} like the source; give it another `name` (or "
+                              "use another corpus as the target)")
     features = cfg.features
     if features.cache_dir is not None:
         cache = expand_path(str(features.cache_dir), base, where=where("features", "cache_dir"))

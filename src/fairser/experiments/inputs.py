@@ -89,7 +89,7 @@ def load_rows(cfg: ExperimentConfig, backend: Backend
                     f"{where}: {corpus.spec}: its corpus name {name!r} is also that of "
                     f"{seen[name]}, so utterance keys would collide; the target must be "
                     "another corpus than the source (and than the other targets)")
-            seen[name] = f"{where.split('.')[0]} {corpus.spec}"
+            seen[name] = f"{where} ({corpus.spec})"
     return source_with_splits(source, cfg.source_split), targets
 
 

@@ -46,6 +46,10 @@ LEGACY_BASELINE_METHODS: tuple[str, ...] = ("linear-probe",)
 #: Characters of the config hash kept in fit ids.
 _ID_HASH_LENGTH = 12
 
+#: Longest fit id: it names files (``records/ID.json``, ``predictions/ID.parquet``) and a
+#: file name has at most 255 bytes on common filesystems.
+_MAX_ID_BYTES = 200
+
 
 @dataclass(frozen=True)
 class FitSpec:
@@ -204,6 +208,11 @@ def check_config(cfg: ExperimentConfig, backend: Backend) -> None:
     for method in cfg.methods:
         for point in cfg.sweep_points(method):
             backend.train_config(training_options(cfg, point.items()))
+    for task in plan_tasks(cfg):
+        if len(task.fit_id.encode("utf-8")) > _MAX_ID_BYTES:
+            raise ConfigError(f"fit id {task.fit_id[:60]}... is {len(task.fit_id)} characters "
+                              f"long, too long for a file name (at most {_MAX_ID_BYTES}); "
+                              "shorten the target or condition `name` or the sweep values")
 
 
 def condition_of(cfg: ExperimentConfig, label: str) -> SubsampleSpec:
