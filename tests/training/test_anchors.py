@@ -9,7 +9,8 @@ import torch
 from fairser.training import fit
 from fairser.training.anchors import anchor_assignments, frame_activity
 from fairser.training.config import TrainConfig
-from fairser.training.data import LabelSpace, feature_stats, make_split
+from fairser.training.data import LabelSpace, make_split
+from fairser.training.rows import RowReader, split_arrays, streaming_stats
 
 
 def test_frame_activity_keeps_voiced_loud_frames_only() -> None:
@@ -50,21 +51,28 @@ def test_pa_with_anchors_on_synthetic_pair(tiny_synth) -> None:
     )
     s = make_split(src, feats, labels=labels, what="s", **kw)
     t = make_split(tgt, feats, labels=None, what="t", **kw)
-    mean, std = feature_stats(s.x, s.mask)
-    a_s, a_t = anchor_assignments(
+    reader = RowReader(feats, cfg.frame_stride, cfg.max_frames)
+    mean, std = streaming_stats(split_arrays(reader, s), feats.n_layers, feats.dim)
+    tab_s, tab_t = anchor_assignments(
         [(s, src), (t, tgt)],
-        feats,
+        reader,
         mean=mean,
         std=std,
         n_anchors=4,
-        frame_stride=cfg.frame_stride,
-        max_frames=cfg.max_frames,
         energy_quantile=0.5,
         seed=0,
     )
-    assert a_s.shape == s.mask.shape and a_t.shape == t.mask.shape
-    assert bool((a_s[~s.mask] == -1).all()) and bool((a_t[~t.mask] == -1).all())
-    for a, m in ((a_s, s.mask), (a_t, t.mask)):
+    a_s, a_t = tab_s.dense(), tab_t.dense()
+    masks = []
+    for split, a in ((s, a_s), (t, a_t)):
+        assert a.shape == (len(split), int(split.lengths.max()))
+        masks.append(torch.arange(a.shape[1])[None, :] < torch.from_numpy(split.lengths)[:, None])
+    s_mask, t_mask = masks
+    assert bool((a_s[~s_mask] == -1).all()) and bool((a_t[~t_mask] == -1).all())
+    # a batch cut pads with -1 and keeps each row's own frames
+    cut = tab_s.cut(np.array([1, 0]), 5)
+    assert cut.shape == (2, 5) and torch.equal(cut[1], a_s[0, :5])
+    for a, m in ((a_s, s_mask), (a_t, t_mask)):
         share = float((a[m] >= 0).float().mean())
         assert 0.05 < share < 0.9  # some but not all real frames are voiced and loud
     assert set(torch.unique(a_s[a_s >= 0]).tolist()) == {0, 1, 2, 3}

@@ -11,8 +11,9 @@ import torch
 
 from fairser.errors import TrainingError
 from fairser.training import FittedModel, TrainConfig, fit
-from fairser.training.data import feature_stats, stack_features
+from fairser.training.data import make_split
 from fairser.training.norm import CorpusStats
+from fairser.training.rows import RowReader, split_arrays, streaming_stats
 
 SCALE, OFFSET = 3.0, 5.0
 
@@ -48,8 +49,14 @@ def _fit(src, tgt, feats, cfg, *, method="pa", seed=0):
 def test_default_is_source_and_digest_unchanged() -> None:
     cfg = TrainConfig()
     assert cfg.input_norm == "source" and cfg.input_norm_min_rows == 20
-    # digest of the defaults recorded before the option existed: old workdirs stay valid
-    assert cfg.digest() == "7b094bb316e5ea99"
+    # digest of the defaults recorded before input_norm and bucketing existed: old workdirs
+    # stay valid with bucketing off (their batches); bucketing (the default) changes batches
+    old = TrainConfig(bucketing=False)
+    assert old.digest() == "7b094bb316e5ea99"
+    assert cfg.digest() != old.digest()
+    # where the same computation runs does not change the digest
+    assert old.model_copy(update={"device": "cpu", "num_workers": 3}).digest() == old.digest()
+    assert TrainConfig(bucketing=False, precision="bf16").digest() != old.digest()
     assert TrainConfig(input_norm="per-corpus").digest() != cfg.digest()
     with pytest.raises(ValueError):
         TrainConfig(input_norm="per-speaker")
@@ -65,10 +72,18 @@ def test_per_corpus_stats_make_an_affine_corpus_shift_invisible(
     assert torch.equal(pc.net.project.mean, torch.zeros_like(pc.net.project.mean))
     assert torch.equal(pc.net.project.std, torch.ones_like(pc.net.project.std))
     # stored target stats are those of the target rows (strided frames, as trained on)
-    x, mask, _ = stack_features(
-        tgt, feats, frame_stride=fast_config["frame_stride"], max_frames=96, what="t"
+    split = make_split(
+        tgt,
+        feats,
+        labels=None,
+        attribute="gender",
+        groups=("F", "M"),
+        frame_stride=fast_config["frame_stride"],
+        max_frames=96,
+        what="t",
     )
-    mean, std = feature_stats(x, mask)
+    reader = RowReader(feats, fast_config["frame_stride"], 96)
+    mean, std = streaming_stats(split_arrays(reader, split), feats.n_layers, feats.dim)
     assert torch.allclose(pc.input_stats.stats["tgt"][0], mean, atol=1e-5)
     assert torch.allclose(pc.input_stats.stats["tgt"][1], std, atol=1e-5)
 
@@ -122,22 +137,41 @@ def test_source_only_normalises_the_predicted_corpus_at_test_time(shifted, fast_
         m.predict_proba(tgt.iloc[:49], feats)
 
 
-def test_corpus_stats_normalise_each_row_with_its_corpus() -> None:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(6, 2, 5, 3, generator=g) * 4 + 7
-    mask = torch.ones(6, 5, dtype=torch.bool)
-    mask[0, 3:] = False
-    corpora = np.array(["a", "a", "a", "b", "b", "b"], dtype=object)
-    stats = CorpusStats.from_splits(
-        [(x, mask, corpora)], fallback=(torch.zeros(2, 3), torch.ones(2, 3)), min_rows=1
+def test_corpus_stats_normalise_each_row_with_its_corpus(small_pair) -> None:
+    rng = np.random.default_rng(0)
+    arrays, rows = {}, []
+    for corpus, (scale, offset) in {"a": (4.0, 7.0), "b": (0.5, -3.0)}.items():
+        for i in range(3):
+            t = 5 if i else 3
+            arrays[f"{corpus}/u{i}"] = (rng.normal(size=(2, t, 3)) * scale + offset).astype(
+                np.float16
+            )
+            rows.append({"corpus": corpus, "utt_id": f"u{i}"})
+    feats = type(small_pair[2])(arrays, n_layers=2, dim=3)  # the dict-backed FakeFeatures
+    manifest = pd.DataFrame(rows)
+    split = make_split(
+        manifest,
+        feats,
+        labels=None,
+        attribute="gender",
+        groups=(),
+        frame_stride=1,
+        max_frames=96,
+        what="t",
     )
-    z = stats.normalise(x.half(), mask, corpora, what="test")
-    assert z.dtype == torch.float16
-    assert torch.all(z[0, :, 3:] == 0)  # padded frames stay zero
+    base = RowReader(feats, 1, 96)
+    stats = CorpusStats.from_splits(
+        base, [split], fallback=(torch.zeros(2, 3), torch.ones(2, 3)), min_rows=1
+    )
+    assert stats.corpora == ("a", "b")
+    reader = stats.reader(base, split, what="test")
     for name in ("a", "b"):
-        rows = torch.from_numpy(np.flatnonzero(corpora == name))
-        real = z[rows].float().permute(0, 2, 1, 3)[mask[rows]]  # (frames, L, D)
-        assert torch.allclose(real.mean(0), torch.zeros(2, 3), atol=2e-3)
-        assert torch.allclose(real.std(0, unbiased=False), torch.ones(2, 3), atol=5e-3)
-    with pytest.raises(TrainingError, match="one per row"):
-        stats.normalise(x, mask, corpora[:3], what="test")
+        pairs = zip(split.keys, split.corpora, strict=True)
+        z = np.concatenate([reader.read(k, c) for k, c in pairs if c == name], axis=1)
+        assert z.dtype == np.float16  # stored float16 stays float16
+        real = z.astype(np.float64)
+        assert np.allclose(real.mean(1), 0.0, atol=2e-3)
+        assert np.allclose(real.std(1), 1.0, atol=5e-3)
+    with pytest.raises(TrainingError, match="NaN or inf"):
+        arrays["a/u0"][0, 0, 0] = np.nan
+        base.read("a/u0", "a")

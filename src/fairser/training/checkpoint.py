@@ -32,7 +32,7 @@ __all__ = [
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Atomically save ``tensors`` with ``meta`` (JSON) as a safetensors file."""
-    clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    clean = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(clean, tmp, metadata={"fairser": json.dumps(meta, sort_keys=True)})
 

@@ -1,7 +1,9 @@
 """Typed training configuration (pydantic; unknown keys are errors).
 
 Every option has a default chosen so that one run on RAVDESS -> CASIA Whisper-base features
-trains in well under a minute on 2 CPU cores.
+trains in well under a minute on 2 CPU cores. Options that only choose where and how the same
+computation runs (``device``, ``num_workers``) never enter :meth:`TrainConfig.digest`; options
+added after results were recorded enter it only when they change the behaviour from before.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from fairser.device import check_device_name
 from fairser.errors import ConfigError
 
 __all__ = ["ModelConfig", "TrainConfig", "load_train_config"]
@@ -21,6 +31,8 @@ __all__ = ["ModelConfig", "TrainConfig", "load_train_config"]
 
 #: Options added after results were recorded; left out of digests at their default behaviour.
 _LATER_OPTIONS = ("input_norm", "input_norm_min_rows")
+#: Options that change where/how the same computation runs, never what it computes.
+_RUNTIME_OPTIONS = ("device", "num_workers")
 
 
 class _Strict(BaseModel):
@@ -184,12 +196,42 @@ class TrainConfig(_Strict):
         None, ge=1, description="torch threads during fit (None: leave torch's setting)."
     )
     eval_batch_size: int = Field(256, ge=1, description="Rows per batch when predicting.")
+    bucketing: bool = Field(
+        True,
+        description="Group rows of similar length into the same batch (within pools of "
+        "consecutive shuffled rows), so that a batch is padded to lengths close to its own; "
+        "false: the batches of plain shuffling (the behaviour before this option existed).",
+    )
+    num_workers: int = Field(
+        0,
+        ge=0,
+        description="DataLoader worker processes reading feature batches from the store "
+        "(0: read in the training process).",
+    )
+    device: str = Field(
+        "auto",
+        description="Where to train: auto (CUDA if available, then MPS, else CPU), cpu, cuda, "
+        "cuda:N or mps.",
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="Arithmetic of forward and loss: fp32, or autocast to bf16 / fp16 (fp16 "
+        "with loss scaling on CUDA; on CPU fp16 runs as fp32).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.task == "multiclass" and len(set(self.classes)) < 2:
             raise ValueError("multiclass needs at least two distinct `classes`")
         return self
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        try:
+            return check_device_name(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def resolved_stage2_lr(self) -> float:
@@ -199,14 +241,22 @@ class TrainConfig(_Strict):
     def digest(self) -> str:
         """Short stable hash of the resolved configuration.
 
-        The input-normalisation options are left out while ``input_norm`` is ``source`` (the
-        behaviour from before they existed), so that runs finished before they were added
-        keep their digest.
+        The input-normalisation options are left out while ``input_norm`` is ``source``,
+        ``bucketing`` while false and ``precision`` while ``fp32`` (the behaviour from before
+        they existed), so that runs finished before they were added keep their digest;
+        ``device`` and ``num_workers`` are always left out (they do not change the result
+        beyond floating-point rounding).
         """
         d = self.model_dump(mode="json")
         if d["input_norm"] == "source":
             for key in _LATER_OPTIONS:
                 d.pop(key)
+        for key in _RUNTIME_OPTIONS:
+            d.pop(key)
+        if not d["bucketing"]:
+            d.pop("bucketing")
+        if d["precision"] == "fp32":
+            d.pop("precision")
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

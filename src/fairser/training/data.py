@@ -1,20 +1,22 @@
-"""Data assembly: manifest rows + FeatureSet -> pre-padded tensors, labels and groups.
+"""Row bookkeeping of a fit: manifest rows -> labels, groups, keys and frame counts.
 
-Everything a fit needs is stacked into tensors once, so the training loop never does Python
-I/O per step. Features keep the store's float16 when it has it (cast per batch), float32
-otherwise.
+A :class:`Split` holds what the loop needs to plan batches (utterance keys, corpora, frame
+counts after striding and cropping, labels, attribute groups), never the features themselves:
+those are read per batch from the feature store (:mod:`fairser.training.rows`). Building a
+split reads only the shape of each row's features (a header read in a
+:class:`~fairser.features.FeatureSet`), so its memory is a few dozen bytes per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import torch
 
+from fairser.corpora import utt_key
 from fairser.errors import TrainingError
 
 __all__ = [
@@ -22,16 +24,19 @@ __all__ = [
     "LabelSpace",
     "Split",
     "attribute_codes",
-    "feature_stats",
-    "key_of",
     "make_split",
+    "pooled_length",
+    "row_keys",
     "select_rows",
-    "stack_features",
 ]
 
 
 class FeatureSource(Protocol):
-    """What training needs from a :class:`fairser.features.FeatureSet`."""
+    """What training needs from a :class:`fairser.features.FeatureSet`.
+
+    ``source[key]`` gives an ``(L, T, D)`` array (memory-mapped in a FeatureSet); a source
+    with a ``shape(key)`` method (as a FeatureSet has) lets splits be built from headers only.
+    """
 
     n_layers: int
     dim: int
@@ -41,49 +46,47 @@ class FeatureSource(Protocol):
     def __contains__(self, key: object) -> bool: ...
 
 
-def key_of(corpus: str, utt_id: str) -> str:
-    """Unique utterance key across corpora, ``"{corpus}/{utt_id}"`` (the manifest contract)."""
-    return f"{corpus}/{utt_id}"
+def row_keys(rows: pd.DataFrame) -> list[str]:
+    """Utterance key (:func:`fairser.corpora.utt_key`) of every row, in row order."""
+    return [utt_key(str(c), str(u)) for c, u in zip(rows["corpus"], rows["utt_id"], strict=True)]
 
 
-def _where(row: pd.Series) -> str:
-    return f"manifest row corpus={row['corpus']} utt_id={row['utt_id']} ({row.get('path', '?')})"
+def pooled_length(n_frames: int, *, frame_stride: int, max_frames: int) -> int:
+    """Frames left of ``n_frames`` after average-pooling by ``frame_stride`` and the crop."""
+    n = n_frames if frame_stride == 1 or n_frames <= 1 else -(-n_frames // frame_stride)
+    return min(n, max_frames)
 
 
 @dataclass(frozen=True)
 class Split:
-    """Pre-stacked tensors of one group of rows.
+    """The rows of one part of a fit (source train, source dev, target, rows to predict).
 
     Attributes
     ----------
-    x : torch.Tensor
-        (N, L, T, D) features (float16 or float32, see :func:`stack_features`), zero-padded
-        in time.
-    mask : torch.Tensor
-        (N, T) bool, True on real frames.
-    lengths : torch.Tensor
-        (N,) int64 real frame counts (at least 1).
-    y : torch.Tensor
-        (N,) int64 emotion labels (binary 0/1 or class index), -1 where unused or unknown.
-    g : torch.Tensor
-        (N,) int64 attribute group index, -1 when unknown.
     keys : tuple of str
         Utterance keys, in row order.
+    corpora : numpy.ndarray
+        (N,) corpus name of each row (object array).
+    lengths : numpy.ndarray
+        (N,) int64 frames of each row after ``frame_stride`` and ``max_frames`` (>= 1).
+    y : numpy.ndarray
+        (N,) int64 emotion labels (binary 0/1 or class index), -1 where unused or unknown.
+    g : numpy.ndarray
+        (N,) int64 attribute group index, -1 when unknown.
     """
 
-    x: torch.Tensor
-    mask: torch.Tensor
-    lengths: torch.Tensor
-    y: torch.Tensor
-    g: torch.Tensor
     keys: tuple[str, ...]
+    corpora: np.ndarray
+    lengths: np.ndarray
+    y: np.ndarray
+    g: np.ndarray
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return len(self.keys)
 
-    def with_groups(self, g: torch.Tensor) -> Split:
+    def with_groups(self, g: np.ndarray) -> Split:
         """Copy with other attribute groups (e.g. pseudo labels)."""
-        return Split(self.x, self.mask, self.lengths, self.y, g, self.keys)
+        return replace(self, g=np.asarray(g, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,11 @@ def select_rows(
     return manifest.loc[sel.to_numpy()].reset_index(drop=True)
 
 
+def _where(rows: pd.DataFrame, i: int) -> str:
+    row = rows.iloc[i]
+    return f"manifest row corpus={row['corpus']} utt_id={row['utt_id']} ({row.get('path', '?')})"
+
+
 def _bad_reason(features: FeatureSource, corpus: str, utt_id: str) -> str | None:
     """Why the feature set could not make this row's features, if it says."""
     bad = getattr(features, "bad", None)
@@ -191,93 +199,12 @@ def _bad_reason(features: FeatureSource, corpus: str, utt_id: str) -> str | None
     return None if hit.empty else str(hit["reason"].iloc[0])
 
 
-def _pool_time(a: np.ndarray, stride: int) -> np.ndarray:
-    """Average-pool (L, T, D) over time with kernel = stride = ``stride`` (last window partial)."""
-    if stride == 1 or a.shape[1] <= 1:
-        return a.astype(np.float32)
-    L, T, D = a.shape
-    n = -(-T // stride)
-    pad = n * stride - T
-    a32 = a.astype(np.float32)
-    if pad:
-        a32 = np.concatenate([a32, np.zeros((L, pad, D), np.float32)], axis=1)
-    s = a32.reshape(L, n, stride, D).sum(2)
-    counts = np.full(n, stride, np.float32)
-    counts[-1] = stride - pad
-    return s / counts[None, :, None]
-
-
-def stack_features(
-    rows: pd.DataFrame,
-    features: FeatureSource,
-    *,
-    frame_stride: int,
-    max_frames: int,
-    what: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack the features of ``rows`` into padded tensors.
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame
-        Manifest rows (columns ``corpus`` and ``utt_id`` at least).
-    features : FeatureSource
-        Mapping of utterance key to (L, T, D) arrays.
-    frame_stride : int
-        Average-pool this many frames into one.
-    max_frames : int
-        Keep at most this many frames after pooling (a centred crop).
-    what : str
-        Name of the row group, for error messages.
-
-    Returns
-    -------
-    x, mask, lengths : torch.Tensor
-        (N, L, T, D) features (float16 when the feature set stores float16, else float32, so
-        that large values such as eGeMAPS functionals never overflow), (N, T) bool, (N,) int64.
-
-    Raises
-    ------
-    TrainingError
-        When a row has no features, or features of the wrong shape, naming the row and the fix.
-    """
-    arrays: list[np.ndarray] = []
-    half = True  # keep float16 only when the store's features are float16 (no overflow)
-    n_layers, dim = int(features.n_layers), int(features.dim)
-    for _, row in rows.iterrows():
-        key = key_of(str(row["corpus"]), str(row["utt_id"]))
-        if key not in features:
-            reason = _bad_reason(features, str(row["corpus"]), str(row["utt_id"]))
-            raise TrainingError(
-                f"{what}: no features for {_where(row)}"
-                + (f" ({reason})" if reason else "")
-                + "; extract features for this manifest or drop rows listed in FeatureSet.bad"
-            )
-        a = np.asarray(features[key])
-        if a.ndim != 3 or a.shape[0] != n_layers or a.shape[2] != dim or a.shape[1] < 1:
-            raise TrainingError(
-                f"{what}: features of {_where(row)} have shape {a.shape}, expected "
-                f"({n_layers}, T>=1, {dim}); re-extract them"
-            )
-        half = half and a.dtype == np.float16
-        p = _pool_time(a, frame_stride)
-        if p.shape[1] > max_frames:
-            start = (p.shape[1] - max_frames) // 2
-            p = p[:, start : start + max_frames]
-        if not np.isfinite(p).all():
-            raise TrainingError(
-                f"{what}: features of {_where(row)} hold NaN or inf; re-extract them"
-            )
-        arrays.append(p)
-    n = len(arrays)
-    t_max = max((a.shape[1] for a in arrays), default=1)
-    x = np.zeros((n, n_layers, t_max, dim), np.float16 if half else np.float32)
-    lengths = np.zeros(n, np.int64)
-    for i, a in enumerate(arrays):
-        x[i, :, : a.shape[1]] = a
-        lengths[i] = a.shape[1]
-    mask = np.arange(t_max)[None, :] < lengths[:, None]
-    return torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(lengths)
+def _shape(features: FeatureSource, key: str) -> tuple[int, ...]:
+    """Shape of ``features[key]``, from the header when the source can tell it."""
+    shape = getattr(features, "shape", None)
+    if callable(shape):
+        return tuple(int(s) for s in shape(key))
+    return tuple(np.shape(features[key]))
 
 
 def make_split(
@@ -291,10 +218,32 @@ def make_split(
     max_frames: int,
     what: str,
 ) -> Split:
-    """Build a :class:`Split` (labels from ``emotion`` only when ``labels`` is given)."""
-    x, mask, lengths = stack_features(
-        rows, features, frame_stride=frame_stride, max_frames=max_frames, what=what
-    )
+    """Build a :class:`Split` (labels from ``emotion`` only when ``labels`` is given).
+
+    Raises
+    ------
+    TrainingError
+        When a row has no features, or features of the wrong shape, naming the row and the fix.
+    """
+    keys = row_keys(rows)
+    n_layers, dim = int(features.n_layers), int(features.dim)
+    lengths = np.zeros(len(keys), np.int64)
+    for i, key in enumerate(keys):
+        if key not in features:
+            row = rows.iloc[i]
+            reason = _bad_reason(features, str(row["corpus"]), str(row["utt_id"]))
+            raise TrainingError(
+                f"{what}: no features for {_where(rows, i)}"
+                + (f" ({reason})" if reason else "")
+                + "; extract features for this manifest or drop rows listed in FeatureSet.bad"
+            )
+        shape = _shape(features, key)
+        if len(shape) != 3 or shape[0] != n_layers or shape[2] != dim or shape[1] < 1:
+            raise TrainingError(
+                f"{what}: features of {_where(rows, i)} have shape {shape}, expected "
+                f"({n_layers}, T>=1, {dim}); re-extract them"
+            )
+        lengths[i] = pooled_length(shape[1], frame_stride=frame_stride, max_frames=max_frames)
     n = len(rows)
     y = labels.encode(rows["emotion"]) if labels is not None else np.full(n, -1, np.int64)
     g = (
@@ -302,27 +251,5 @@ def make_split(
         if attribute in rows.columns
         else np.full(n, -1, np.int64)
     )
-    keys = tuple(
-        key_of(str(c), str(u)) for c, u in zip(rows["corpus"], rows["utt_id"], strict=True)
-    )
-    return Split(x, mask, lengths, torch.from_numpy(y), torch.from_numpy(g), keys)
-
-
-def feature_stats(
-    x: torch.Tensor, mask: torch.Tensor, *, chunk: int = 256
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-(layer, dim) mean and std over the real frames of (N, L, T, D) features."""
-    L, D = x.shape[1], x.shape[3]
-    s1 = torch.zeros(L, D, dtype=torch.float64)
-    s2 = torch.zeros(L, D, dtype=torch.float64)
-    count = 0.0
-    for i in range(0, x.shape[0], chunk):
-        xs = x[i : i + chunk].to(torch.float64)
-        m = mask[i : i + chunk, None, :, None].to(torch.float64)
-        s1 += (xs * m).sum(dim=(0, 2))
-        s2 += (xs.pow(2) * m).sum(dim=(0, 2))
-        count += float(mask[i : i + chunk].sum())
-    count = max(count, 1.0)
-    mean = s1 / count
-    var = (s2 / count - mean.pow(2)).clamp_min(0.0)
-    return mean.float(), var.sqrt().float()
+    corpora = rows["corpus"].astype(str).to_numpy(dtype=object)
+    return Split(tuple(keys), corpora, lengths, y, g)

@@ -4,16 +4,17 @@ With ``input_norm: source`` (the default) the network standardises every input w
 statistics of the source training frames, held in its
 :class:`~fairser.models.blocks.InputProjection` buffers. With ``input_norm: per-corpus`` each
 row is standardised with the per-(layer, dim) mean and standard deviation of the real frames
-of ITS OWN corpus instead, once, when the features are stacked into tensors (never per step);
-the network's buffers are then mean 0 and std 1. This is the usual unsupervised cross-corpus
-step: it reads target audio, never target labels.
+of ITS OWN corpus instead, as each row is read from the store
+(:class:`~fairser.training.rows.RowReader`); the network's buffers are then mean 0 and std 1.
+The statistics are computed in one streaming pass over each corpus's rows. This is the
+usual unsupervised cross-corpus step: it reads target audio, never target labels.
 
 Which statistics a row gets:
 
 - a corpus of the source training rows: the statistics of its source training rows;
 - a corpus seen only in the target rows of stage 2: the statistics of those target rows;
 - any other corpus (e.g. the target of ``source-only``, which trains on no target rows):
-  the statistics of that corpus's rows among the rows being stacked, when there are at least
+  the statistics of that corpus's rows among the rows being predicted, when there are at least
   ``min_rows`` of them (a test-time adaptation: predictions then depend on which rows of that
   corpus are predicted together); with fewer rows, the statistics of all source training rows,
   with one :class:`UserWarning` per corpus and call.
@@ -31,20 +32,20 @@ import torch
 
 from fairser.errors import TrainingError
 from fairser.training.checkpoint import load_tensors, save_tensors
-from fairser.training.data import feature_stats
+from fairser.training.data import Split
+from fairser.training.rows import NormTable, RowReader, split_arrays, streaming_stats
 
 __all__ = ["STD_FLOOR", "CorpusStats"]
 
 #: Smallest standard deviation used to divide (the same floor as the network's buffers).
 STD_FLOOR = 1e-4
-_HALF_MAX = 65504.0
-_CHUNK = 256
 
 Stats = tuple[torch.Tensor, torch.Tensor]
 
 
-def _stats(x: torch.Tensor, mask: torch.Tensor) -> Stats:
-    mean, std = feature_stats(x, mask)
+def _stats(reader: RowReader, split: Split, rows: np.ndarray, what: str) -> Stats:
+    n_layers, dim = int(reader.features.n_layers), int(reader.features.dim)
+    mean, std = streaming_stats(split_arrays(reader, split, rows, what=what), n_layers, dim)
     return mean, std.clamp_min(STD_FLOOR)
 
 
@@ -70,31 +71,32 @@ class CorpusStats:
     @classmethod
     def from_splits(
         cls,
-        parts: Sequence[tuple[torch.Tensor, torch.Tensor, np.ndarray]],
+        reader: RowReader,
+        parts: Sequence[Split],
         *,
         fallback: Stats,
         min_rows: int,
     ) -> CorpusStats:
-        """Statistics of each corpus, the first part naming a corpus giving its rows.
+        """Statistics of each corpus, the first split naming a corpus giving its rows.
 
         Parameters
         ----------
-        parts : sequence of (x, mask, corpora)
-            Stacked features (N, L, T, D), masks (N, T) and the (N,) corpus name of each row,
-            in priority order (source training rows first, then target rows).
+        reader : RowReader
+            Reads the rows (its ``norm`` is ignored: statistics are of the raw features).
+        parts : sequence of Split
+            In priority order (source training rows first, then target rows).
         fallback : (torch.Tensor, torch.Tensor)
             Statistics of all source training rows.
         min_rows : int
             See :attr:`min_rows`.
         """
         stats: dict[str, Stats] = {}
-        for x, mask, corpora in parts:
-            names = np.asarray(corpora, dtype=object)
+        for split in parts:
+            names = split.corpora
             for name in sorted(set(names.tolist())):
                 if name in stats:
                     continue
-                idx = torch.from_numpy(np.flatnonzero(names == name))
-                stats[str(name)] = _stats(x[idx], mask[idx])
+                stats[str(name)] = _stats(reader, split, np.flatnonzero(names == name), "norm")
         mean, std = fallback
         return cls(stats, (mean.float(), std.float().clamp_min(STD_FLOOR)), int(min_rows))
 
@@ -103,11 +105,9 @@ class CorpusStats:
         """Names of the corpora with stored statistics."""
         return tuple(sorted(self.stats))
 
-    def resolve(
-        self, x: torch.Tensor, mask: torch.Tensor, corpora: Sequence[str], *, what: str
-    ) -> dict[str, Stats]:
-        """The statistics each corpus of the rows gets (see the module docstring)."""
-        names = np.asarray(corpora, dtype=object)
+    def resolve(self, reader: RowReader, split: Split, *, what: str) -> dict[str, Stats]:
+        """The statistics each corpus of ``split``'s rows gets (see the module docstring)."""
+        names = split.corpora
         out: dict[str, Stats] = {}
         for name in sorted({str(c) for c in names.tolist()}):
             if name in self.stats:
@@ -115,7 +115,7 @@ class CorpusStats:
                 continue
             idx = np.flatnonzero(names == name)
             if len(idx) >= self.min_rows:
-                out[name] = _stats(x[torch.from_numpy(idx)], mask[torch.from_numpy(idx)])
+                out[name] = _stats(reader, split, idx, what)
                 continue
             warnings.warn(
                 f"{what}: corpus {name!r} was not seen in training and has only {len(idx)} "
@@ -128,44 +128,22 @@ class CorpusStats:
             out[name] = self.fallback
         return out
 
-    def normalise(
-        self, x: torch.Tensor, mask: torch.Tensor, corpora: Sequence[str], *, what: str
-    ) -> torch.Tensor:
-        """Standardise each row of ``x`` with its corpus's statistics.
+    def table(self, reader: RowReader, split: Split, *, what: str) -> NormTable:
+        """:meth:`resolve` as the (mean, std) NumPy table a :class:`RowReader` applies."""
+        return {
+            name: (mean.numpy(), std.numpy())
+            for name, (mean, std) in self.resolve(reader, split, what=what).items()
+        }
 
-        Parameters
-        ----------
-        x : torch.Tensor
-            (N, L, T, D) stacked features (float16 or float32).
-        mask : torch.Tensor
-            (N, T) bool, True on real frames; padded frames come out as 0.
-        corpora : sequence of str
-            (N,) corpus name of each row.
-        what : str
-            Name of the rows, for the warning.
-
-        Returns
-        -------
-        torch.Tensor
-            Same shape and dtype as ``x`` (float16 is promoted to float32 only if a value
-            would overflow it).
-        """
-        names = np.asarray(corpora, dtype=object)
-        if len(names) != x.shape[0]:
-            raise TrainingError(
-                f"{what}: {len(names)} corpus names for {x.shape[0]} rows; pass one per row"
-            )
-        out = torch.empty_like(x)
-        for name, (mean, std) in self.resolve(x, mask, names, what=what).items():
-            rows = np.flatnonzero(names == name)
-            for i in range(0, len(rows), _CHUNK):
-                idx = torch.from_numpy(rows[i : i + _CHUNK])
-                z = (x[idx].float() - mean[None, :, None, :]) / std[None, :, None, :]
-                z = z * mask[idx][:, None, :, None]
-                if out.dtype == torch.float16 and float(z.abs().max()) > _HALF_MAX:
-                    out = out.float()
-                out[idx] = z.to(out.dtype)
-        return out
+    def reader(self, reader: RowReader, split: Split, *, what: str) -> RowReader:
+        """``reader`` standardising the rows of ``split`` with their corpora's statistics."""
+        base = RowReader(reader.features, reader.frame_stride, reader.max_frames)
+        return RowReader(
+            reader.features,
+            reader.frame_stride,
+            reader.max_frames,
+            self.table(base, split, what=what),
+        )
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: Path) -> None:

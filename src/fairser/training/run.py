@@ -25,9 +25,9 @@ from pydantic import Field, ValidationError
 
 from fairser.decision import decide
 from fairser.errors import ConfigError
+from fairser.metrics import unweighted_average_recall
 from fairser.training.api import FittedModel, fit
 from fairser.training.config import TrainConfig, _one_line, _Strict, load_train_config
-from fairser.training.loop import unweighted_average_recall
 
 __all__ = ["RunConfig", "evaluate_run", "run_from_file"]
 
@@ -80,16 +80,21 @@ def _check_names(cfg: RunConfig, p: Path) -> None:
 
     meth = METHODS.get(cfg.method)
     if meth is None:
-        raise ConfigError(f"{p}: key 'method': unknown method {cfg.method!r}; use one of "
-                          f"{', '.join(METHODS)}")
+        raise ConfigError(
+            f"{p}: key 'method': unknown method {cfg.method!r}; use one of {', '.join(METHODS)}"
+        )
     names = [cfg.emotion] if isinstance(cfg.emotion, str) else list(cfg.emotion or [])
     unknown = [e for e in names if e not in EMOTIONS]
     if unknown:
-        raise ConfigError(f"{p}: key 'emotion': unknown emotion(s) {unknown}; use the "
-                          f"canonical names {', '.join(EMOTIONS)}")
+        raise ConfigError(
+            f"{p}: key 'emotion': unknown emotion(s) {unknown}; use the "
+            f"canonical names {', '.join(EMOTIONS)}"
+        )
     if meth.uses_target and cfg.target is None:
-        raise ConfigError(f"{p}: method {cfg.method!r} needs a target corpus; add "
-                          "'target: KIND:ROOT' or use method: source-only")
+        raise ConfigError(
+            f"{p}: method {cfg.method!r} needs a target corpus; add "
+            "'target: KIND:ROOT' or use method: source-only"
+        )
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -106,8 +111,10 @@ def load_run_config(path: str | Path) -> RunConfig:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
         if "target" not in data and ("targets" in data or "methods" in data):
-            raise ConfigError(f"{p}: this is an experiment grid config (it has 'targets' or "
-                              f"'methods'); run it with `fairser run {p}`") from None
+            raise ConfigError(
+                f"{p}: this is an experiment grid config (it has 'targets' or "
+                f"'methods'); run it with `fairser run {p}`"
+            ) from None
         raise ConfigError(f"{p}: {_one_line(exc)}") from None
     base = p.resolve().parent
     upd: dict[str, Any] = {"source": _resolve_spec(cfg.source, base)}

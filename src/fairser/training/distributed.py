@@ -1,0 +1,111 @@
+"""Distributed data parallel training: who this process is, and the few collective steps.
+
+A fit launched by ``torchrun`` (the environment holds ``WORLD_SIZE`` > 1) trains one model on
+every rank with :class:`torch.nn.parallel.DistributedDataParallel`: gloo on CPU, nccl on CUDA.
+Every rank builds the same plan from the same seed and takes its share of every batch
+(:func:`fairser.training.samplers.shard`), so all ranks take the same number of steps and the
+gradients are averaged over the whole batch. Rank 0 alone writes checkpoints and results; the
+other ranks wait at a barrier. Without ``torchrun`` (or with one process) every helper here is
+a no-op and nothing distributed is imported into the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Dist", "current", "launched_by_torchrun", "process_group"]
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a distributed fit (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def active(self) -> bool:
+        """True when more than one process trains."""
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on the rank that writes files (rank 0)."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op when not distributed)."""
+        if self.active:
+            torch.distributed.barrier()
+
+    def sum_(self, t: torch.Tensor) -> torch.Tensor:
+        """All-reduce ``t`` in place by sum (no-op when not distributed); returns ``t``."""
+        if self.active:
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+        return t
+
+    def gather_rows(self, values: np.ndarray, mine: np.ndarray) -> np.ndarray:
+        """Every rank's non-negative per-row integer results merged.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            (N,) int64 results (>= 0) at this rank's rows.
+        mine : numpy.ndarray
+            (N,) bool, the rows this rank filled. A row filled by no rank comes out as -1; a
+            row filled by several ranks (rows drawn twice) takes the largest value.
+        """
+        if not self.active:
+            return values
+        t = torch.from_numpy(np.where(mine, values, -1).astype(np.int64))
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return t.numpy()
+
+
+def launched_by_torchrun() -> bool:
+    """True when the environment describes a multi-process launch (``WORLD_SIZE`` > 1)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def current() -> Dist:
+    """This process's :class:`Dist` (an initialised process group, else rank 0 of 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
+    return Dist()
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[Dist]:
+    """Join the process group that ``torchrun`` describes, for the duration of the block.
+
+    Uses nccl for a CUDA device (each rank on ``cuda:LOCAL_RANK``), gloo otherwise. When not
+    launched by torchrun, or when a group is already initialised, yields :func:`current`
+    unchanged and initialises nothing.
+    """
+    if not launched_by_torchrun() or torch.distributed.is_initialized():
+        yield current()
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    torch.distributed.init_process_group(backend=backend)
+    try:
+        yield current()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def rank_device(device: torch.device, dist: Dist) -> torch.device:
+    """The device of this rank: ``cuda:LOCAL_RANK`` for CUDA in a distributed fit."""
+    if dist.active and device.type == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", str(dist.rank))))
+    return device

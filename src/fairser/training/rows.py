@@ -1,0 +1,311 @@
+"""Reading features per batch: one row from the store -> the tensor the network sees.
+
+:class:`RowReader` turns a row's ``(L, T, D)`` store entry into its training input: average
+pooling over ``frame_stride`` frames, a centred crop to ``max_frames``, a finiteness check,
+and (``input_norm: per-corpus``) standardisation with its corpus's statistics. Features keep
+the store's float16 when it has it (the network casts to float32), float32 otherwise.
+
+:class:`StreamDataset` serves rows of one or more splits to a ``torch`` DataLoader
+(:func:`make_loader`) whose batch sampler is the epoch's plan; :func:`collate` pads a batch to
+its own longest row. Nothing here holds more than one batch of frames, so a fit's memory does
+not grow with the corpus; :func:`streaming_stats` computes input statistics in one pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fairser.errors import TrainingError
+from fairser.training.data import FeatureSource, Split
+
+__all__ = [
+    "HALF_MAX",
+    "Batch",
+    "MutableBatchSampler",
+    "RowReader",
+    "StreamDataset",
+    "collate",
+    "make_loader",
+    "pool_time",
+    "streaming_stats",
+]
+
+#: Largest finite float16 value.
+HALF_MAX = 65504.0
+
+#: Corpus name -> (mean, std), each (L, D) float32 (std already floored).
+NormTable = Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch single-threaded in the block (reading rows: many small operations, for which
+    waking other threads costs more than it saves, badly so on a loaded machine)."""
+    old = torch.get_num_threads()
+    if old == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def pool_time(
+    a: np.ndarray, stride: int, max_frames: int | None = None, *, half: bool = False
+) -> np.ndarray:
+    """Average-pool (L, T, D) over time (kernel = stride = ``stride``, last window partial),
+    then keep the centred ``max_frames`` pooled frames.
+
+    Only the raw frames of the kept windows are read. Each window is summed in frame order and
+    divided by its frame count, in float32; the result is float32, or rounded to float16 when
+    ``half``.
+
+    Raises
+    ------
+    ValueError
+        When a pooled value is NaN or infinite.
+    """
+    L, T, D = a.shape
+    if stride == 1 or T <= 1:
+        stride = 1
+    pooled = -(-T // stride)
+    keep = pooled if max_frames is None else min(pooled, max_frames)
+    start = (pooled - keep) // 2
+    x = torch.from_numpy(np.array(a[:, start * stride : min(T, (start + keep) * stride)])).float()
+    full = min(start + keep, T // stride) - start  # windows of ``stride`` frames
+    if stride == 1:
+        out = x
+    else:
+        out = torch.empty((L, keep, D), dtype=torch.float32)
+        win = x[:, : full * stride].view(L, full, stride, D)
+        acc = win[:, :, 0].clone()
+        for j in range(1, stride):
+            acc += win[:, :, j]
+        out[:, :full] = acc / stride
+        if keep > full:  # the partial last window
+            rest = x[:, full * stride :]
+            acc = rest[:, 0].clone()
+            for j in range(1, rest.shape[1]):
+                acc += rest[:, j]
+            out[:, full] = acc / rest.shape[1]
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("features hold NaN or inf")
+    return (out.half() if half else out).numpy()
+
+
+@dataclass(frozen=True)
+class RowReader:
+    """Reads one row's network input from a feature source.
+
+    Attributes
+    ----------
+    features : FeatureSource
+        The feature set (memory-mapped store entries).
+    frame_stride, max_frames : int
+        Average-pool this many frames into one; keep at most this many (centred crop).
+    norm : mapping of str to (numpy.ndarray, numpy.ndarray), optional
+        Per-corpus (mean, std) to standardise each row with (``input_norm: per-corpus``).
+    """
+
+    features: FeatureSource
+    frame_stride: int
+    max_frames: int
+    norm: NormTable | None = None
+
+    def raw(self, key: str, *, what: str = "features") -> np.ndarray:
+        """Pooled and cropped (L, T', D) features of ``key`` (float16 if stored so).
+
+        Raises
+        ------
+        TrainingError
+            When the features are missing or hold NaN or inf.
+        """
+        try:
+            a = np.asarray(self.features[key])
+        except KeyError:
+            raise TrainingError(
+                f"{what}: no features for {key}; extract features for this manifest"
+            ) from None
+        try:
+            return pool_time(a, self.frame_stride, self.max_frames, half=a.dtype == np.float16)
+        except ValueError:
+            raise TrainingError(
+                f"{what}: features of {key} hold NaN or inf; re-extract them"
+            ) from None
+
+    def read(self, key: str, corpus: str, *, what: str = "features") -> np.ndarray:
+        """The network input of one row: :meth:`raw`, standardised per corpus when set."""
+        x = self.raw(key, what=what)
+        if self.norm is None:
+            return x
+        mean, std = (torch.from_numpy(v)[:, None, :] for v in self.norm[corpus])
+        z = (torch.from_numpy(x).float() - mean) / std
+        if x.dtype == np.float16 and float(z.abs().max()) <= HALF_MAX:
+            return z.half().numpy()
+        return z.numpy()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded batch.
+
+    Attributes
+    ----------
+    index : numpy.ndarray
+        (B,) global row indices (see :class:`StreamDataset`).
+    x : torch.Tensor
+        (B, L, T, D) features, zero-padded to the longest row of the batch.
+    lengths : torch.Tensor
+        (B,) int64 real frame counts.
+    """
+
+    index: np.ndarray
+    x: torch.Tensor
+    lengths: torch.Tensor
+
+    def mask(self, device: torch.device | None = None) -> torch.Tensor:
+        """(B, T) bool, True on real frames (built on ``device``)."""
+        lengths = self.lengths.to(device) if device is not None else self.lengths
+        return torch.arange(self.x.shape[2], device=lengths.device)[None, :] < lengths[:, None]
+
+
+def collate(items: Sequence[tuple[int, np.ndarray]]) -> Batch:
+    """Stack (index, (L, t, D) array) items into one :class:`Batch` padded to its longest row."""
+    arrays = [a for _, a in items]
+    t_max = max(a.shape[1] for a in arrays)
+    half = all(a.dtype == np.float16 for a in arrays)
+    L, D = arrays[0].shape[0], arrays[0].shape[2]
+    x = np.zeros((len(arrays), L, t_max, D), np.float16 if half else np.float32)
+    lengths = np.zeros(len(arrays), np.int64)
+    for i, a in enumerate(arrays):
+        x[i, :, : a.shape[1]] = a
+        lengths[i] = a.shape[1]
+    index = np.fromiter((i for i, _ in items), np.int64, len(items))
+    return Batch(index, torch.from_numpy(x), torch.from_numpy(lengths))
+
+
+class StreamDataset(torch.utils.data.Dataset):
+    """Rows of several splits behind one index space (split k's row i is ``offset_k + i``).
+
+    Parameters
+    ----------
+    reader : RowReader
+        How a row is read.
+    splits : sequence of Split
+        The splits, in index order (e.g. source train then target).
+    what : str
+        Name of the rows, for error messages.
+    """
+
+    def __init__(self, reader: RowReader, splits: Sequence[Split], *, what: str) -> None:
+        self.reader = reader
+        self.splits = tuple(splits)
+        self.offsets = np.cumsum([0, *(len(s) for s in self.splits)])
+        self.what = what
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: int) -> tuple[int, np.ndarray]:
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        s, j = self.splits[k], int(i - self.offsets[k])
+        return int(i), self.reader.read(s.keys[j], str(s.corpora[j]), what=self.what)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray]]:
+        """The rows of one batch (what a DataLoader asks for), read single-threaded."""
+        with one_thread():
+            return [self[i] for i in indices]
+
+
+class MutableBatchSampler(torch.utils.data.Sampler):
+    """A batch sampler whose batches are replaced before each pass (one epoch's plan)."""
+
+    def __init__(self) -> None:
+        self.batches: list[np.ndarray] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for b in self.batches:
+            yield b.tolist()
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def make_loader(
+    dataset: StreamDataset, sampler: MutableBatchSampler, *, num_workers: int, pin: bool
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over ``dataset`` following ``sampler``'s batches.
+
+    It has its own generator, so that iterating it never draws from torch's global random
+    state (the dropout masks of a fit are the same with or without workers), and it keeps its
+    workers between epochs.
+    """
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        pin_memory=pin,
+        persistent_workers=num_workers > 0,
+        generator=torch.Generator(),
+    )
+
+
+def iterate(
+    dataset: StreamDataset,
+    batches: Iterable[np.ndarray],
+    *,
+    num_workers: int = 0,
+    pin: bool = False,
+) -> Iterator[Batch]:
+    """Batches of ``dataset`` in the order given (a one-off loader, e.g. for prediction)."""
+    sampler = MutableBatchSampler()
+    sampler.batches = [np.asarray(b, np.int64) for b in batches]
+    if not sampler.batches:
+        return iter(())
+    return iter(make_loader(dataset, sampler, num_workers=num_workers, pin=pin))
+
+
+def streaming_stats(
+    arrays: Iterable[np.ndarray], n_layers: int, dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(layer, dim) mean and std over every frame of a stream of (L, t, D) arrays.
+
+    Sums are accumulated in float64, one row at a time; the result is float32.
+    """
+    s1 = np.zeros((n_layers, dim), np.float64)
+    s2 = np.zeros((n_layers, dim), np.float64)
+    count = 0
+    for a in arrays:
+        a64 = a.astype(np.float64)
+        s1 += a64.sum(1)
+        s2 += np.square(a64).sum(1)
+        count += a.shape[1]
+    count = max(count, 1)
+    mean = s1 / count
+    var = np.clip(s2 / count - mean**2, 0.0, None)
+    return torch.from_numpy(mean).float(), torch.from_numpy(np.sqrt(var)).float()
+
+
+def split_arrays(
+    reader: RowReader,
+    split: Split,
+    rows: np.ndarray | None = None,
+    *,
+    raw: bool = True,
+    what: str = "features",
+) -> Iterator[np.ndarray]:
+    """Each row's features of ``split`` (rows ``rows`` only when given), one at a time."""
+    idx = range(len(split)) if rows is None else rows
+    for i in idx:
+        key, corpus = split.keys[int(i)], str(split.corpora[int(i)])
+        with one_thread():
+            x = reader.raw(key, what=what) if raw else reader.read(key, corpus, what=what)
+        yield x
