@@ -22,7 +22,7 @@ from fairser.decision import decide
 from fairser.device import PrecisionPlan, resolve_precision
 from fairser.errors import TrainingError
 from fairser.methods import Method, StepContext, group_table_weights
-from fairser.metrics import unweighted_average_recall
+from fairser.metrics import uar_from_codes
 from fairser.models import FairSERNet, NetOutput, beta_at, weighted_bce, weighted_ce
 from fairser.training.config import TrainConfig
 from fairser.training.distributed import Dist
@@ -175,7 +175,10 @@ def evaluate(
         mask[b] = True
     pred = rt.dist.gather_rows(pred, mask)
     net.train()
-    return unweighted_average_recall(y, pred), float(loss_sum[0]) / len(split)
+    # Model selection: the mean recall over the classes the dev split has (lenient).
+    uar = uar_from_codes(np.asarray(y, np.int64), np.asarray(pred, np.int64),
+                         absent_class="skip")
+    return uar, float(loss_sum[0]) / len(split)
 
 
 def _plan(cfg: TrainConfig, data: Any, stage: int, rng: np.random.Generator) -> list:
