@@ -29,12 +29,7 @@ TOP = len(ORDER)  # fairser/__init__.py: the lazy re-export table, above every l
 
 #: Known violations in files another helper owns: module -> reason (xfail, strict, so the
 #: entry must go once the file is fixed).
-KNOWN: dict[str, str] = {
-    "fairser.corpora.synthetic": (
-        "`import fairser` (the top-level package, which imports it back) only to find the "
-        "package folder from fairser.__file__; Path(__file__).resolve().parents[2] gives the "
-        "same folder without the upward import (corpora helper)"),
-}
+KNOWN: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:
