@@ -58,14 +58,14 @@ def test_demo_end_to_end_then_predict_and_resume(tmp_path, capsys):
     assert cpu < 600, f"demo used {cpu:.0f} CPU s ({elapsed:.0f} s wall); the budget is 600"
     assert stdout.strip().splitlines()[-1] == f"Report: {(out / 'report.html').resolve()}"
     results = pd.read_csv(out / "results.csv")
-    assert set(results["method"]) == {"linear-probe", "source-only", "pa", "pa-rew",
+    assert set(results["method"]) == {"linear-baseline", "source-only", "pa", "pa-rew",
                                       "pa-fairw", "pa-adv", "pa-cfa"}
     assert set(results["emotion"]) == {"angry", "happy"}
     assert len(results) == (6 + 1) * 2 * 2  # (methods + floor) x emotions x {source, target}
     target = results[results["role"] == "target"].set_index(["method", "emotion"])
     assert target["uar"].between(0, 1).all() and target["dsp"].between(0, 1).all()
     # the synthetic emotions are learnable: every trained model beats chance on the target
-    trained = target.index.get_level_values("method") != "linear-probe"
+    trained = target.index.get_level_values("method") != "linear-baseline"
     assert (target.loc[trained, "uar"] > 0.55).all()
     # the adversarial methods carry a gender head, source-only does not
     assert target.loc["pa-adv", "gc_acc"].notna().all()
