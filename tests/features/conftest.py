@@ -1,8 +1,7 @@
-"""Fixtures of the feature tests: generated audio folders, manifests and espeak speech."""
+"""Fixtures of the feature tests: generated audio, manifests, damaged entries, tiny hf models."""
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import soxr
 import torch
 
 MANIFEST_COLUMNS = ["corpus", "utt_id", "path", "speaker", "gender", "emotion", "split",
@@ -45,57 +43,6 @@ def make_corpus(tmp_path: Path) -> Callable[..., pd.DataFrame]:
         return write_corpus(tmp_path / name, durations, seed=seed, sample_rate=sample_rate)
 
     return make
-
-
-class _Espeak:
-    """Minimal espeak-ng binding (synchronous synthesis into a numpy buffer)."""
-
-    def __init__(self) -> None:
-        import espeakng_loader
-
-        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
-                                               ctypes.c_int]
-        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint,
-                                          ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
-                                          ctypes.c_void_p, ctypes.c_void_p]
-        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        # AUDIO_OUTPUT_SYNCHRONOUS = 2: samples are delivered to the callback during Synth.
-        self.rate = self.lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
-        if self.rate <= 0:
-            raise RuntimeError("espeak-ng failed to initialise")
-        self._chunks: list[np.ndarray] = []
-        cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                                   ctypes.c_void_p)
-
-        def callback(wav, n, _events):
-            if n > 0:
-                self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-            return 0
-
-        self._callback = cb_type(callback)  # keep a reference: espeak calls it later
-        self.lib.espeak_SetSynthCallback(self._callback)
-
-    def __call__(self, text: str, voice: str, *, rate_wpm: int = 160, pitch: int = 50,
-                 sample_rate: int = 16000) -> np.ndarray:
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise RuntimeError(f"espeak voice {voice!r} not available")
-        self.lib.espeak_SetParameter(1, rate_wpm, 0)  # espeakRATE
-        self.lib.espeak_SetParameter(3, pitch, 0)  # espeakPITCH
-        self._chunks = []
-        data = text.encode("utf-8")
-        # position type 1 = POS_CHARACTER, flags 1 = espeakCHARS_UTF8
-        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)
-        self.lib.espeak_Synchronize()
-        x = np.concatenate(self._chunks).astype(np.float32) / 32768.0
-        return soxr.resample(x, self.rate, sample_rate).astype(np.float32)
-
-
-@pytest.fixture(scope="session")
-def espeak() -> Callable[..., np.ndarray]:
-    """``espeak(text, voice, rate_wpm=160, pitch=50)`` -> float32 speech at 16 kHz."""
-    return _Espeak()
 
 
 def _damage_entry(path: Path, kind: str) -> None:

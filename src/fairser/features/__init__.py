@@ -8,7 +8,10 @@ Frontends (one module each, registered in :mod:`fairser.features.registry`):
 ``whisper-base``, ``whisper-tiny.en`` (:mod:`~fairser.features.whisper`), ``hf:<model>``
 (:mod:`~fairser.features.hf`), ``egemaps-lld``, ``compare-lld``, ``egemaps-functionals``
 (:mod:`~fairser.features.opensmile`) and ``logmel`` (:mod:`~fairser.features.logmel`).
-The store format and its rationale are described in :mod:`fairser.features.store`.
+The store format and its rationale are described in :mod:`fairser.features.store`; every read
+is checked (:mod:`fairser.features.entry`), extraction can be split into shards
+(:mod:`fairser.features.shard`), and neural frontends take a device and a precision
+(:class:`fairser.features.base.Runtime`).
 """
 
 from __future__ import annotations

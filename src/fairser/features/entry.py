@@ -21,6 +21,7 @@ entry raises a one-line :class:`~fairser.errors.FeatureError` naming the file an
 
 from __future__ import annotations
 
+import functools
 import io
 import mmap
 import os
@@ -76,6 +77,16 @@ _FAST_HEADER = re.compile(
     rb"'shape': \(((?:\d+, ?)*\d*)\), \} *\n")
 
 
+@functools.lru_cache(maxsize=32)
+def _dtype(descr: bytes) -> np.dtype:
+    return np.dtype(descr.decode())
+
+
+@functools.lru_cache(maxsize=32)
+def _named_dtype(name: str) -> np.dtype:
+    return np.dtype(name)
+
+
 def _parse_header(head: bytes) -> _Header:
     if head[:6] == b"\x93NUMPY" and head[6:7] in (b"\x01", b"\x02"):
         start = 10 if head[6] == 1 else 12
@@ -83,7 +94,7 @@ def _parse_header(head: bytes) -> _Header:
         match = _FAST_HEADER.fullmatch(head[start:start + length])
         if match is not None:
             shape = tuple(int(n) for n in match.group(3).split(b",") if n.strip())
-            return _Header(shape, np.dtype(match.group(1).decode()), match.group(2) == b"True",
+            return _Header(shape, _dtype(match.group(1)), match.group(2) == b"True",
                            start + length)
     bio = io.BytesIO(head)
     version = np.lib.format.read_magic(bio)
@@ -125,8 +136,8 @@ def _problem(fd: int, size: int, spec: EntrySpec | None, *, full: bool) -> str |
             want = (f"({spec.n_layers if spec.n_layers is not None else 'L'}, T, "
                     f"{spec.dim if spec.dim is not None else 'D'})")
             return f"shape {hdr.shape} does not match this frontend configuration {want}"
-        if hdr.dtype != np.dtype(spec.dtype):
-            return f"dtype {hdr.dtype} is not the store's {np.dtype(spec.dtype)}"
+        if hdr.dtype != _named_dtype(spec.dtype):
+            return f"dtype {hdr.dtype} is not the store's {spec.dtype}"
     if n_frames < 1 or dim < 1 or n_layers < 1:
         return f"shape {hdr.shape} holds no values"
     if full:
