@@ -114,8 +114,34 @@ def test_non_utf8_run_config_is_a_config_error(tmp_path) -> None:
 
 def test_grid_config_points_to_fairser_run(tmp_path) -> None:
     path = tmp_path / "grid.yaml"
-    _write(path, {"name": "g", "source": "ravdess:/r", "targets": ["casia:/c"],
-                  "methods": ["pa"]})
-    with pytest.raises(ConfigError, match=r"grid.yaml: this is an experiment grid config .*"
-                                          r"`fairser run .*grid.yaml`$"):
+    _write(path, {"name": "g", "source": "ravdess:/r", "targets": ["casia:/c"], "methods": ["pa"]})
+    with pytest.raises(
+        ConfigError,
+        match=r"grid.yaml: this is an experiment grid config .*"
+        r"`fairser run .*grid.yaml`$",
+    ):
         load_run_config(path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--device", "gpu"], "device 'gpu' is not one of auto | cpu | cuda | cuda:N | mps"),
+        (["--precision", "fp8"], "--precision 'fp8' is not one of fp32 | bf16 | fp16"),
+        (["--device", "cuda:7"], "device 'cuda:7'"),
+    ],
+)
+def test_device_and_precision_flags_are_checked_in_one_line(
+    tmp_path, capsys, flags, message
+) -> None:
+    import torch
+
+    if flags[1] == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    path = tmp_path / "run.yaml"
+    _write(path, {"source": "ravdess:missing", "method": "source-only"})
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(path), "--no-progress", *flags])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -2,8 +2,9 @@
 
 Every option has a default chosen so that one run on RAVDESS -> CASIA Whisper-base features
 trains in well under a minute on 2 CPU cores. Options that only choose where and how the same
-computation runs (``device``, ``num_workers``) never enter :meth:`TrainConfig.digest`; options
-added after results were recorded enter it only when they change the behaviour from before.
+computation runs (``device``, ``num_workers``, ``cache_mb``) never enter
+:meth:`TrainConfig.digest`; options added after results were recorded enter it only when they
+change the behaviour from before.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ __all__ = ["ModelConfig", "TrainConfig", "load_train_config"]
 #: Options added after results were recorded; left out of digests at their default behaviour.
 _LATER_OPTIONS = ("input_norm", "input_norm_min_rows")
 #: Options that change where/how the same computation runs, never what it computes.
-_RUNTIME_OPTIONS = ("device", "num_workers")
+_RUNTIME_OPTIONS = ("device", "num_workers", "cache_mb")
 
 
 class _Strict(BaseModel):
@@ -208,6 +209,13 @@ class TrainConfig(_Strict):
         description="DataLoader worker processes reading feature batches from the store "
         "(0: read in the training process).",
     )
+    cache_mb: float = Field(
+        256.0,
+        ge=0.0,
+        description="Without workers, keep every row's input in memory after the first epoch "
+        "when all of them fit in this many MiB (small corpora: read once); larger corpora, "
+        "and any fit with workers, read each batch from the store every epoch (0: always).",
+    )
     device: str = Field(
         "auto",
         description="Where to train: auto (CUDA if available, then MPS, else CPU), cpu, cuda, "
@@ -244,8 +252,8 @@ class TrainConfig(_Strict):
         The input-normalisation options are left out while ``input_norm`` is ``source``,
         ``bucketing`` while false and ``precision`` while ``fp32`` (the behaviour from before
         they existed), so that runs finished before they were added keep their digest;
-        ``device`` and ``num_workers`` are always left out (they do not change the result
-        beyond floating-point rounding).
+        ``device``, ``num_workers`` and ``cache_mb`` are always left out (they do not change
+        the result beyond floating-point rounding).
         """
         d = self.model_dump(mode="json")
         if d["input_norm"] == "source":

@@ -28,6 +28,8 @@ class Dist:
 
     rank: int = 0
     world: int = 1
+    #: Device of the tensors collectives exchange (CUDA for nccl, CPU for gloo).
+    device: str = "cpu"
 
     @property
     def active(self) -> bool:
@@ -44,10 +46,22 @@ class Dist:
         if self.active:
             torch.distributed.barrier()
 
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Run the block on rank 0 first, then on the other ranks (e.g. filling a cache)."""
+        if self.is_main:
+            yield
+            self.barrier()
+        else:
+            self.barrier()
+            yield
+
     def sum_(self, t: torch.Tensor) -> torch.Tensor:
         """All-reduce ``t`` in place by sum (no-op when not distributed); returns ``t``."""
         if self.active:
-            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+            moved = t.to(self.device)
+            torch.distributed.all_reduce(moved, op=torch.distributed.ReduceOp.SUM)
+            t.copy_(moved)
         return t
 
     def gather_rows(self, values: np.ndarray, mine: np.ndarray) -> np.ndarray:
@@ -63,9 +77,9 @@ class Dist:
         """
         if not self.active:
             return values
-        t = torch.from_numpy(np.where(mine, values, -1).astype(np.int64))
+        t = torch.from_numpy(np.where(mine, values, -1).astype(np.int64)).to(self.device)
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return t.numpy()
+        return t.cpu().numpy()
 
 
 def launched_by_torchrun() -> bool:
@@ -79,7 +93,9 @@ def launched_by_torchrun() -> bool:
 def current() -> Dist:
     """This process's :class:`Dist` (an initialised process group, else rank 0 of 1)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
+        nccl = torch.distributed.get_backend() == "nccl"
+        device = f"cuda:{torch.cuda.current_device()}" if nccl else "cpu"
+        return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size(), device)
     return Dist()
 
 

@@ -11,6 +11,7 @@ best state, checkpoints, the DistributedDataParallel wrapper); the steps of an e
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from fairser.training.anchors import AnchorTable
 from fairser.training.checkpoint import Checkpointer, model_part, optimizer_from_tensors
 from fairser.training.config import TrainConfig
 from fairser.training.data import Split
-from fairser.training.rows import RowReader, StreamDataset
+from fairser.training.rows import RowReader, StreamDataset, input_bytes
 from fairser.training.samplers import epoch_rng
 from fairser.training.steps import Feeds, Runtime, evaluate, run_epoch
 
@@ -63,12 +64,21 @@ class FitData:
     train_anchors: AnchorTable | None = None
     target_anchors: AnchorTable | None = None
 
-    def feeds(self, rt: Runtime) -> Feeds:
-        """The DataLoaders of a fit on these data."""
+    def feeds(self, rt: Runtime, *, cache_mb: float = 0.0) -> Feeds:
+        """The DataLoaders of a fit on these data.
+
+        When every row's input fits in ``cache_mb`` MiB and rows are read in this process
+        (no DataLoader workers), rows are kept once read instead of read every epoch.
+        """
         parts = [self.train] + ([self.target] if self.target is not None else [])
+        cache = (
+            rt.num_workers == 0
+            and cache_mb > 0
+            and input_bytes(self.reader, [*parts, self.dev]) <= cache_mb * 2**20
+        )
         return Feeds(
-            train=StreamDataset(self.reader, parts, what="source train / target"),
-            dev=StreamDataset(self.reader, [self.dev], what="source dev"),
+            train=StreamDataset(self.reader, parts, what="source train / target", cache=cache),
+            dev=StreamDataset(self.reader, [self.dev], what="source dev", cache=cache),
             rt=rt,
         )
 
@@ -123,8 +133,10 @@ def _wrap(net: FairSERNet, rt: Runtime) -> torch.nn.Module:
     if not rt.dist.active:
         return net
     ids = [rt.device.index] if rt.device.type == "cuda" else None
+    # the gender head is idle in stage 1; the buffers (input statistics) are the same on
+    # every rank, so they need no synchronisation per forward pass
     return torch.nn.parallel.DistributedDataParallel(
-        net, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+        net, device_ids=ids, find_unused_parameters=True, forward_sync_buffers=False
     )
 
 
@@ -188,7 +200,7 @@ def run_stages(
             state = _StageState.from_meta(meta)
             resume = {"tensors": tensors, "param_groups": meta.get("param_groups", [])}
     model = _wrap(net, rt)
-    feeds = data.feeds(rt)
+    feeds = data.feeds(rt, cache_mb=cfg.cache_mb)
     scaler = torch.amp.GradScaler(rt.device.type) if rt.precision.use_grad_scaler else None
     stages = [1] + ([2] if method.uses_target and cfg.stage2_epochs > 0 else [])
     with Progress(
@@ -218,6 +230,7 @@ def run_stages(
                 best_state = _snapshot(net)
             resume = None
             task = bar.add_task(f"stage {stage}", total=n_epochs, completed=state.epoch, info="")
+            steps = bar.add_task("  steps", total=None, info="")
             for epoch in range(state.epoch, n_epochs):
                 if state.bad_epochs >= cfg.patience:  # stopped just before a kill
                     break
@@ -235,6 +248,7 @@ def run_stages(
                     rng=epoch_rng(seed, stage, epoch),
                     table=table,
                     scaler=scaler,
+                    on_step=functools.partial(_show_step, bar, steps),
                 )
                 ok = pred >= 0
                 if ok.any():
@@ -270,6 +284,7 @@ def run_stages(
                     if isinstance(v, float) and k not in ("seconds",)
                 )
                 bar.update(task, completed=epoch + 1, info=info)
+            bar.remove_task(steps)
             net.load_state_dict(best_state)
             state.done = True
             state.best_epochs[f"stage{stage}"] = state.best_epoch
@@ -280,6 +295,10 @@ def run_stages(
         "best_epoch": dict(state.best_epochs),
         "group_table": table.tolist(),
     }
+
+
+def _show_step(bar: Progress, task: Any, done: int, total: int) -> None:
+    bar.update(task, completed=done, total=total)
 
 
 def _snapshot(net: FairSERNet) -> dict[str, torch.Tensor]:

@@ -189,7 +189,7 @@ class FittedModel:
             proba[batch.index] = scores(out.logits, binary).cpu().numpy()
             emb[batch.index] = out.embedding.float().cpu().numpy()
             if att is not None and out.gender_logits is not None:
-                att[batch.index] = out.gender_logits.argmax(-1).cpu().numpy()
+                att[batch.index] = decide(scores(out.gender_logits, False).cpu().numpy())
         if not np.isfinite(proba).all():
             bad = int((~np.isfinite(proba)).reshape(n, -1).any(1).sum())
             raise TrainingError(

@@ -8,7 +8,9 @@ the store's float16 when it has it (the network casts to float32), float32 other
 :class:`StreamDataset` serves rows of one or more splits to a ``torch`` DataLoader
 (:func:`make_loader`) whose batch sampler is the epoch's plan; :func:`collate` pads a batch to
 its own longest row. Nothing here holds more than one batch of frames, so a fit's memory does
-not grow with the corpus; :func:`streaming_stats` computes input statistics in one pass.
+not grow with the corpus (a fit whose rows all fit in ``cache_mb`` keeps them after the first
+epoch instead of reading them again); :func:`streaming_stats` computes input statistics in
+one pass.
 """
 
 from __future__ import annotations
@@ -57,6 +59,21 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _mean_in_order(win: torch.Tensor) -> torch.Tensor:
+    """(L, n, k, D) -> (L, n, D): each window's k frames summed in order, divided by k.
+
+    Explicit adds: a torch ``sum`` may reorder the additions (its result then differs in the
+    last bit from the stacked implementation's).
+    """
+    k = win.shape[2]
+    if k == 1:
+        return win[:, :, 0].clone()
+    acc = win[:, :, 0] + win[:, :, 1]
+    for j in range(2, k):
+        acc += win[:, :, j]
+    return acc.div_(k)
+
+
 def pool_time(
     a: np.ndarray, stride: int, max_frames: int | None = None, *, half: bool = False
 ) -> np.ndarray:
@@ -80,22 +97,11 @@ def pool_time(
     start = (pooled - keep) // 2
     x = torch.from_numpy(np.array(a[:, start * stride : min(T, (start + keep) * stride)])).float()
     full = min(start + keep, T // stride) - start  # windows of ``stride`` frames
-    if stride == 1:
-        out = x
-    else:
-        out = torch.empty((L, keep, D), dtype=torch.float32)
-        win = x[:, : full * stride].view(L, full, stride, D)
-        acc = win[:, :, 0].clone()
-        for j in range(1, stride):
-            acc += win[:, :, j]
-        out[:, :full] = acc / stride
-        if keep > full:  # the partial last window
-            rest = x[:, full * stride :]
-            acc = rest[:, 0].clone()
-            for j in range(1, rest.shape[1]):
-                acc += rest[:, j]
-            out[:, full] = acc / rest.shape[1]
-    if not bool(torch.isfinite(out).all()):
+    out = x if stride == 1 else _mean_in_order(x[:, : full * stride].view(L, full, stride, D))
+    if keep > full:  # the partial last window
+        out = torch.cat([out, _mean_in_order(x[:, full * stride :].unsqueeze(1))], dim=1)
+    # one pass: a finite sum means finite values (features are far below float32's range)
+    if not bool(torch.isfinite(out.sum())) and not bool(torch.isfinite(out).all()):
         raise ValueError("features hold NaN or inf")
     return (out.half() if half else out).numpy()
 
@@ -202,21 +208,32 @@ class StreamDataset(torch.utils.data.Dataset):
         The splits, in index order (e.g. source train then target).
     what : str
         Name of the rows, for error messages.
+    cache : bool
+        Keep every row once read (the caller checked that all of them fit its memory budget,
+        see :func:`input_bytes`); later epochs then read nothing from the store.
     """
 
-    def __init__(self, reader: RowReader, splits: Sequence[Split], *, what: str) -> None:
+    def __init__(
+        self, reader: RowReader, splits: Sequence[Split], *, what: str, cache: bool = False
+    ) -> None:
         self.reader = reader
         self.splits = tuple(splits)
         self.offsets = np.cumsum([0, *(len(s) for s in self.splits)])
         self.what = what
+        self.cache: dict[int, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
     def __getitem__(self, i: int) -> tuple[int, np.ndarray]:
+        if self.cache is not None and i in self.cache:
+            return int(i), self.cache[i]
         k = int(np.searchsorted(self.offsets, i, side="right")) - 1
         s, j = self.splits[k], int(i - self.offsets[k])
-        return int(i), self.reader.read(s.keys[j], str(s.corpora[j]), what=self.what)
+        x = self.reader.read(s.keys[j], str(s.corpora[j]), what=self.what)
+        if self.cache is not None:
+            self.cache[int(i)] = x
+        return int(i), x
 
     def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray]]:
         """The rows of one batch (what a DataLoader asks for), read single-threaded."""
@@ -271,6 +288,17 @@ def iterate(
     if not sampler.batches:
         return iter(())
     return iter(make_loader(dataset, sampler, num_workers=num_workers, pin=pin))
+
+
+def input_bytes(reader: RowReader, splits: Sequence[Split]) -> int:
+    """Bytes the network inputs of every row of ``splits`` take in memory (one row read)."""
+    first = next((s for s in splits if len(s)), None)
+    if first is None:
+        return 0
+    itemsize = reader.read(first.keys[0], str(first.corpora[0])).dtype.itemsize
+    frames = sum(int(s.lengths.sum()) for s in splits)
+    per_frame = int(reader.features.n_layers) * int(reader.features.dim) * itemsize
+    return frames * per_frame + 200 * sum(len(s) for s in splits)  # + per-array overhead
 
 
 def streaming_stats(

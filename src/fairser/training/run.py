@@ -12,6 +12,11 @@ Example::
     training:                                  # fairser.training.TrainConfig options
       alpha: 0.5
       beta: 0.5
+      device: auto                             # or cpu, cuda, cuda:N, mps
+      precision: fp32                          # or bf16, fp16
+
+``torchrun --nproc_per_node=N --no-python fairser train RUN.yaml`` trains the same run with
+DistributedDataParallel on N processes (see :func:`run_from_file`).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import pandas as pd
 from pydantic import Field, ValidationError
 
 from fairser.decision import decide
+from fairser.device import resolve_device
 from fairser.errors import ConfigError
 from fairser.metrics import unweighted_average_recall
 from fairser.training.api import FittedModel, fit
 from fairser.training.config import TrainConfig, _one_line, _Strict, load_train_config
+from fairser.training.distributed import process_group
 
 __all__ = ["RunConfig", "evaluate_run", "run_from_file"]
 
@@ -158,44 +165,85 @@ def evaluate_run(
     return res
 
 
-def run_from_file(path: str | Path, *, progress: bool = True) -> tuple[FittedModel, dict[str, Any]]:
+def run_from_file(
+    path: str | Path,
+    *,
+    progress: bool = True,
+    device: str | None = None,
+    precision: str | None = None,
+    num_workers: int | None = None,
+) -> tuple[FittedModel, dict[str, Any]]:
     """Load corpora and features, train, save and evaluate the run described by ``path``.
+
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1), every process joins one process group and
+    trains with DistributedDataParallel: rank 0 loads the corpora and extracts the features
+    first (the others then read them from the cache), rank 0 alone writes checkpoints, the
+    model and evaluates it; the other ranks wait for it at a barrier.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The run YAML.
+    progress : bool
+        Show progress bars (rank 0 only).
+    device, precision, num_workers : optional
+        Override the YAML's ``training.device``, ``training.precision`` and
+        ``training.num_workers``.
 
     Returns
     -------
     model : FittedModel
         The trained model (also saved under ``<workdir>/model``).
     summary : dict
-        ``workdir``, ``source_test`` and ``target`` scores (UAR, own gender head accuracy).
+        ``workdir``, ``source_test`` and ``target`` scores (UAR, own gender head accuracy),
+        ``device``, ``precision``, ``world_size`` and this process's ``rank`` (scores on rank
+        0 only).
     """
     from fairser.corpora import load_corpus
     from fairser.features import extract
 
     cfg = load_run_config(path)
-    source = load_corpus(cfg.source, options=cfg.source_options)
-    target = load_corpus(cfg.target, options=cfg.target_options) if cfg.target else None
-    both = source if target is None else pd.concat([source, target], ignore_index=True)
-    features = extract(
-        both, cfg.frontend, layers=cfg.layers, cache_dir=cfg.cache_dir, progress=progress
-    )
-    model = fit(
-        source=source,
-        target=target,
-        features=features,
-        method=cfg.method,
-        emotion=cfg.emotion,
-        config=cfg.training,
-        seed=cfg.seed,
-        workdir=cfg.workdir,
-        progress=progress,
-    )
-    summary: dict[str, Any] = {
-        "workdir": cfg.workdir,
-        "model": str(Path(cfg.workdir) / "model"),
-        "source_test": evaluate_run(model, source, features, split="test"),
-    }
-    if target is not None:
-        summary["target"] = evaluate_run(model, target, features, split=None)
-    if "pseudo_gender_accuracy" in model.history:
-        summary["pseudo_gender_accuracy"] = model.history["pseudo_gender_accuracy"]
+    dev = resolve_device(device or cfg.training.device)
+    with process_group(dev) as dist:
+        main = dist.is_main
+        with dist.main_first():
+            source = load_corpus(cfg.source, options=cfg.source_options)
+            target = load_corpus(cfg.target, options=cfg.target_options) if cfg.target else None
+            both = source if target is None else pd.concat([source, target], ignore_index=True)
+            features = extract(
+                both,
+                cfg.frontend,
+                layers=cfg.layers,
+                cache_dir=cfg.cache_dir,
+                progress=progress and main,
+            )
+        model = fit(
+            source=source,
+            target=target,
+            features=features,
+            method=cfg.method,
+            emotion=cfg.emotion,
+            config=cfg.training,
+            seed=cfg.seed,
+            workdir=cfg.workdir,
+            progress=progress and main,
+            device=device,
+            precision=precision,
+            num_workers=num_workers,
+        )
+        summary: dict[str, Any] = {
+            "workdir": cfg.workdir,
+            "model": str(Path(cfg.workdir) / "model"),
+            "rank": dist.rank,
+            "world_size": dist.world,
+            "device": model.meta.get("device"),
+            "precision": model.meta.get("precision"),
+        }
+        if main:
+            summary["source_test"] = evaluate_run(model, source, features, split="test")
+            if target is not None:
+                summary["target"] = evaluate_run(model, target, features, split=None)
+            if "pseudo_gender_accuracy" in model.history:
+                summary["pseudo_gender_accuracy"] = model.history["pseudo_gender_accuracy"]
+        dist.barrier()
     return model, summary

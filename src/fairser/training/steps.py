@@ -10,7 +10,7 @@ GradScaler for fp16 on CUDA). A non-finite loss or dev score stops the fit with 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,10 +228,12 @@ def run_epoch(
     rng: np.random.Generator,
     table: np.ndarray,
     scaler: torch.amp.GradScaler | None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """One epoch: the mean of each loss term, and the epoch's predictions (-1: row unseen).
 
-    ``model`` is what runs the steps (``net`` itself, or its DistributedDataParallel wrapper).
+    ``model`` is what runs the steps (``net`` itself, or its DistributedDataParallel wrapper);
+    ``on_step(done, total)`` is called after every step (progress display).
     """
     t0 = time.perf_counter()
     rt = feeds.rt
@@ -246,9 +248,20 @@ def run_epoch(
     y_all = torch.from_numpy(tr.y).to(dev)
     g_all = torch.from_numpy(tr.g).to(dev)
     g_tgt = None if tg is None else torch.from_numpy(tg.g).to(dev)
+    full_plan = _plan(cfg, data, stage, rng)
+    if dist.active and min(len(si) for si, _ in full_plan) < dist.world:
+        raise TrainingError(
+            f"stage {stage}: a batch of {min(len(si) for si, _ in full_plan)} source row(s) "
+            f"cannot be shared by {dist.world} ranks; raise batch_size or use fewer processes"
+        )
     plan = [
         (shard(si, dist.rank, dist.world), None if ti is None else shard(ti, dist.rank, dist.world))
-        for si, ti in _plan(cfg, data, stage, rng)
+        for si, ti in full_plan
+    ]
+    # DDP averages the ranks' gradients: weighting each rank's mean emotion loss by its share
+    # of the batch makes that average the gradient of the whole batch's mean loss
+    share = [
+        len(si) * dist.world / len(full) for (si, _), (full, _) in zip(plan, full_plan, strict=True)
     ]
     n_tr = len(tr)
     batches = [si if ti is None else np.concatenate([si, ti + n_tr]) for si, ti in plan]
@@ -276,9 +289,8 @@ def run_epoch(
                 out_s, out_t = _slice(out, 0, ns), _slice(out, ns, ns + len(ti))
             else:
                 out_s, out_t = model(x, mask, gender=False), None
-            terms: dict[str, torch.Tensor] = {
-                "ec": _ec_loss(out_s.logits, y_all[ii], w_all[ii], binary)
-            }
+            ec = _ec_loss(out_s.logits, y_all[ii], w_all[ii], binary)
+            terms: dict[str, torch.Tensor] = {"ec": ec * share[step] if dist.active else ec}
             if out_t is not None:
                 ctx = StepContext(
                     source=out_s,
@@ -318,6 +330,8 @@ def run_epoch(
         sums["loss"] = sums.get("loss", 0.0) + value
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
+        if on_step is not None:
+            on_step(step + 1, n_steps)
     keys = list(sums)
     tot = dist.sum_(torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64))
     rec: dict[str, Any] = {
