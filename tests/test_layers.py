@@ -29,12 +29,7 @@ TOP = len(ORDER)  # fairser/__init__.py: the lazy re-export table, above every l
 
 #: Known upward imports in files another helper owns: module -> reason (xfail, strict, so the
 #: entry must go once the file is fixed).
-KNOWN_UPWARD: dict[str, str] = {
-    "fairser.corpora._espeak": (
-        "`import fairser` (the top-level package) only to find the package folder from "
-        "fairser.__file__; Path(__file__).resolve().parents[2] gives the same folder without "
-        "the upward import (corpora helper)"),
-}
+KNOWN_UPWARD: dict[str, str] = {}
 
 #: Known mutual imports (reported by the lower module), same rules.
 KNOWN_MUTUAL: dict[str, str] = {}

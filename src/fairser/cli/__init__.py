@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fairser.cli._console import make_console
 from fairser.errors import FairserError
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="fairser")
     except FairserError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
         # A path given on the command line or in a config that is of the wrong kind (a file
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         name = exc.filename2 or exc.filename
         if name is None:
             raise
-        err.print(f"[bold red]error:[/] {name}: {_os_fix(exc)}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(f'{name}: {_os_fix(exc)}')}", highlight=False,
+                  soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]; finished work is kept and a rerun resumes it")

@@ -257,10 +257,9 @@ def open_session(*, data: str | None = None) -> Iterator[Espeak]:
 
 def start_worker(task: dict, **popen) -> subprocess.Popen:
     """Start ``python -m fairser.corpora._synth_worker TASK_JSON`` (stderr piped, text mode)."""
-    import fairser
-
     env = dict(os.environ)
-    pkg_parent = str(Path(fairser.__file__).resolve().parents[1])
+    # .../src/fairser/corpora/_espeak.py -> .../src: where the fairser package lives
+    pkg_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
     return subprocess.Popen([sys.executable, "-m", "fairser.corpora._synth_worker",
                              json.dumps(task)], env=env, stdin=subprocess.DEVNULL,
