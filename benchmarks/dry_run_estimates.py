@@ -83,11 +83,11 @@ def main() -> None:
             size = store_bytes(df["duration_s"].to_numpy(), shape)
             print(f"  {label}: {len(df)} rows, {hours:.0f} h -> {human_bytes(size)}")
         print(f"  feature store total: {human_bytes(store)}")
-        print(f"  peak memory per fit: {human_bytes(memory.total)} = rows in memory "
-              f"{human_bytes(memory.data)} ({memory.rows} rows x {memory.frames} frames) + batch "
-              f"{human_bytes(memory.batch)} + activations {human_bytes(memory.activations)} + "
-              f"parameters/optimiser {human_bytes(memory.params)}; streaming batches: "
-              f"{human_bytes(memory.streaming)}")
+        print(f"  peak memory per fit: {human_bytes(memory.total)} = max(training step "
+              f"{human_bytes(memory.train)}, prediction batch {human_bytes(memory.evaluate)}) + "
+              f"parameters/optimiser {human_bytes(memory.params)} + torch "
+              f"{human_bytes(memory.overhead)} ({memory.frames} frames per clip, "
+              f"{memory.rows} rows read)")
         print(f"  (estimated in {time.perf_counter() - start:.1f} s)")
 
 

@@ -257,3 +257,23 @@ def test_real_grid_diverged_fits_fail_and_predict_reads_run_and_train(corpora, t
     payload = json.loads(out)
     assert payload["models"][0]["method"] == "pa-adv"
     assert 0 <= payload["predictions"][0]["probabilities"]["angry"] <= 1
+
+
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("targets: [casia:", "targets: [cassia:", "unknown corpus kind 'cassia'"),
+    ("/casia]", "/nowhere]", "targets.0: casia:"),
+    ("source: ravdess:", "source: ravdess:/nowhere", "source: ravdess:/nowhere"),
+    ("{frontend: logmel}", "{frontend: whisper-huge}",
+     "features.frontend: unknown frontend 'whisper-huge'"),
+    ("methods: [source-only, pa]", "methods: [pa-xyz]", "methods: unknown method(s) ['pa-xyz']"),
+])
+def test_dry_run_names_kind_root_frontend_and_method(corpora, tmp_path, capsys, old, new,
+                                                     fragment):
+    path = _config(tmp_path, corpora)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    code, _, err = _cli(["run", path, "--dry-run"], capsys)
+    assert code == 2, err
+    assert err.startswith(f"error: {path}: ") and fragment in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -12,6 +12,7 @@ from grid_fakes import FakeLayers
 from fairser.experiments import parse_config
 from fairser.experiments.dryrun import dry_run
 from fairser.experiments.estimate import (
+    TRAINING_OVERHEAD,
     FrontendShape,
     fit_memory,
     fit_rows,
@@ -36,17 +37,20 @@ def test_store_bytes_counts_frames_header_and_blocks():
 
 
 def test_fit_memory_terms():
-    options = {"batch_size": 10, "frame_stride": 4, "max_frames": 96,
+    options = {"batch_size": 10, "eval_batch_size": 30, "frame_stride": 4, "max_frames": 96,
                "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32,
                          "embed_dim": 8, "gc_hidden": 4}}
     mem = fit_memory(rows=100, longest_s=2.0, shape=LOGMEL, options=options)
     # 2 s -> 200 frames -> 50 after stride 4 (under the cap of 96)
     assert mem.frames == 50 and mem.rows == 100
-    assert mem.data == 3 * 100 * 50 * 80 * 2
-    assert mem.batch == 3 * 10 * 50 * 80 * 4
-    assert mem.activations == (10 * 50 * (8 * 16 + 2 * 32) * 4 + 10 * 2 * 50 * 50 * 4 * 2
-                               + 10 * 50 * 16 * 4 * 4)
-    assert mem.total == mem.data + mem.streaming
+    inputs = 3 * 10 * 50 * 80 * 4
+    acts = 10 * 50 * (8 * 16 + 2 * 32) * 4 + 10 * 2 * 50 * 50 * 4 * 2 + 10 * 50 * 16 * 4 * 4
+    assert mem.train == 2 * (inputs + acts)
+    assert mem.evaluate == 3 * 30 * 50 * 80 * 4
+    assert mem.total == max(mem.train, mem.evaluate) + mem.params + TRAINING_OVERHEAD
+    # streaming: nothing grows with the rows
+    assert fit_memory(rows=10**6, longest_s=2.0, shape=LOGMEL, options=options).total == \
+        mem.total
     capped = fit_memory(rows=100, longest_s=60.0, shape=LOGMEL, options=options)
     assert capped.frames == 96  # the cap
     no_head = fit_memory(rows=100, longest_s=2.0, shape=LOGMEL, options=options,

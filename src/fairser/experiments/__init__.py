@@ -36,6 +36,8 @@ from fairser.experiments.data import (
     target_roles,
 )
 from fairser.experiments.demo import DEMO_SETTINGS, demo_config, run_demo
+from fairser.experiments.dryrun import DryRun, dry_run
+from fairser.experiments.executors import parse_executor
 from fairser.experiments.planning import (
     BASELINE_METHOD,
     LEGACY_BASELINE_METHODS,
@@ -49,7 +51,7 @@ from fairser.experiments.planning import (
 from fairser.experiments.predict import find_models, predict_files
 from fairser.experiments.runner import RESULT_COLUMNS, ExperimentResult, run_experiment
 from fairser.experiments.scoring import pooled_features
-from fairser.experiments.store import ResultsStore
+from fairser.experiments.store import ResultFolderBusy, ResultsStore, RunLock
 
 __all__ = [
     "ALL_METHODS",
@@ -58,6 +60,7 @@ __all__ = [
     "BootstrapConfig",
     "CorpusConfig",
     "DEMO_SETTINGS",
+    "DryRun",
     "ExperimentConfig",
     "ExperimentResult",
     "FeatureConfig",
@@ -67,7 +70,9 @@ __all__ = [
     "LEGACY_BASELINE_METHODS",
     "ProbeConfig",
     "RESULT_COLUMNS",
+    "ResultFolderBusy",
     "ResultsStore",
+    "RunLock",
     "SourceSplitConfig",
     "SubsampleSpec",
     "SweepConfig",
@@ -76,10 +81,12 @@ __all__ = [
     "check_config",
     "default_backend",
     "demo_config",
+    "dry_run",
     "find_models",
     "fit_id",
     "load_config",
     "parse_config",
+    "parse_executor",
     "plan_fits",
     "plan_tasks",
     "pooled_features",

@@ -78,10 +78,10 @@ class DryRun:
                        "already stored are not subtracted)")
         if self.memory is not None:
             m = self.memory
-            out.append(f"peak memory per fit: about {human_bytes(m.total)} (rows in memory "
-                       f"{human_bytes(m.data)} for {m.rows} rows x {m.frames} frames, batch "
-                       f"{human_bytes(m.batch)}, activations {human_bytes(m.activations)}, "
-                       f"parameters and optimiser {human_bytes(m.params)}) plus the "
+            out.append(f"peak memory per fit: about {human_bytes(m.total)} (a training step "
+                       f"{human_bytes(m.train)} or a prediction batch {human_bytes(m.evaluate)} "
+                       f"at {m.frames} frames per clip, parameters and optimiser "
+                       f"{human_bytes(m.params)}, torch {human_bytes(m.overhead)}) on top of the "
                        "Python/torch process")
         return out + self.notes
 

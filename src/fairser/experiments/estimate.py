@@ -11,28 +11,31 @@ Feature store (per frontend configuration)::
     entry = 128 + T_i * L * D * bytes(dtype)     (npy header + data), rounded up to 4 KiB blocks
     store = sum of entries over the distinct utterances of the source and every target
 
-Peak memory of one fit (float32 unless noted)::
+Peak memory of one fit (float32; the training layer streams batches from the store, so no term
+grows with the number of rows)::
 
-    T'     = min(max_frames, ceil(T_max / frame_stride))      T_max: longest clip's frames
-    data   = 3 * N_fit * L * T' * D * 2                       the fit's rows in memory: held
-                                                              as float16 padded to T', plus
-                                                              their float32 copies while they
-                                                              are stacked (training on main)
-    batch  = 3 * B * L * T' * D * 4                           one input batch: float32 copy,
+    T'       = min(max_frames, ceil(T_max / frame_stride))    T_max: longest clip's frames
+    input    = 3 * B * L * T' * D * 4                         a training batch: float32 copy,
                                                               standardised, after dropout
-    acts   = n_layers * B * T' * (8 * d_model + 2 * ff_dim) * 4
-             + n_layers * B * n_heads * T'^2 * 4 * 2          attention weights and grads
-             + B * T' * d_model * 4 * 4                       projection and pooling
-    params = P * 4 * 4                                        weights, grads, Adam m and v
-    P      = L + D*d + d + n_layers*(4d^2 + 2d*ff + 9d + ff) + d*E + E + E*C + C
-             (+ E*G + 3G + 2 with a gender head)       d = d_model, E = embed_dim, G = gc_hidden
-    peak   = data + batch + acts + params                     (plus the Python/torch process)
+    acts     = n_layers * B * T' * (8 * d_model + 2 * ff_dim) * 4
+               + n_layers * B * n_heads * T'^2 * 4 * 2        attention weights
+               + B * T' * d_model * 4 * 4                     projection and pooling
+    train    = 2 * (input + acts)                             saved for backward + gradients
+    evaluate = 3 * B_eval * L * T' * D * 4                    a prediction batch (no gradients)
+    params   = P * 4 * 4                                      weights, grads, Adam m and v
+    P        = L + D*d + d + n_layers*(4d^2 + 2d*ff + 9d + ff) + d*E + E + E*C + C
+               (+ E*G + 3G + 2 with a gender head)     d = d_model, E = embed_dim, G = gc_hidden
+    overhead = 90 MB                                          torch's training machinery
+                                                              (measured, see below)
+    peak     = max(train, evaluate) + params + overhead       (on top of the Python/torch
+                                                              process before the fit)
 
-``N_fit`` is the source train and dev rows plus the target's adaptation rows; ``B`` the batch
-size. A training layer that streams batches from the store instead of holding its rows drops
-``data`` (the estimate shows it separately). Checked on RAVDESS -> CASIA (whisper-base layer 2,
-pa-adv, 1360 rows): store 210.0 MB estimated, 209.4 MB on disk; peak memory of a fit 318 MB
-estimated, 321 and 327 MB measured in two runs (growth of the peak RSS during ``fit``).
+``B`` is ``batch_size``, ``B_eval`` ``eval_batch_size``. Checked on RAVDESS -> CASIA (whisper-base
+layer 2, pa-adv, 1360 rows, T' = 64), as the growth of the process's anonymous resident memory
+during ``fit`` (sampled every 20 ms): B 64 / B_eval 256: 192 MB estimated, 198 MB measured;
+B 64 / B_eval 32: 192 MB, 190 MB; B 8 / B_eval 32: 104 MB, 101 MB (the 90 MB overhead is the
+intercept of these runs). The store: 210.0 MB estimated, 209.4 MB on disk. Pages of the store
+read by a fit are cached by the OS and count in its RSS, but are reclaimable.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FitMemory", "FrontendShape", "fit_memory", "human_bytes", "store_bytes"]
+__all__ = ["TRAINING_OVERHEAD", "FitMemory", "FrontendShape", "fit_memory", "fit_rows",
+           "human_bytes", "store_bytes"]
 
 _NPY_HEADER = 128
 _BLOCK = 4096
@@ -91,36 +95,42 @@ def store_bytes(durations: np.ndarray, shape: FrontendShape) -> int:
     return int((np.ceil(entry / _BLOCK) * _BLOCK).sum())
 
 
+#: Memory torch's training machinery adds to a process (measured intercept, see above).
+TRAINING_OVERHEAD = 90_000_000
+
+
 @dataclass(frozen=True)
 class FitMemory:
-    """Peak memory of one fit, by term (bytes).
+    """Peak memory of one fit, by term (bytes; see the module docstring).
 
     Attributes
     ----------
-    data, batch, activations, params : int
-        The terms of the module docstring.
+    train : int
+        A training step: ``2 * (input + acts)``.
+    evaluate : int
+        A prediction batch.
+    params : int
+        Parameters, gradients and optimiser state.
+    overhead : int
+        torch's training machinery.
     frames : int
         ``T'``, frames per clip after striding and the cap.
     rows : int
-        ``N_fit``.
+        Rows the fit reads (source train + dev and the target's adaptation rows); no term
+        grows with them.
     """
 
-    data: int
-    batch: int
-    activations: int
+    train: int
+    evaluate: int
     params: int
+    overhead: int
     frames: int
     rows: int
 
     @property
     def total(self) -> int:
-        """Sum of the terms."""
-        return self.data + self.batch + self.activations + self.params
-
-    @property
-    def streaming(self) -> int:
-        """Peak without the resident data (a training layer that streams batches)."""
-        return self.batch + self.activations + self.params
+        """``max(train, evaluate) + params + overhead``."""
+        return max(self.train, self.evaluate) + self.params + self.overhead
 
 
 def _option(options: Any, name: str, default: Any) -> Any:
@@ -150,19 +160,21 @@ def fit_memory(*, rows: int, longest_s: float, shape: FrontendShape, options: An
     Parameters
     ----------
     rows : int
-        Rows the fit holds: source train + dev and the target's adaptation rows.
+        Rows the fit reads: source train + dev and the target's adaptation rows.
     longest_s : float
         Longest clip among them, in seconds.
     shape : FrontendShape
         The frontend configuration.
     options : TrainConfig or mapping
-        Training options (``batch_size``, ``frame_stride``, ``max_frames``, ``model``).
+        Training options (``batch_size``, ``eval_batch_size``, ``frame_stride``,
+        ``max_frames``, ``model``).
     n_classes : int, default 1
         Width of the emotion head (1 for binary).
     adversarial : bool, default True
         Whether the method has a gender head.
     """
     batch_size = int(_option(options, "batch_size", 64))
+    eval_batch = int(_option(options, "eval_batch_size", 256))
     stride = int(_option(options, "frame_stride", 4))
     cap = int(_option(options, "max_frames", 96))
     model = _option(options, "model", {})
@@ -173,17 +185,17 @@ def fit_memory(*, rows: int, longest_s: float, shape: FrontendShape, options: An
     ff = int(_option(model, "ff_dim", 128))
     heads = int(_option(model, "n_heads", 4))
     n = int(_option(model, "n_layers", 1))
+    inputs = 3 * batch_size * frames * width * 4
     acts = (n * batch_size * frames * (8 * d + 2 * ff) * 4
             + n * batch_size * heads * frames * frames * 4 * 2
             + batch_size * frames * d * 4 * 4)
-    params = _param_count(shape, model, n_classes, adversarial) * 4 * 4
-    return FitMemory(data=3 * rows * frames * width * 2,
-                     batch=3 * batch_size * frames * width * 4,
-                     activations=acts, params=params, frames=frames, rows=rows)
+    return FitMemory(train=2 * (inputs + acts), evaluate=3 * eval_batch * frames * width * 4,
+                     params=_param_count(shape, model, n_classes, adversarial) * 4 * 4,
+                     overhead=TRAINING_OVERHEAD, frames=frames, rows=rows)
 
 
 def fit_rows(source: pd.DataFrame, adapt: pd.DataFrame) -> tuple[int, float]:
-    """``(N_fit, longest clip in s)``: source train + dev rows and the adaptation rows."""
+    """``(rows, longest clip in s)`` a fit reads: source train + dev and the adaptation rows."""
     split = source["split"].astype("string")
     used = source[split.isin(["train", "dev"]).fillna(False).to_numpy(dtype=bool)]
     durations = pd.concat([used["duration_s"], adapt["duration_s"]], ignore_index=True)

@@ -28,7 +28,7 @@ from fairser.experiments.data import (
     target_roles,
 )
 from fairser.experiments.planning import FitSpec, condition_of, reference_id
-from fairser.experiments.scoring import pooled_features, probe, utterance_keys
+from fairser.experiments.scoring import pooled_features, probe, probe_rows, utterance_keys
 from fairser.experiments.store import ResultsStore
 
 __all__ = ["GridData", "check_rows", "evaluated_rows", "input_probes", "load_grid_data",
@@ -198,7 +198,8 @@ def input_probes(cfg: ExperimentConfig, backend: Backend, data: GridData, store:
     if cfg.probe.enabled and cfg.probe.reference:
         corpora = [(cfg.source.label, data.source)] + list(data.evals.items())
         for label, df in corpora:
-            out[label] = probe(backend, cfg, pooled_features(data.features, df), df)
+            rows = df.iloc[probe_rows(len(df), cfg.probe.max_rows)]  # pool only those
+            out[label] = probe(backend, cfg, pooled_features(data.features, rows), df)
             console.log(f"input-feature gender probe on {label}: {out[label]:.3f}")
     store.save(rid, {"probe_input": out, "config_hash": rid.rsplit("__", 1)[1]})
     return out

@@ -30,6 +30,7 @@ __all__ = [
     "pooled_features",
     "prediction_frame",
     "probe",
+    "probe_rows",
     "score",
     "utterance_keys",
 ]
@@ -96,19 +97,29 @@ def model_outputs(model: FittedModelLike, df: pd.DataFrame, features: Any, *, wh
     return proba, np.asarray(decide(proba), dtype=int), emb, None if gc is None else np.asarray(gc)
 
 
+def probe_rows(n: int, max_rows: int) -> np.ndarray:
+    """The rows the probe uses: all ``n``, or a seeded sorted sample of ``max_rows``."""
+    idx = np.arange(n)
+    if n > max_rows:
+        idx = np.sort(np.random.default_rng(0).choice(idx, max_rows, replace=False))
+    return idx
+
+
 def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame) -> float:
-    """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible)."""
+    """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible).
+
+    ``x`` may hold every row of ``df`` or only the :func:`probe_rows` of it (in that order).
+    """
     if not cfg.probe.enabled or len(df) == 0:
         return float("nan")
-    idx = np.arange(len(df))
-    if len(idx) > cfg.probe.max_rows:
-        idx = np.sort(np.random.default_rng(0).choice(idx, cfg.probe.max_rows, replace=False))
+    idx = probe_rows(len(df), cfg.probe.max_rows)
+    x_idx = np.arange(len(idx)) if len(x) == len(idx) else idx  # x: every row or those only
     sex = genders(df)[idx]
     speakers = df["speaker"].to_numpy(dtype=object)[idx]
     per_gender = pd.Series(speakers).groupby(pd.Series(sex)).nunique()
     if len(per_gender.drop("NA", errors="ignore")) < 2 or per_gender.min() < 2:
         return float("nan")  # a speaker-disjoint probe needs two speakers of each gender
-    return float(backend.gender_probe(x[idx], sensitive_features=sex, groups=speakers))
+    return float(backend.gender_probe(x[x_idx], sensitive_features=sex, groups=speakers))
 
 
 def _per_speaker(df: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, base: dict[str, Any],
