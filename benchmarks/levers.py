@@ -19,6 +19,8 @@ Levers (``fairser.levers``), applied cumulatively; none reads a target emotion l
   their gender labels;
 * ``+qleace``: quadratic (QLEACE) eraser, same rows: each gender's mean and covariance moved
   to their barycenter (needs each row's gender when applied);
+* ``+pcaK``: before the erasers, projection onto the K leading principal directions of the
+  normalised source + target rows (``PrincipalSubspace``; no label read);
 * ``+thr``: per-gender thresholds fitted on the unlabelled target scores (binary: keep the
   overall positive rate of the 0.5 rule; 4-class: per-gender log-score offsets).
 
@@ -37,7 +39,7 @@ code, see shared/data/README.md).
 Usage: ``python benchmarks/levers.py [--data ../shared/data] [--targets ased casia emodb]
 [--seeds 0 1 2 3 4] [--stats-rows all|task] [--source-rows train|all] [--conditions
 speaker+thr ...] [--json OUT.json] [--no-mlp] [--mlp-all-seeds]``; ``--show OUT.json``
-reprints the tables. Conditions: ``corpus|speaker|uttspeaker`` then ``+leace``,
+reprints the tables. Conditions: ``corpus|speaker|uttspeaker`` then ``+pcaK``, ``+leace``,
 ``+qleace``, ``+thr`` (optionally with a strength, ``+thr0.5``) and ``+cVALUE``. Features
 come from the store (``fairser.features.extract``); the first run extracts what is missing
 (~15-30 min a corpus on a loaded 2-core machine). Frame moments are cached in
@@ -64,6 +66,7 @@ from fairser.features import extract
 from fairser.levers import (
     GenderEraser,
     GroupThresholds,
+    PrincipalSubspace,
     QuadraticGenderEraser,
     SpeakerNorm,
     frame_moments,
@@ -80,7 +83,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EMOTIONS = ["angry", "happy", "sad", "neutral"]
 CONDITIONS = ["corpus", "speaker", "speaker+leace", "speaker+qleace", "speaker+thr",
               "speaker+leace+thr", "speaker+qleace+thr", "corpus+thr+c0.01", "speaker+c0.01",
-              "speaker+thr+c0.01", "speaker+leace+thr+c0.01", "speaker+qleace+thr+c0.01"]
+              "speaker+thr+c0.01", "speaker+leace+thr+c0.01", "speaker+qleace+thr+c0.01",
+              "speaker+pca128+thr+c0.01", "speaker+pca128+qleace+thr+c0.01"]
+#: The recipe chosen on RAVDESS -> ASED (docs/levers.md).
+RECIPE = "speaker+pca128+qleace+thr+c0.01"
 _ASED_EMOTION = {"n": "neutral", "f": "fear", "h": "happy", "s": "sad", "a": "angry"}
 #: Goals of issue 10 per target: (metric, "min"/"max", bound).
 GOALS = {
@@ -153,21 +159,24 @@ def parse_condition(cond: str) -> dict:
 
     ``uttspeaker``: z-norm per speaker of the mean-pooled rows (utterance-level statistics,
     the issue's reference) instead of the frames; ``leaceW``/``qleaceW``/``thrW``: the lever
-    at strength W (default 1); ``cVALUE``: the LR's inverse penalty C.
+    at strength W (default 1); ``pcaK``: project onto K principal directions of the source
+    and target rows (label-free) before the erasers; ``cVALUE``: the LR's inverse penalty C.
     """
     tokens = cond.split("+")
     if tokens[0] not in ("corpus", "speaker", "uttspeaker"):
         raise SystemExit(f"condition {cond!r}: start with corpus, speaker or uttspeaker")
-    out = {"norm": tokens[0], "leace": 0.0, "qleace": 0.0, "thr": 0.0, "C": 1.0}
+    out = {"norm": tokens[0], "pca": 0, "leace": 0.0, "qleace": 0.0, "thr": 0.0, "C": 1.0}
     for tok in tokens[1:]:
         lever = next((n for n in ("leace", "qleace", "thr") if tok.startswith(n)), None)
         if lever:  # at full strength, or part-way: leace0.5, qleace0.5, thr0.5
             out[lever] = float(tok[len(lever):] or 1.0)
+        elif tok.startswith("pca"):
+            out["pca"] = int(tok[3:])
         elif tok.startswith("c"):
             out["C"] = float(tok[1:])
         else:
-            raise SystemExit(f"condition {cond!r}: unknown lever {tok!r} (leace, qleace, thr, "
-                             "cVALUE)")
+            raise SystemExit(f"condition {cond!r}: unknown lever {tok!r} (pcaK, leace, qleace, "
+                             "thr, cVALUE)")
     return out
 
 
@@ -195,6 +204,10 @@ def normalised(src: Corpus, tgt: Corpus, spec: dict, *, stats_rows: str) -> tupl
     for c in (src, tgt):
         mean, std = norm.row_stats(None, speakers=c.speaker, corpora=[c.name] * len(c.df))
         out.append((c.pooled - mean.reshape(len(c.df), -1)) / std.reshape(len(c.df), -1))
+    if spec["pca"]:
+        sub = PrincipalSubspace(n_components=spec["pca"]).fit(
+            np.r_[out[0][keep[0]], out[1][keep[1]]])
+        out = [sub.transform(x).astype(np.float64) for x in out]
     return out[0], out[1], norm.last_report.summary()  # fallback of the target rows
 
 
@@ -262,7 +275,8 @@ def evaluate(src: Corpus, tgt: Corpus, train: np.ndarray, cond: str, *, stats_ro
     labels4 = clf.classes_[pred4]
     res["uar4"] = unweighted_average_recall(y_t.astype(str), labels4)
     res["dsp4"] = demographic_parity_difference(y_t.astype(str), labels4, sensitive_features=g)
-    key = (tgt.name, spec["norm"], spec["leace"], spec["qleace"], stats_rows, seed, mlp)
+    key = (tgt.name, spec["norm"], spec["pca"], spec["leace"], spec["qleace"], stats_rows, seed,
+           mlp)
     if key not in _PROBES:  # probes read the features only: +thr and +c share them
         _PROBES[key] = probes(src, tgt, spec, xs0[ks], xt0, xt, stats_rows=stats_rows,
                               mlp=mlp, seed=seed)
@@ -356,6 +370,7 @@ def main() -> None:
     if args.show:
         print_tables(json.loads(args.show.read_text())["results"])
         return
+    args.conditions = [RECIPE if c == "recipe" else c for c in args.conditions]
     t0 = time.time()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     src_df = manifest("ravdess", args.data)

@@ -28,4 +28,4 @@ def test_levers_import_only_lower_layers() -> None:
 
 def test_every_lever_class_is_registered() -> None:
     assert set(fairser.levers.LEVERS) == {"speaker-norm", "gender-eraser", "group-thresholds",
-                                            "quadratic-gender-eraser"}
+                                            "quadratic-gender-eraser", "principal-subspace"}

@@ -11,6 +11,8 @@ time is applied unchanged at inference. None of them reads emotion labels; each 
   on pooled rows or frames with gender labels (source and unlabelled target).
 - :class:`QuadraticGenderEraser`: QLEACE, matching each gender's mean AND covariance (what
   a non-linear probe reads after LEACE); needs each row's gender when applied.
+- :class:`PrincipalSubspace`: a label-free principal subspace to erase in (quadratic
+  erasure is far more complete in 64-128 leading directions than in 512).
 - :class:`GroupThresholds`: per-gender decision thresholds (binary) or log-score offsets
   (multi-class) fitted on unlabelled scores for demographic parity, applied through
   :func:`fairser.decision.decide`.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from fairser.levers._base import LEVERS, LeverError, load_lever, save_lever
 from fairser.levers.erasure import GenderEraser
+from fairser.levers.projection import PrincipalSubspace
 from fairser.levers.quadratic import QuadraticGenderEraser
 from fairser.levers.speaker_norm import NormReport, SpeakerNorm, frame_moments
 from fairser.levers.thresholds import GroupThresholds
@@ -32,6 +35,7 @@ __all__ = [
     "GroupThresholds",
     "LeverError",
     "NormReport",
+    "PrincipalSubspace",
     "QuadraticGenderEraser",
     "SpeakerNorm",
     "frame_moments",
