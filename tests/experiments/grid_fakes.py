@@ -90,15 +90,18 @@ def _pool(features: FakeFeatures, manifest: pd.DataFrame) -> np.ndarray:
 class FakeOutputs:
     """What ``FakeModel.outputs`` returns (the ``fairser.training.Outputs`` fields)."""
 
-    def __init__(self, proba, embedding, attribute) -> None:
+    def __init__(self, proba, embedding, attribute, labels=None) -> None:
         self.proba, self.embedding, self.attribute = proba, embedding, attribute
+        self.labels = labels
 
 
 class FakeModel:
     """Logistic regression on pooled features; a gender head unless source-only."""
 
-    def __init__(self, coef: np.ndarray, intercept: float, *, head: bool) -> None:
+    def __init__(self, coef: np.ndarray, intercept: float, *, head: bool,
+                 threshold: float | None = None) -> None:
         self.coef, self.intercept, self.head = coef, intercept, head
+        self.threshold = threshold  # set: outputs carry labels = proba >= threshold
         self.history = [{"epoch": 1, "loss": 0.5}]
 
     def predict_proba(self, manifest, features):
@@ -116,8 +119,12 @@ class FakeModel:
         return _pool(features, manifest)
 
     def outputs(self, manifest, features):
-        return FakeOutputs(self.predict_proba(manifest, features), self.embed(manifest, features),
-                           self.attribute_predict(manifest, features))
+        proba = self.predict_proba(manifest, features)
+        labels = None
+        if self.threshold is not None and proba.ndim == 1:
+            labels = (proba >= self.threshold).astype(np.int64)
+        return FakeOutputs(proba, self.embed(manifest, features),
+                           self.attribute_predict(manifest, features), labels)
 
     def attribute_predict(self, manifest, features):
         if not self.head:
@@ -129,12 +136,14 @@ class FakeModel:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "fake.json").write_text(json.dumps(
             {"coef": np.asarray(self.coef).tolist(),
-             "intercept": np.asarray(self.intercept).tolist(), "head": self.head}))
+             "intercept": np.asarray(self.intercept).tolist(), "head": self.head,
+             "threshold": self.threshold}))
 
     @classmethod
     def load(cls, folder: Path) -> FakeModel:
         d = json.loads((Path(folder) / "fake.json").read_text())
-        return cls(np.array(d["coef"]), np.array(d["intercept"]), head=d["head"])
+        return cls(np.array(d["coef"]), np.array(d["intercept"]), head=d["head"],
+                   threshold=d.get("threshold"))
 
 
 class FakeLayers:
@@ -207,7 +216,10 @@ class FakeLayers:
         if (method, seed) in self.diverge:
             return FakeModel(np.full_like(clf.coef_[0], np.nan), float("nan"),
                              head=method != "source-only")
-        return FakeModel(clf.coef_[0], float(clf.intercept_[0]), head=method != "source-only")
+        # `thresholds` on: the model decides itself (a fixed 0.3, visible in the labels)
+        threshold = 0.3 if config.get("thresholds", "none") != "none" else None
+        return FakeModel(clf.coef_[0], float(clf.intercept_[0]), head=method != "source-only",
+                         threshold=threshold)
 
     def backend(self, *, report: bool = False, real_metrics: bool = False) -> Backend:
         """A picklable Backend over this object (module-level functions only)."""
@@ -232,7 +244,8 @@ class FakeLayers:
 def fake_train_config(options):
     from fairser.errors import ConfigError
 
-    stray = set(options) - {"C", "task", "classes", "alpha", "beta"}
+    stray = set(options) - {"C", "task", "classes", "alpha", "beta", "thresholds",
+                            "input_norm", "threshold_strength"}
     if stray:
         raise ConfigError(f"training: unknown key(s) {sorted(stray)}")
     return dict(options)

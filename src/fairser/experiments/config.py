@@ -31,10 +31,17 @@ Definitions fixed here (they are part of what a result means):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fairser._config_io import expand_path, line_of, read_yaml, validation_message
 from fairser.corpora import EMOTIONS
@@ -44,6 +51,7 @@ from fairser.experiments.sections import (
     BootstrapConfig,
     CorpusConfig,
     FeatureConfig,
+    MethodVariant,
     ProbeConfig,
     Seed,
     SourceSplitConfig,
@@ -59,6 +67,7 @@ __all__ = [
     "CorpusConfig",
     "ExperimentConfig",
     "FeatureConfig",
+    "MethodVariant",
     "ProbeConfig",
     "SourceSplitConfig",
     "SubsampleSpec",
@@ -85,6 +94,17 @@ def __getattr__(name: str) -> Any:
     if name == "ALL_METHODS":
         return tuple(_all_methods())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def _entry_kind(value: Any) -> str:
+    return "name" if isinstance(value, str) else "variant"
+
+
+#: One ``methods:`` entry: a registered method's name or a :class:`MethodVariant` mapping.
+MethodEntry = Annotated[
+    Annotated[str, Tag("name")] | Annotated[MethodVariant, Tag("variant")],
+    Discriminator(_entry_kind),
+]
+
 
 class ExperimentConfig(_Strict):
     """A whole experiment: the grid, the data, the training options and the outputs."""
@@ -113,9 +133,11 @@ class ExperimentConfig(_Strict):
     )
     features: FeatureConfig = Field(default_factory=FeatureConfig,
                                     description="Frontend and layers.")
-    methods: list[str] = Field(default_factory=_all_methods, min_length=1,
-                               description="Methods of the training registry to run; default "
-                               "every registered method (`fairser.methods.METHODS`).")
+    methods: list[MethodEntry] = Field(
+        default_factory=_all_methods, min_length=1,
+        description="Methods to run: names of the training registry (default every registered "
+        "method, `fairser.methods.METHODS`) or named variants `{name: N, method: M, training: "
+        "{...}}` whose `training` overrides the grid's `training:` block.")
     seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
                               description="Training seeds (integers from 0 to 2**32 - 1).")
     training: dict[str, Any] = Field(
@@ -183,9 +205,11 @@ class ExperimentConfig(_Strict):
 
     @field_validator("methods")
     @classmethod
-    def _unique_methods(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("methods are listed twice; list each once")
+    def _unique_methods(cls, value: list[str | MethodVariant]) -> list[str | MethodVariant]:
+        names = [m if isinstance(m, str) else m.name for m in value]
+        if len(set(names)) != len(names):
+            raise ValueError("methods are listed twice; list each once (give each variant a "
+                             "distinct `name`)")
         return value
 
     @field_validator("seeds")
@@ -217,14 +241,29 @@ class ExperimentConfig(_Strict):
                 raise ValueError(f"run_emotions {self.run_emotions} must be a non-empty subset "
                                  f"of emotions {self.emotions}")
         if self.sweep.methods is not None:
-            stray = [m for m in self.sweep.methods if m not in self.methods]
+            stray = [m for m in self.sweep.methods if m not in self.method_names()]
             if stray:
-                raise ValueError(f"sweep.methods {stray} are not in methods {self.methods}")
+                raise ValueError(f"sweep.methods {stray} are not in methods "
+                                 f"{self.method_names()}")
         if self.training.get("seed") is not None:
             raise ValueError("training.seed is set by the grid; list seeds under `seeds`")
         return self
 
     # ----------------------------------------------------------------------------------------
+    def method_names(self) -> list[str]:
+        """The method axis of the grid: registered names and variant names, as listed."""
+        return [m if isinstance(m, str) else m.name for m in self.methods]
+
+    def variant(self, name: str) -> MethodVariant | None:
+        """The variant called ``name``, or None for a registered method (or an unknown name)."""
+        return next((m for m in self.methods
+                     if isinstance(m, MethodVariant) and m.name == name), None)
+
+    def base_method(self, name: str) -> str:
+        """The registered method that ``name`` (a method or a variant) trains."""
+        found = self.variant(name)
+        return name if found is None else found.method
+
     def grid_emotions(self) -> list[str]:
         """The emotion axis of the grid: each emotion (binary) or ``["all"]`` (multiclass)."""
         if self.task == "multiclass":
@@ -236,8 +275,10 @@ class ExperimentConfig(_Strict):
         params = self.sweep.params
         if not params:
             return [{}]
-        applies = (self.sweep.methods is None and method != "source-only") or (
-            self.sweep.methods is not None and method in self.sweep.methods)
+        if self.sweep.methods is None:
+            applies = self.base_method(method) != "source-only"
+        else:
+            applies = method in self.sweep.methods
         if not applies:
             return [{}]
         points: list[dict[str, Any]] = [{}]

@@ -154,12 +154,13 @@ def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
 def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict[str, Any]:
     cfg, backend, data, spec = ctx.cfg, ctx.backend, ctx.data, task.spec
     source = source_train(data, cfg, spec)
-    config = backend.train_config(training_options(cfg, spec.sweep))
+    config = backend.train_config(training_options(cfg, spec.sweep, spec.method))
     start = time.perf_counter()
     try:
         model = backend.fit(
             source=source, target=data.adapt[spec.target], features=data.features,
-            method=spec.method, emotion=None if spec.emotion == "all" else spec.emotion,
+            method=cfg.base_method(spec.method),
+            emotion=None if spec.emotion == "all" else spec.emotion,
             config=config, seed=spec.seed,
             workdir=store.root / "work" / safe_name(task.fit_id), progress=False)
     except FairserError:
@@ -194,7 +195,8 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
                               y_true[take]))
     if cfg.save_models:
         store.save_model(task.fit_id, model, {
-            "method": spec.method, "emotion": spec.emotion, "seed": spec.seed,
+            "method": spec.method, "trains": cfg.base_method(spec.method),
+            "emotion": spec.emotion, "seed": spec.seed,
             "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep),
             "task": cfg.task, "emotions": cfg.emotions, "frontend": cfg.features.frontend,
             "layers": cfg.features.layers, "config_hash": task.digest})

@@ -136,7 +136,7 @@ def plan_fits(cfg: ExperimentConfig, *, baselines: bool = True) -> list[FitSpec]
         for target in cfg.targets:
             for seed in cfg.seeds:
                 for emotion in cfg.grid_emotions():
-                    for method in cfg.methods:
+                    for method in cfg.method_names():
                         for point in cfg.sweep_points(method):
                             plan.append(FitSpec(method=method, emotion=emotion, seed=seed,
                                                 target=target.label, condition=cond.label,
@@ -168,16 +168,20 @@ def plan_tasks(cfg: ExperimentConfig) -> list[FitTask]:
     return tasks
 
 
-def training_options(cfg: ExperimentConfig, sweep: Iterable[tuple[str, Any]] = ()
-                     ) -> dict[str, Any]:
-    """The training options of a fit: ``cfg.training``, the sweep point, the task's classes.
+def training_options(cfg: ExperimentConfig, sweep: Iterable[tuple[str, Any]] = (),
+                     method: str | None = None) -> dict[str, Any]:
+    """The training options of a fit: ``cfg.training``, the variant's, the sweep point, classes.
+
+    ``method`` names the fit's method; a variant's ``training`` overrides the grid's block,
+    and the sweep point overrides both.
 
     Raises
     ------
     ConfigError
         ``training.task`` or ``training.classes`` contradict the experiment's.
     """
-    opts = {**cfg.training, **dict(sweep)}
+    variant = None if method is None else cfg.variant(method)
+    opts = {**cfg.training, **({} if variant is None else variant.training), **dict(sweep)}
     if "task" in opts and opts["task"] != cfg.task:
         raise ConfigError(f"training.task is {opts['task']!r} but the experiment's task is "
                           f"{cfg.task!r}; set it once, at the top level")
@@ -201,13 +205,25 @@ def check_config(cfg: ExperimentConfig, backend: Backend) -> None:
     ConfigError
         Unknown method, or training / sweep options the training layer rejects.
     """
-    unknown = [m for m in cfg.methods if m not in backend.methods]
+    names = cfg.method_names()
+    unknown = [cfg.base_method(m) for m in names if cfg.base_method(m) not in backend.methods]
     if unknown:
         raise ConfigError(f"methods: unknown method(s) {unknown}; use one of "
                           f"{', '.join(backend.methods)}")
-    for method in cfg.methods:
+    reserved = {*backend.methods, BASELINE_METHOD, *LEGACY_BASELINE_METHODS}
+    for i, name in enumerate(names):
+        if cfg.variant(name) is not None and name in reserved:
+            raise ConfigError(f"methods.{i}.name: {name!r} is the name of a registered method; "
+                              "give the variant another name (e.g. 'recommended')")
+    for method in names:
+        variant = cfg.variant(method)
         for point in cfg.sweep_points(method):
-            backend.train_config(training_options(cfg, point.items()))
+            try:
+                backend.train_config(training_options(cfg, point.items(), method))
+            except ConfigError as exc:
+                if variant is None:
+                    raise
+                raise ConfigError(f"methods: variant {method!r}: {exc}") from None
     for task in plan_tasks(cfg):
         if len(task.fit_id.encode("utf-8")) > _MAX_ID_BYTES:
             raise ConfigError(f"fit id {task.fit_id[:60]}... is {len(task.fit_id)} characters "
@@ -239,13 +255,16 @@ def _payload(cfg: ExperimentConfig, spec: FitSpec) -> dict[str, Any]:
         "restrict_emotions": cfg.restrict_emotions,
         "features": {"frontend": cfg.features.frontend, "layers": cfg.features.layers},
         "training": ({"linear_baseline_norm": cfg.linear_baseline_norm}
-                     if spec.is_baseline else training_options(cfg, spec.sweep)),
+                     if spec.is_baseline else training_options(cfg, spec.sweep, spec.method)),
         "condition": condition_of(cfg, spec.condition).model_dump(mode="json"),
         "source_split": cfg.source_split.model_dump(mode="json"),
         "target_split": cfg.target_split.model_dump(mode="json"),
         "bootstrap": cfg.bootstrap.model_dump(mode="json"),
         "probe": cfg.probe.model_dump(mode="json"),
         "spec": [spec.method, spec.emotion, spec.seed],
+        # a variant's trained method (absent for a registered one, so its id is unchanged)
+        **({} if cfg.variant(spec.method) is None else
+           {"variant_of": cfg.base_method(spec.method)}),
     }
 
 

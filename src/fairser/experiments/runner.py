@@ -222,7 +222,8 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
         "fit_s_total": round(compute, 1), "runs": len(tasks), "skipped": n_skipped,
         "failed": len(failed), "seeds": cfg.seeds, "frontend": cfg.features.frontend,
         "layers": cfg.features.layers, "target_split": cfg.target_split.mode,
-        "notes": data.notes, "executor": runner.label})
+        "notes": data.notes, "executor": runner.label,
+        **({"variants": variants} if (variants := _variants(cfg)) else {})})
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,
                               n_runs=len(tasks), n_skipped=n_skipped, wall_s=wall,
@@ -267,6 +268,17 @@ def _numeric(df: pd.DataFrame) -> pd.DataFrame:
             elif len(values) == 0:
                 df[col] = df[col].astype(float)
     return df
+
+
+def _variants(cfg: ExperimentConfig) -> dict[str, str]:
+    """``name -> "method + option=value, ..."`` of every method variant (for meta.json)."""
+    out = {}
+    for name in cfg.method_names():
+        variant = cfg.variant(name)
+        if variant is not None:
+            opts = ", ".join(f"{k}={v}" for k, v in variant.training.items())
+            out[name] = variant.method + (f" + {opts}" if opts else "")
+    return out
 
 
 def _write_outputs(cfg: ExperimentConfig, backend: Backend, store: ResultsStore,

@@ -24,6 +24,7 @@ from fairser.experiments.planning import FitSpec
 __all__ = [
     "NonFiniteOutputs",
     "base_row",
+    "decisions",
     "genders",
     "labels",
     "model_outputs",
@@ -77,7 +78,10 @@ def model_outputs(model: FittedModelLike, df: pd.DataFrame, features: Any, *, wh
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """``(proba, y_pred, embeddings, own-head gender or None)`` of ``model`` on ``df``.
 
-    One ``model.outputs`` pass (the FittedModel contract of :class:`Backend`).
+    One ``model.outputs`` pass (the FittedModel contract of :class:`Backend`). ``y_pred`` is the
+    model's own decision when its outputs carry ``labels`` (e.g. after per-gender thresholds,
+    ``thresholds: parity``), else :func:`fairser.decision.decide` on ``proba``; every metric and
+    ``predictions.parquet`` use it.
 
     Raises
     ------
@@ -94,7 +98,25 @@ def model_outputs(model: FittedModelLike, df: pd.DataFrame, features: Any, *, wh
                 f"{where}: the model's {name} are not finite (training diverged); lower "
                 "training.lr or check the features for NaN")
     gc = out.attribute
-    return proba, np.asarray(decide(proba), dtype=int), emb, None if gc is None else np.asarray(gc)
+    return proba, decisions(out, proba, where=where), emb, None if gc is None else np.asarray(gc)
+
+
+def decisions(out: Any, proba: np.ndarray, *, where: str) -> np.ndarray:
+    """Hard labels of one outputs pass: ``out.labels`` when the model gives them, else decide.
+
+    Raises
+    ------
+    NonFiniteOutputs
+        ``out.labels`` does not hold one label per row (a broken model).
+    """
+    given = getattr(out, "labels", None)
+    if given is None:
+        return np.asarray(decide(proba), dtype=int)
+    y_pred = np.asarray(given)
+    if y_pred.shape != (len(proba),):
+        raise NonFiniteOutputs(f"{where}: the model gives {y_pred.shape} labels for "
+                               f"{len(proba)} rows; retrain it")
+    return y_pred.astype(int)
 
 
 def probe_rows(n: int, max_rows: int) -> np.ndarray:

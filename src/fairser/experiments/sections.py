@@ -19,6 +19,7 @@ __all__ = [
     "BootstrapConfig",
     "CorpusConfig",
     "FeatureConfig",
+    "MethodVariant",
     "ProbeConfig",
     "Seed",
     "SourceSplitConfig",
@@ -224,3 +225,28 @@ class SweepConfig(_Strict):
                 raise ValueError(f"sweep parameter {key!r} has no values; give a list of "
                                  "at least one value or remove it")
         return value
+
+
+class MethodVariant(_Strict):
+    """A named variant of a registered method: its own training options on top of the grid's.
+
+    Written in ``methods:`` as a mapping, e.g. ``{name: recommended, method: pa, training:
+    {input_norm: per-speaker, thresholds: parity}}``. The variant's ``name`` is what results,
+    the report, ``predict`` and the provenance show; ``method`` is what is trained.
+    """
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+                      description="Name shown in results and the report (letters, digits, "
+                      "`.`, `_`, `+`, `-`); must not be a registered method's name.")
+    method: str = Field(min_length=1, description="The registered method it trains.")
+    training: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of `fairser.training.TrainConfig` that override the grid's "
+        "`training:` block for this variant (unknown keys are errors).")
+
+    @model_validator(mode="after")
+    def _no_seed(self) -> MethodVariant:
+        if self.training.get("seed") is not None:
+            raise ValueError(f"variant {self.name!r} sets training.seed; the grid sets "
+                             "it, list seeds under `seeds`")
+        return self
