@@ -121,8 +121,15 @@ class FakeModel:
     def outputs(self, manifest, features):
         proba = self.predict_proba(manifest, features)
         labels = None
-        if self.threshold is not None and proba.ndim == 1:
-            labels = (proba >= self.threshold).astype(np.int64)
+        if self.threshold is not None and proba.ndim == 1:  # like `thresholds: parity`
+            known = manifest["gender"].notna().to_numpy(dtype=bool)
+            labels = (proba >= np.where(known, self.threshold, 0.5)).astype(np.int64)
+            if not known.all():
+                import warnings
+
+                warnings.warn(f"predict: thresholds parity needs each row's gender; "
+                              f"{int((~known).sum())} row(s) without one get the plain rule",
+                              UserWarning, stacklevel=2)
         return FakeOutputs(proba, self.embed(manifest, features),
                            self.attribute_predict(manifest, features), labels)
 

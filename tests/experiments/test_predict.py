@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from grid_fakes import FakeLayers
 from rich.console import Console
 
 from fairser.errors import ConfigError
 from fairser.experiments import find_models, parse_config, predict_files, run_experiment
+from fairser.experiments.predict import read_predict_manifest
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def test_one_column_per_emotion_from_the_chosen_models(finished_run, fake_layers
     models = find_models(finished_run)
     assert len(models) == 2 * 2 * 2  # methods x emotions x seeds
     df = predict_files(finished_run, wavs, backend=fake_layers.backend())
-    assert list(df.columns) == ["file", "p_angry", "p_happy", "top", "error"]
+    assert list(df.columns) == ["file", "p_angry", "p_happy", "top", "decision", "error"]
     assert df["error"].isna().all()
     assert df[["p_angry", "p_happy"]].to_numpy().min() >= 0
     assert df[["p_angry", "p_happy"]].to_numpy().max() <= 1
@@ -46,7 +48,7 @@ def test_one_column_per_emotion_from_the_chosen_models(finished_run, fake_layers
                           backend=fake_layers.backend())
     assert {m["method"] for m in other.attrs["models"]} == {"source-only"}
     single = predict_files(models[0][0], wavs[:1], backend=fake_layers.backend())
-    assert len(single.columns) == 4 and len(single) == 1
+    assert len(single.columns) == 5 and len(single) == 1
 
 
 def test_bad_choices_are_one_line_errors(finished_run, fake_layers, wavs, tmp_path):
@@ -112,7 +114,7 @@ def test_fairser_train_folder_is_accepted(finished_run, fake_layers, wavs, tmp_p
     workdir = _fake_train_workdir(tmp_path, fake_layers, finished_run)
     for run_dir in (workdir, workdir / "model"):
         df = predict_files(run_dir, wavs, backend=fake_layers.backend())
-        assert list(df.columns) == ["file", "p_angry", "top", "error"]
+        assert list(df.columns) == ["file", "p_angry", "top", "decision", "error"]
         assert df["p_angry"].between(0, 1).all()
         assert df.attrs["models"][0]["method"] == "pa" and df.attrs["models"][0]["seed"] == 3
 
@@ -131,3 +133,55 @@ def test_broken_model_descriptions_are_one_line(finished_run, fake_layers, wavs,
     with pytest.raises(ConfigError) as info:
         predict_files(finished_run, wavs, backend=fake_layers.backend())
     assert str(info.value).startswith(str(run_json)) and "\n" not in str(info.value)
+
+
+@pytest.fixture
+def recipe_run(small_settings, tmp_path):
+    """A finished fake run with pa and the variant `recommended` (it decides at 0.3)."""
+    layers = FakeLayers()
+    cfg = parse_config({**small_settings, "linear_baseline": False, "seeds": [0],
+                        "methods": ["pa", {"name": "recommended", "method": "pa",
+                                           "training": {"thresholds": "parity"}}]})
+    run_experiment(cfg, out_dir=tmp_path / "recipe", progress=False,
+                   console=Console(quiet=True), backend=layers.backend())
+    return tmp_path / "recipe", layers
+
+
+def test_a_manifest_feeds_gender_to_the_levers(recipe_run, wavs, tmp_path):
+    run, layers = recipe_run
+    csv = tmp_path / "files.csv"
+    csv.write_text("path,speaker,gender\n" + "".join(
+        f"{w.name},spk{i},{'female' if i else 'M'}\n" for i, w in enumerate(wavs)))
+    table = read_predict_manifest(csv)
+    assert list(table["gender"]) == ["M", "F"] and list(table["speaker"]) == ["spk0", "spk1"]
+    df = predict_files(run, manifest=csv, backend=layers.backend())
+    assert {m["method"] for m in df.attrs["models"]} == {"recommended"}  # the default
+    assert df.attrs["notes"] == [] and df["error"].isna().all()
+    for col in ("p_angry", "p_happy"):
+        emotion = col[2:]
+        decided = df["decision"].str.split(",").apply(lambda d, e=emotion: e in d)
+        np.testing.assert_array_equal(decided, df[col] >= 0.3)
+    # plain files: no gender, so the lever falls back, said once (two models warn alike)
+    plain = predict_files(run, wavs, backend=layers.backend())
+    assert plain.attrs["notes"] == ["predict: thresholds parity needs each row's gender; 2 "
+                                    "row(s) without one get the plain rule"]
+    pa = predict_files(run, wavs, method="pa", backend=layers.backend())
+    assert pa.attrs["notes"] == []
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("file,gender\nx.wav,M\n", r"files.csv: no 'path' column \(columns: file, gender\)"),
+    ("path,gender\nx.wav,robot\n", r"files.csv: row 2: unknown gender 'robot'"),
+    ("path,gender\nx.wav,M\n,F\n", r"files.csv: row 3: empty .path."),
+])
+def test_bad_manifests_are_one_line_errors(tmp_path, text, message):
+    csv = tmp_path / "files.csv"
+    csv.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        read_predict_manifest(csv)
+
+
+def test_files_and_a_manifest_together_are_an_error(finished_run, fake_layers, wavs, tmp_path):
+    with pytest.raises(ConfigError, match="not both"):
+        predict_files(finished_run, wavs, manifest=tmp_path / "x.csv",
+                      backend=fake_layers.backend())

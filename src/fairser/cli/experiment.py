@@ -102,10 +102,17 @@ def demo(
 
 
 def predict(
-    files: list[Path] = typer.Argument(..., help="Audio files."),
+    files: list[Path] | None = typer.Argument(None, help="Audio files (or --manifest)."),
     run_dir: Path = typer.Option(..., "--run", help="Run folder (or one saved model folder)."),
+    manifest: Path | None = typer.Option(
+        None, "--manifest", "-m",
+        help="CSV with a `path` column and optional `speaker` and `gender` columns, which feed "
+        "the model's levers (per-speaker normalisation, per-gender thresholds); instead of "
+        "FILES."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    method: str | None = typer.Option(None, "--method", help="Method (default pa-cfa)."),
+    method: str | None = typer.Option(None, "--method",
+                                      help="Method or variant (default recommended, else "
+                                      "pa-cfa)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (default the lowest)."),
     target: str | None = typer.Option(None, "--target", help="Target corpus label."),
     condition: str | None = typer.Option(None, "--condition",
@@ -114,12 +121,16 @@ def predict(
     """Emotion probabilities per file from the models of a finished run (or `fairser train`).
 
     Every readable file is scored; unreadable ones are listed with the reason, and the exit
-    code is then 1.
+    code is then 1. A lever that lacks a column (no speaker or gender for the file) falls
+    back as printed, in one warning line per lever.
     """
     from fairser.experiments import predict_files
 
-    df = predict_files(run_dir, list(files), method=method, seed=seed, target=target,
-                       condition=condition)
+    df = predict_files(run_dir, list(files or []), manifest=manifest, method=method, seed=seed,
+                       target=target, condition=condition)
+    err = make_console(stderr=True)
+    for note in df.attrs.get("notes", []):
+        err.print(f"[yellow]warning[/]: {escape(note)}", highlight=False)
     prob_cols = [c for c in df.columns if c.startswith("p_")]
     out = make_console()
     failed = df[df["error"].notna()]
@@ -130,10 +141,12 @@ def predict(
     if as_json:
         payload = {"models": df.attrs.get("models", []),
                    "predictions": [
-                       {"file": row["file"], "top": text(row["top"]), "error": text(row["error"]),
+                       {"file": row["file"], "top": text(row["top"]),
+                        "decision": text(row["decision"]), "error": text(row["error"]),
                         "probabilities": {c[2:]: (None if math.isnan(row[c]) else
                                                   round(float(row[c]), 6)) for c in prob_cols}}
                        for _, row in df.iterrows()]}
+        payload["notes"] = list(df.attrs.get("notes", []))
         out.print_json(json.dumps(payload))
     else:
         models = df.attrs.get("models", [])
@@ -144,12 +157,12 @@ def predict(
         for col in prob_cols:
             table.add_column(f"P({col[2:]})", justify="right")
         table.add_column("top")
+        table.add_column("decision")
         for _, row in df[df["error"].isna()].iterrows():
             table.add_row(str(row["file"]), *[f"{row[c]:.3f}" for c in prob_cols],
-                          str(row["top"]))
+                          str(row["top"]), text(row["decision"]) or "-")
         out.print(table)
     if len(failed):
-        err = make_console(stderr=True)
         for _, row in failed.iterrows():
             err.print(f"[bold red]failed[/]: {escape(str(row['file']))}: "
                       f"{escape(str(row['error']))}", highlight=False)
