@@ -59,9 +59,10 @@ def test_demo_end_to_end_then_predict_and_resume(tmp_path, capsys):
     assert stdout.strip().splitlines()[-1] == f"Report: {(out / 'report.html').resolve()}"
     results = pd.read_csv(out / "results.csv")
     assert set(results["method"]) == {"linear-baseline", "source-only", "pa", "pa-rew",
-                                      "pa-fairw", "pa-adv", "pa-cfa"}
+                                      "pa-fairw", "pa-adv", "pa-cfa", "recommended"}
     assert set(results["emotion"]) == {"angry", "happy"}
-    assert len(results) == (6 + 1) * 2 * 2  # (methods + floor) x emotions x {source, target}
+    # (methods + recipe + floor) x emotions x {source, target}
+    assert len(results) == (6 + 1 + 1) * 2 * 2
     target = results[results["role"] == "target"].set_index(["method", "emotion"])
     assert target["uar"].between(0, 1).all() and target["dsp"].between(0, 1).all()
     # the synthetic emotions are learnable: every trained model beats chance on the target
@@ -83,11 +84,14 @@ def test_demo_end_to_end_then_predict_and_resume(tmp_path, capsys):
     for pred in payload["predictions"]:
         assert set(pred["probabilities"]) == {"angry", "happy"}
         assert all(0.0 <= v <= 1.0 for v in pred["probabilities"].values())
-    assert {m["method"] for m in payload["models"]} == {"pa-cfa"}
+    # the recipe is predict's default; plain files have no gender: its thresholds fall back
+    assert {m["method"] for m in payload["models"]} == {"recommended"}
+    assert all(p["decision"] is not None for p in payload["predictions"])
+    assert "warning: " in err and "Traceback" not in err
 
     code, stdout, err = _cli(["demo", "--out", str(out), "--no-progress"], capsys)
     assert code in (0, None)
-    assert "(0 trained, 14 reused)" in err
+    assert "(0 trained, 16 reused)" in err
 
 
 def test_dry_run_checks_corpus_roots_kinds_and_frontend(tmp_path, capsys):

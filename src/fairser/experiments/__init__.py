@@ -20,6 +20,7 @@ from fairser.experiments.config import (
     CorpusConfig,
     ExperimentConfig,
     FeatureConfig,
+    MethodVariant,
     ProbeConfig,
     SourceSplitConfig,
     SubsampleSpec,
@@ -48,7 +49,8 @@ from fairser.experiments.planning import (
     plan_fits,
     plan_tasks,
 )
-from fairser.experiments.predict import find_models, predict_files
+from fairser.experiments.predict import find_models, predict_files, read_predict_manifest
+from fairser.experiments.recipe import RECOMMENDED
 from fairser.experiments.runner import RESULT_COLUMNS, ExperimentResult, run_experiment
 from fairser.experiments.scoring import pooled_features
 from fairser.experiments.store import ResultFolderBusy, ResultsStore, RunLock
@@ -68,7 +70,9 @@ __all__ = [
     "FitTask",
     "FittedModelLike",
     "LEGACY_BASELINE_METHODS",
+    "MethodVariant",
     "ProbeConfig",
+    "RECOMMENDED",
     "RESULT_COLUMNS",
     "ResultFolderBusy",
     "ResultsStore",
@@ -91,6 +95,7 @@ __all__ = [
     "plan_tasks",
     "pooled_features",
     "predict_files",
+    "read_predict_manifest",
     "restrict_emotions",
     "run_demo",
     "run_experiment",

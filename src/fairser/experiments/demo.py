@@ -2,7 +2,8 @@
 
 The source (``synth-en``) carries a planted gender shortcut (angry mostly male, happy and sad
 mostly female); the target (``synth-zh``) is balanced. The demo runs every registered method
-(source-only and the five fair-transfer methods) on the two emotions that carry the shortcut,
+(source-only and the five fair-transfer methods) and the recommended recipe
+(:data:`fairser.experiments.recipe.RECOMMENDED`) on the two emotions that carry the shortcut,
 one seed, with the fast log-mel frontend and a small, briefly trained model, and writes the
 same run folder as ``fairser run``: results tables, ``table.md`` and ``report.html``. Its
 figures illustrate the pipeline; they are not evidence about human speech.
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from fairser.experiments.backend import Backend
 from fairser.experiments.config import ExperimentConfig, parse_config
+from fairser.experiments.recipe import RECOMMENDED
 from fairser.experiments.runner import ExperimentResult, run_experiment
 
 __all__ = ["DEMO_SETTINGS", "demo_config", "run_demo"]
@@ -29,7 +31,8 @@ DEMO_SETTINGS: dict[str, Any] = {
     "emotions": ["angry", "happy", "sad", "neutral"],
     "features": {"frontend": "logmel"},
     "run_emotions": ["angry", "happy"],
-    # no "methods": every registered method (fairser.methods.METHODS)
+    # "methods": every registered method (fairser.methods.METHODS) and the recipe, set in
+    # demo_config (the registry imports torch)
     "seeds": [0],
     "training": {
         "stage1_epochs": 8,
@@ -61,7 +64,9 @@ def demo_config(*, synthetic_root: Path | str | None = None,
     -------
     ExperimentConfig
     """
-    settings = dict(DEMO_SETTINGS)
+    from fairser.experiments.config import _all_methods
+
+    settings = {**DEMO_SETTINGS, "methods": [*_all_methods(), RECOMMENDED]}
     root = "" if synthetic_root is None else str(Path(synthetic_root).resolve())
     settings["source"] = f"synthetic-source:{root}"
     settings["targets"] = [f"synthetic-target:{root}"]
@@ -76,8 +81,9 @@ def run_demo(*, out_dir: Path | str = Path("runs") / "demo",
              overrides: dict[str, Any] | None = None) -> ExperimentResult:
     """Run the demo grid and write its report.
 
-    The grid is every method x angry and happy (the emotions the synthetic source biases by
-    gender) x one seed; the rows of all four emotions are kept, so ``rest`` is the other three.
+    The grid is every method and the recommended recipe x angry and happy (the emotions the
+    synthetic source biases by gender) x one seed; the rows of all four emotions are kept, so
+    ``rest`` is the other three.
 
     Parameters
     ----------

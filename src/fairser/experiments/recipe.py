@@ -1,0 +1,24 @@
+"""The recommended recipe: one method variant, the documented default for new users.
+
+:data:`RECOMMENDED` is the ``methods:`` entry that ``configs/shared/recommended.yaml`` (and its
+checks on other targets, the sweeps and the four-class configs) spell out, and that ``fairser
+demo`` runs beside the paper's methods: PA with per-speaker input normalisation and per-gender
+parity thresholds. Its options are ``fairser.training.TrainConfig`` options; a test keeps the
+YAML files and this mapping identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RECOMMENDED", "RECOMMENDED_NAME"]
+
+#: Name of the recipe in results, the report and ``predict`` (its default model).
+RECOMMENDED_NAME = "recommended"
+
+#: The recipe as a ``methods:`` entry (:class:`fairser.experiments.config.MethodVariant`).
+RECOMMENDED: dict[str, Any] = {
+    "name": RECOMMENDED_NAME,
+    "method": "pa",
+    "training": {"input_norm": "per-speaker", "thresholds": "parity"},
+}
