@@ -245,7 +245,7 @@ class FakeLayers:
             evaluate=evaluate, gender_probe=probe, gc_accuracy=gc,
             table_markdown=fake_table if report else None,
             write_report=fake_write_report if report else None, load_model=FakeModel.load,
-            compare_methods=compare_methods if report else None)
+            compare_methods=compare_methods if report else None, mlp_probe=fake_probe)
 
 
 def fake_train_config(options):

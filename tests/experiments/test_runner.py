@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from grid_fakes import FakeLayers
 from rich.console import Console
 
 from fairser.errors import ConfigError
@@ -159,3 +160,16 @@ def test_multiclass_task_runs_one_model_per_method_and_seed(small_settings, fake
     assert result.results["uar"].min() > 0.8
     preds = pd.read_parquet(result.out_dir / "predictions.parquet")
     assert set(preds["y_true"]) == {0, 1, 2, 3} and "score" not in preds.columns
+
+
+def test_probe_mlp_is_a_column_computed_when_asked(small_settings, fake_layers, tmp_path):
+    settings = {**small_settings, "methods": ["pa"], "seeds": [0], "run_emotions": ["sad"]}
+    off = _run(settings, fake_layers, tmp_path / "off").results
+    assert "probe_mlp" in off.columns and off["probe_mlp"].isna().all()
+    on = _run({**settings, "probe": {"mlp": True, "mlp_max_rows": 50}}, FakeLayers(),
+              tmp_path / "on").results
+    target = on[(on["role"] == "target") & (on["method"] == "pa")]
+    assert target["probe_mlp"].between(0.5, 1).all()
+    assert on.loc[on["method"] == BASELINE_METHOD, "probe_mlp"].isna().all()
+    # turning the MLP probe on re-runs the fits; off, the ids are those of before it existed
+    assert set(off["run_id"]) & set(on["run_id"]) == set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.image import imread
 
@@ -95,3 +96,19 @@ def test_embeddings_degenerate_sets_get_a_panel_not_a_crash(tmp_path) -> None:
         "two": {"embeddings": np.eye(2, 4), "gender": gender[:2], "corpus": corpus[:2]},
     }
     _check_png(plot_embeddings(sets, tmp_path / "e.png"), min_h=200)
+
+
+def test_tradeoff_applies_to_variants_and_sweeps_together(results_factory, tmp_path) -> None:
+    from fairser.report import has_tradeoff
+
+    plain = results_factory(seeds=(0,))
+    assert not has_tradeoff(plain)
+    variant = plain[plain.method == "pa"].assign(method="recommended")
+    with_variant = pd.concat([plain, variant], ignore_index=True)
+    assert has_tradeoff(with_variant) and not has_sweep(with_variant)
+    _check_png(plot_pareto(with_variant, tmp_path / "v.png"))
+    swept = results_factory(seeds=(0,), sweep={"pa-cfa": [0.1, 1.0]})
+    both = pd.concat([swept, variant.assign(sweep="threshold_strength=0.5")],
+                     ignore_index=True)
+    assert has_tradeoff(both)
+    _check_png(plot_pareto(both, tmp_path / "both.png"))

@@ -92,6 +92,9 @@ class Backend:
         (paired tests against a baseline); None skips ``comparisons.csv``.
     load_model : callable
         ``load_model(dir) -> FittedModelLike`` (``FittedModel.load``).
+    mlp_probe : callable or None
+        ``mlp_probe(embeddings, *, sensitive_features, groups) -> float``
+        (``fairser.metrics.probe.mlp_gender_probe``); None leaves ``probe_mlp`` empty.
     describe_frontend : callable or None
         ``describe_frontend(name, layers) -> FrontendShape`` (frame rate, width, layers kept,
         storage dtype) without loading weights; raises ``ConfigError`` for an unknown frontend
@@ -111,6 +114,7 @@ class Backend:
     load_model: Callable[..., Any]
     compare_methods: Callable[..., Any] | None = None
     describe_frontend: Callable[[str, Any], Any] | None = None
+    mlp_probe: Callable[..., float] | None = None
 
 
 def train_config(options: dict[str, Any]) -> Any:
@@ -143,6 +147,7 @@ def default_backend() -> Backend:
     from fairser.corpora import load_corpus
     from fairser.features import extract
     from fairser.metrics import compare_methods, evaluate_predictions, gc_accuracy, gender_probe
+    from fairser.metrics.probe import mlp_gender_probe
     from fairser.report import table_markdown, write_report
     from fairser.training import METHODS, FittedModel, fit
 
@@ -160,4 +165,5 @@ def default_backend() -> Backend:
         load_model=FittedModel.load,
         compare_methods=compare_methods,
         describe_frontend=describe_frontend,
+        mlp_probe=mlp_gender_probe,
     )

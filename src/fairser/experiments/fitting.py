@@ -179,10 +179,11 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
         sex = genders(df)
         gc_acc = float(backend.gc_accuracy(sex, gc))
         probe_acc = probe(backend, cfg, emb, df)
+        probe_mlp = probe(backend, cfg, emb, df, mlp=True)
         base = base_row(spec, corpus, role, task.digest, fit_s)
         y_true = labels(df, cfg, spec.emotion)
         row, spk = score(backend, cfg, y_true=y_true, y_pred=y_pred, df=df, base=base,
-                         gc_acc=gc_acc, probe=probe_acc,
+                         gc_acc=gc_acc, probe=probe_acc, probe_mlp=probe_mlp,
                          probe_input=ctx.probe_input.get(corpus, float("nan")))
         rows.append(row)
         speakers.extend(spk)

@@ -260,7 +260,7 @@ def _payload(cfg: ExperimentConfig, spec: FitSpec) -> dict[str, Any]:
         "source_split": cfg.source_split.model_dump(mode="json"),
         "target_split": cfg.target_split.model_dump(mode="json"),
         "bootstrap": cfg.bootstrap.model_dump(mode="json"),
-        "probe": cfg.probe.model_dump(mode="json"),
+        "probe": cfg.probe.hashed(),
         "spec": [spec.method, spec.emotion, spec.seed],
         # a variant's trained method (absent for a registered one, so its id is unchanged)
         **({} if cfg.variant(spec.method) is None else
@@ -280,7 +280,8 @@ def reference_id(cfg: ExperimentConfig) -> str:
                "source": cfg.source.model_dump(mode="json"),
                "targets": [t.model_dump(mode="json") for t in cfg.targets],
                "emotions": cfg.emotions, "restrict": cfg.restrict_emotions,
-               "probe": cfg.probe.model_dump(mode="json"),
+               "probe": {k: v for k, v in cfg.probe.hashed().items()
+                         if not k.startswith("mlp")},  # the input probe is linear only
                "source_split": cfg.source_split.model_dump(mode="json"),
                "target_split": cfg.target_split.model_dump(mode="json")}
     return f"reference__{config_hash(payload, length=_ID_HASH_LENGTH)}"

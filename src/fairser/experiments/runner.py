@@ -58,7 +58,8 @@ __all__ = ["RESULT_COLUMNS", "ExperimentResult", "run_experiment"]
 #: Leading columns of results.csv (CI and sweep columns follow).
 RESULT_COLUMNS: tuple[str, ...] = (
     "method", "emotion", "seed", "corpus", "role", "target", "condition", "sweep",
-    "uar", "uar_m", "uar_f", "dsp", "deo_max", "deo_sum", "gc_acc", "probe", "probe_input",
+    "uar", "uar_m", "uar_f", "dsp", "deo_max", "deo_sum", "gc_acc", "probe", "probe_mlp",
+    "probe_input",
     "n", "n_m", "n_f", "config_hash", "run_id", "fit_s", "status", "reason",
 )
 

@@ -127,21 +127,27 @@ def probe_rows(n: int, max_rows: int) -> np.ndarray:
     return idx
 
 
-def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame) -> float:
+def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame, *,
+          mlp: bool = False) -> float:
     """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible).
 
     ``x`` may hold every row of ``df`` or only the :func:`probe_rows` of it (in that order).
+    ``mlp``: the MLP probe (``probe_mlp``) on ``probe.mlp_max_rows`` rows instead, NaN unless
+    ``probe.mlp`` is on and the backend has one.
     """
+    if mlp and not (cfg.probe.mlp and backend.mlp_probe is not None):
+        return float("nan")
     if not cfg.probe.enabled or len(df) == 0:
         return float("nan")
-    idx = probe_rows(len(df), cfg.probe.max_rows)
+    idx = probe_rows(len(df), cfg.probe.mlp_max_rows if mlp else cfg.probe.max_rows)
     x_idx = np.arange(len(idx)) if len(x) == len(idx) else idx  # x: every row or those only
     sex = genders(df)[idx]
     speakers = df["speaker"].to_numpy(dtype=object)[idx]
     per_gender = pd.Series(speakers).groupby(pd.Series(sex)).nunique()
     if len(per_gender.drop("NA", errors="ignore")) < 2 or per_gender.min() < 2:
         return float("nan")  # a speaker-disjoint probe needs two speakers of each gender
-    return float(backend.gender_probe(x[x_idx], sensitive_features=sex, groups=speakers))
+    run = backend.mlp_probe if mlp else backend.gender_probe
+    return float(run(x[x_idx], sensitive_features=sex, groups=speakers))
 
 
 def _per_speaker(df: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, base: dict[str, Any],
@@ -170,7 +176,8 @@ def _plain(value: Any) -> Any:
 
 def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred: np.ndarray,
           df: pd.DataFrame, base: dict[str, Any], gc_acc: float, probe: float,
-          probe_input: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+          probe_input: float, probe_mlp: float = float("nan")
+          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The results row and the per-speaker rows of one evaluation."""
     sex = genders(df)
     metrics = backend.evaluate(
@@ -180,7 +187,7 @@ def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred
         confidence=cfg.bootstrap.confidence,
         **({} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}))
     row = {**base, **{k: _plain(v) for k, v in metrics.items()}, "gc_acc": gc_acc,
-           "probe": probe, "probe_input": probe_input, "n": len(df),
+           "probe": probe, "probe_mlp": probe_mlp, "probe_input": probe_input, "n": len(df),
            "n_m": int(np.sum(sex == "M")), "n_f": int(np.sum(sex == "F"))}
     return row, _per_speaker(df.reset_index(drop=True), y_true, y_pred, base,
                              binary=cfg.task == "binary")

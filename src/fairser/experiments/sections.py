@@ -202,6 +202,24 @@ class ProbeConfig(_Strict):
     )
     max_rows: int = Field(default=2000, ge=20,
                           description="Rows per corpus used by the probe (seeded subsample).")
+    mlp: bool = Field(
+        default=False,
+        description="Also compute `probe_mlp`: a small MLP gender probe on the embeddings "
+        "(`fairser.metrics.probe.mlp_gender_probe`, same speaker-disjoint folds), which reads "
+        "gender that is encoded non-linearly; about 10 s per evaluation on 600 rows of 64 "
+        "dimensions on one busy core. Off: the column is empty.")
+    mlp_max_rows: int = Field(default=600, ge=20,
+                              description="Rows per corpus used by the MLP probe (seeded "
+                              "subsample).")
+
+    def hashed(self) -> dict[str, Any]:
+        """The options that change a fit's result (the MLP ones only while ``mlp`` is on, so
+        runs from before it existed keep their ids)."""
+        out = self.model_dump(mode="json")
+        if not self.mlp:
+            out.pop("mlp")
+            out.pop("mlp_max_rows")
+        return out
 
 
 class SweepConfig(_Strict):

@@ -29,7 +29,7 @@ from fairser.report.table import (
     table_html,
     table_markdown,
 )
-from fairser.report.tradeoff import has_sweep, plot_pareto
+from fairser.report.tradeoff import has_sweep, has_tradeoff, plot_pareto
 
 __all__ = [
     "DETECTION",
@@ -42,6 +42,7 @@ __all__ = [
     "comparison_markdown",
     "failed_runs",
     "has_sweep",
+    "has_tradeoff",
     "method_label",
     "method_order",
     "paper_tables",

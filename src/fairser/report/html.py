@@ -31,7 +31,7 @@ from fairser.report.embeddings import plot_embeddings
 from fairser.report.failures import failed_html
 from fairser.report.plots import plot_fairness_gap, plot_fairness_vs_uar, plot_recall_by_gender
 from fairser.report.table import table_html
-from fairser.report.tradeoff import has_sweep, plot_pareto
+from fairser.report.tradeoff import has_tradeoff, plot_pareto
 
 __all__ = ["FIGURES", "write_report"]
 
@@ -60,9 +60,9 @@ FIGURES: dict[str, tuple[str, str]] = {
     "pareto.png": (
         "Trade-off and Pareto front",
         "Target UAR against dSP (left) and dEO (right): each point is one configuration (method "
-        "and sweep point), the mean over seeds and emotions with seed error bars. Bold points "
-        "joined by the dashed line are the Pareto front: no other configuration is both more "
-        "accurate and fairer.",
+        "or method variant, and sweep point), the mean over seeds and emotions with seed error "
+        "bars. Bold points joined by the dashed line are the Pareto front: no other "
+        "configuration is both more accurate and fairer.",
     ),
 }
 
@@ -216,7 +216,7 @@ def write_report(
         rank = method_rank(list(embeddings))
         ordered = {k: embeddings[k] for k in sorted(embeddings, key=rank.__getitem__)}
         jobs.append(("embeddings.png", lambda p: plot_embeddings(ordered, p)))
-    if has_sweep(df) and (good["role"] == "target").any():
+    if has_tradeoff(df) and (good["role"] == "target").any():
         jobs.append(("pareto.png", lambda p: plot_pareto(df, p)))
     pngs: dict[str, bytes] = {}
     with Progress(

@@ -1,11 +1,13 @@
 """The trade-off figure: accuracy against fairness per configuration, with the Pareto front.
 
-A configuration is a method and its sweep point (``sweep``: a label such as
-``alpha=0.5,beta=1`` or a lever strength). Each is one point, the mean over seeds and emotion
-tasks (emotions where a metric is undefined are left out for every configuration, with a note),
-with error bars from the seeds. The Pareto front (:func:`fairser.metrics.pareto_front`: no other
-configuration is both more accurate and fairer) is drawn as a dashed step line through
-highlighted points; the others are faded.
+A configuration is a method (a registered one or a named variant such as ``recommended``) and
+its sweep point (``sweep``: a label such as ``alpha=0.5,beta=1`` or a lever strength). The
+figure is drawn when the results hold a sweep point or a variant (:func:`has_tradeoff`). Each
+configuration is one point, the mean over seeds and emotion tasks (emotions where a metric is
+undefined are left out for every configuration, with a note), with error bars from the seeds.
+The Pareto front (:func:`fairser.metrics.pareto_front`: no other configuration is both more
+accurate and fairer) is drawn as a dashed step line through highlighted points; the others are
+faded.
 """
 
 from __future__ import annotations
@@ -30,16 +32,30 @@ from fairser.report._figure import (
     save,
     successful,
 )
-from fairser.report._order import block_title, method_label, method_rank, ordered_blocks
+from fairser.report._order import (
+    block_title,
+    method_label,
+    method_order,
+    method_rank,
+    ordered_blocks,
+)
 from fairser.report._results import ReportError, ok_rows, read_results
 
-__all__ = ["has_sweep", "plot_pareto"]
+__all__ = ["has_sweep", "has_tradeoff", "plot_pareto"]
 
 
 def has_sweep(results: pd.DataFrame | str | os.PathLike) -> bool:
     """Whether some successful run has a sweep point (a non-empty ``sweep``)."""
     df = ok_rows(read_results(results))
     return bool((df["sweep"] != "").any())
+
+
+def has_tradeoff(results: pd.DataFrame | str | os.PathLike) -> bool:
+    """Whether the trade-off figure applies: a sweep point, or a method variant (a method name
+    that is not registered, e.g. ``recommended``), in some successful run."""
+    df = ok_rows(read_results(results))
+    known = set(method_order())
+    return bool((df["sweep"] != "").any() or (~df["method"].isin(known)).any())
 
 
 def plot_pareto(
@@ -73,14 +89,15 @@ def plot_pareto(
     Raises
     ------
     ReportError
-        If there is no sweep point, no successful row of ``role``, or a metric is missing.
+        If there is neither a sweep point nor a variant, no successful row of ``role``, or a
+        metric is missing.
     """
     full = read_results(results, need=["uar", *fairness])
     df = successful(full)
-    if not has_sweep(df):
+    if not has_tradeoff(df):
         raise ReportError(
-            "results: no run has a sweep point; configure a sweep (e.g. alpha: [0.1, 1.0]) "
-            "to plot the trade-off"
+            "results: no run has a sweep point or a method variant; configure a sweep (e.g. "
+            "alpha: [0.1, 1.0]) or a variant in `methods:` to plot the trade-off"
         )
     df = df[df["role"] == role]
     if df.empty:
