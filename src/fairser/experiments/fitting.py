@@ -13,7 +13,9 @@ carry no metric (never a constant prediction scored as UAR 0.5 and dSP 0), and t
 on; a rerun tries it again. Failing on its own means: the training call raises
 ``TrainingError`` (e.g. a diverged loss, no rows of a class), or an arithmetic, runtime, value
 or memory error (torch overflowing on a diverged model raises ``RuntimeError``; the record
-keeps the traceback), or the fitted model's outputs are NaN or infinite. Any other error (a
+keeps the traceback), or the fitted model's outputs are NaN or infinite. Warnings of the
+model's levers while scoring (e.g. per-speaker statistics adapted to unseen target speakers)
+are kept in the record's ``notes``, not printed once per fit. Any other error (a
 config, corpus or feature problem) stops the grid, as does an interrupt.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,10 +175,19 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
                          else f"training raised {type(exc).__name__}: {message}",
                          traceback.format_exc()) from exc
     fit_s = time.perf_counter() - start
-    rows, speakers, emb_parts, preds = [], [], [], []
+    rows, speakers, emb_parts, preds, notes = [], [], [], [], []
     for corpus, role, df in evaluated_rows(cfg, data, spec):
-        proba, y_pred, emb, gc = model_outputs(model, df, data.features,
-                                               where=f"{task.fit_id} on {corpus}")
+        # the levers' fallbacks (e.g. speakers unseen in training) go to the record, not stderr
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            proba, y_pred, emb, gc = model_outputs(model, df, data.features,
+                                                   where=f"{task.fit_id} on {corpus}")
+        for w in caught:
+            line = f"{corpus}: {' '.join(str(w.message).split())}"
+            if issubclass(w.category, UserWarning) and line not in notes:
+                notes.append(line)
+            elif not issubclass(w.category, UserWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         sex = genders(df)
         gc_acc = float(backend.gc_accuracy(sex, gc))
         probe_acc = probe(backend, cfg, emb, df)
@@ -209,4 +221,5 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
             label=np.concatenate([p[3] for p in emb_parts]))
     history = getattr(model, "history", None)
     return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s, "predictions": preds,
-            "history": history if isinstance(history, list | dict) else None}
+            "history": history if isinstance(history, list | dict) else None,
+            **({"notes": notes} if notes else {})}
