@@ -6,9 +6,12 @@ feature store keys entries by audio content, so the 1440 files are extracted onc
 layer 2 by default) and every replica is a cache hit. Each size runs in a fresh subprocess
 (its peak RSS is its own) that loads the manifests, opens the features, and fits PA with one
 epoch per stage. Printed per size: peak RSS of the whole process (``ru_maxrss``), the RSS
-growth during the fit (sampled every 50 ms), the fit's seconds per utterance, and each figure
-as a ratio to the smallest size (goals: peak RSS at the largest size <= 1.5x the smallest;
-seconds per utterance flat within 20%).
+growth during the fit (sampled every 50 ms), the peak and growth of the anonymous memory
+(``RssAnon``: RSS without the file-backed pages of the memory-mapped store, which the kernel
+may drop), the fit's seconds per utterance, and each figure as a ratio to the smallest size
+(goals: peak RSS at the largest size <= 1.5x the smallest; seconds per utterance flat within
+20%). ``norm`` divides seconds per utterance by a bare training loop timed in the same child
+(before and after the fit), which takes out most of the machine's load.
 
 Usage::
 
@@ -34,25 +37,29 @@ from pathlib import Path
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """``field`` of /proc/self/status in MB (VmRSS: all resident pages; RssAnon: anonymous
+    memory only, i.e. without the file-backed pages of the memory-mapped feature store)."""
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
 class _Sampler(threading.Thread):
-    """Largest VmRSS seen while running."""
+    """Largest VmRSS and RssAnon seen while running."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak = _rss_mb()
+        self.peak_anon = _rss_mb("RssAnon")
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.05):
             self.peak = max(self.peak, _rss_mb())
+            self.peak_anon = max(self.peak_anon, _rss_mb("RssAnon"))
 
 
 def bare_reference(steps: int = 20) -> float:
@@ -135,6 +142,7 @@ def child(args: argparse.Namespace) -> None:
         )
     ref_before = bare_reference()
     rss_before = _rss_mb()
+    anon_before = _rss_mb("RssAnon")
     sampler = _Sampler()
     sampler.start()
     t1 = time.perf_counter()
@@ -168,6 +176,8 @@ def child(args: argparse.Namespace) -> None:
                 "train_s_per_row": sum(e["seconds"] for e in epochs) / (2 * rows["source_train"]),
                 "rss_before_fit_mb": rss_before,
                 "fit_peak_mb": sampler.peak,
+                "anon_before_fit_mb": anon_before,
+                "fit_peak_anon_mb": sampler.peak_anon,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         ),
@@ -224,7 +234,11 @@ def main() -> None:
         print(
             f"N={n:>7}: peak RSS {res['peak_rss_mb']:7.0f} MB "
             f"({res['peak_rss_mb'] / base['peak_rss_mb']:.2f}x), fit RSS growth "
-            f"{res['fit_peak_mb'] - res['rss_before_fit_mb']:6.0f} MB, fit {res['fit_s']:7.1f} s, "
+            f"{res['fit_peak_mb'] - res['rss_before_fit_mb']:6.0f} MB (anonymous: peak "
+            f"{res['fit_peak_anon_mb']:5.0f} MB, "
+            f"{res['fit_peak_anon_mb'] / base['fit_peak_anon_mb']:.2f}x; growth "
+            f"{res['fit_peak_anon_mb'] - res['anon_before_fit_mb']:5.0f} MB), "
+            f"fit {res['fit_s']:7.1f} s, "
             f"{1e3 * res['s_per_utt']:.2f} ms/utt ({res['s_per_utt'] / base['s_per_utt']:.2f}x; "
             f"norm {res['norm_per_utt'] / base['norm_per_utt']:.2f}x), "
             f"train {1e3 * res['train_s_per_row']:.2f} ms/row/epoch "

@@ -8,12 +8,15 @@
    rows per batch with numpy (the bare equivalent of streaming). Our loop also evaluates the
    source dev split after every epoch (for early stopping); its share is reported.
 2. Seconds per run of every method with the default configuration (early stopping on).
+3. With ``--seeds N``: target UAR (every target row, binary ``--emotion`` vs rest) of
+   source-only and pa over seeds 0..N-1, ``bucketing`` false vs true, default configuration
+   otherwise; the bucketing change next to the seed-to-seed spread.
 
 Data: RAVDESS -> CASIA (angry, happy, sad, neutral rows) with Whisper-base layer-2 features
 when ../shared/data exists, else the synthetic espeak-ng pair with log-mel features.
 
 Usage: ``python benchmarks/train.py [--emotion angry] [--epochs 4] [--threads 1] [--synthetic]
-[--workers 0]``
+[--workers 0] [--skip-loop] [--skip-methods] [--seeds 3]``
 """
 
 from __future__ import annotations
@@ -149,6 +152,37 @@ def bare_loop(prep, epochs: int, *, streamed: bool) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def seeds_table(src, tgt, feats, *, emotion: str, threads: int, seeds: int) -> None:
+    """Part 3: target UAR per method, bucketing and seed (default config otherwise)."""
+    from fairser.metrics import uar_from_codes
+
+    print(f"part 3: target UAR, default config, seeds 0-{seeds - 1}, bucketing false vs true")
+    for name in ("source-only", "pa"):
+        for bucketing in (False, True):
+            uars = []
+            for seed in range(seeds):
+                m = fit(
+                    source=src,
+                    target=tgt,
+                    features=feats,
+                    method=name,
+                    emotion=emotion,
+                    config={"num_threads": threads, "bucketing": bucketing, "device": "cpu"},
+                    seed=seed,
+                    progress=False,
+                )
+                y = m.encode_labels(tgt)
+                keep = y >= 0
+                pred = m.predict(tgt, feats)
+                uars.append(uar_from_codes(y[keep], pred[keep], n_classes=2))
+            cells = " ".join(f"{u:.3f}" for u in uars)
+            print(
+                f"  {name:12s} bucketing {str(bucketing).lower():5s}: {cells}  "
+                f"mean {np.mean(uars):.3f} sd {np.std(uars, ddof=1) if seeds > 1 else 0:.3f}",
+                flush=True,
+            )
+
+
 def main() -> None:
     """Parse the options, run both parts and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,7 +191,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--synthetic", action="store_true", help="use the synthetic pair")
-    ap.add_argument("--skip-methods", action="store_true", help="only part 1")
+    ap.add_argument("--skip-methods", action="store_true", help="no part 2")
+    ap.add_argument("--skip-loop", action="store_true", help="no part 1")
+    ap.add_argument("--seeds", type=int, default=0, help="part 3 over this many seeds (0: no)")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader workers of our loop")
     ap.add_argument(
         "--bucketing",
@@ -169,6 +205,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     src, tgt, feats, what = load_data(args.synthetic)
     print(f"data: {what}; emotion {args.emotion}; torch threads {args.threads}")
+    if not args.skip_loop:
+        loop_overhead(src, tgt, feats, args)
+    if not args.skip_methods:
+        method_times(src, tgt, feats, args)
+    if args.seeds:
+        seeds_table(src, tgt, feats, emotion=args.emotion, threads=args.threads, seeds=args.seeds)
+
+
+def loop_overhead(src, tgt, feats, args) -> None:
+    """Part 1: our loop against the two bare loops."""
     e = args.epochs
     cfg = {
         "stage1_epochs": e,
@@ -227,8 +273,10 @@ def main() -> None:
             f"CPU ours {oc:.2f}s / bare {bc:.2f}s = {oc / bc:.3f}"
         )
     print(f"  dev evaluation {2 * e * dev_s:.2f}s of ours ({2 * e * dev_s / o:.1%})")
-    if args.skip_methods:
-        return
+
+
+def method_times(src, tgt, feats, args) -> None:
+    """Part 2: seconds per run of every method, default config."""
     print("part 2: seconds per run, default config (early stopping on)")
     for name in METHODS:
         t0 = time.perf_counter()

@@ -83,7 +83,7 @@ def test_cached_and_deterministic(pair, small, tmp_path, monkeypatch):
 
 
 def test_seed_changes_the_plan():
-    from fairser.corpora.synthetic import _plan
+    from fairser.corpora._synth_render import _plan
 
     a = _plan("en", "en", SMALL, 0, biased=True)
     assert a == _plan("en", "en", SMALL, 0, biased=True)
