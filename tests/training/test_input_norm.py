@@ -59,7 +59,7 @@ def test_default_is_source_and_digest_unchanged() -> None:
     assert TrainConfig(bucketing=False, precision="bf16").digest() != old.digest()
     assert TrainConfig(input_norm="per-corpus").digest() != cfg.digest()
     with pytest.raises(ValueError):
-        TrainConfig(input_norm="per-speaker")
+        TrainConfig(input_norm="per-utterance")
 
 
 def test_per_corpus_stats_make_an_affine_corpus_shift_invisible(

@@ -17,17 +17,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from fairser.device import device_metadata, resolve_device, resolve_precision
 from fairser.errors import TrainingError
+from fairser.levers import GenderEraser, GroupThresholds, QuadraticGenderEraser
 from fairser.training.checkpoint import Checkpointer, atomic_write_text
 from fairser.training.config import TrainConfig, coerce_config
 from fairser.training.data import FeatureSource
 from fairser.training.distributed import current, rank_device
 from fairser.training.loop import run_stages
 from fairser.training.model import META_FILE, FittedModel, Outputs
+from fairser.training.output_levers import (
+    apply_embedding_eraser,
+    corpus_gender,
+    parity_gap,
+    refit_head,
+)
 from fairser.training.prepare import Prepared, prepare_fit
 from fairser.training.steps import Runtime
 
@@ -45,6 +53,77 @@ def _threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _fit_output_levers(
+    model: FittedModel, prep: Prepared, features: FeatureSource, *, seed: int
+) -> None:
+    """After the loop: the embedding eraser (+ head refit) and the parity thresholds.
+
+    Both read the lever target rows' GENDER (never their emotion: the column is gone) and
+    the model's own outputs; the results are recorded in ``model.history["levers"]``.
+    """
+    cfg, setup = prep.config, prep.levers
+    if setup is None or (
+        cfg.thresholds == "none" and (cfg.erase == "none" or cfg.erase_on != "embedding")
+    ):
+        return
+    binary = cfg.task == "binary"
+    record: dict[str, Any] = {}
+    if cfg.erase != "none" and cfg.erase_on == "embedding":
+        tr = prep.train_rows
+        e_tr = model.outputs(tr, features, warn=False).embedding
+        e_tg = model.outputs(setup.rows, features, warn=False).embedding
+        g_tr, g_tg = setup.train_genders, setup.genders
+        corpora = [tr["corpus"].astype(str).to_numpy(), setup.rows["corpus"].astype(str).to_numpy()]
+        e_fit = [e_tr, e_tg]
+        if cfg.erase == "leace":  # centre each corpus: erase the WITHIN-corpus gender direction
+            e_all, c_all = np.concatenate(e_fit), np.concatenate(corpora)
+            for c in np.unique(c_all):
+                e_all[c_all == c] -= e_all[c_all == c].mean(0)
+            e_fit = [e_all[: len(e_tr)], e_all[len(e_tr) :]]
+        # the concept is (corpus, gender): each corpus's genders are made alike
+        keyed = [corpus_gender(c, g) for c, g in zip(corpora, (g_tr, g_tg), strict=True)]
+        x = np.concatenate([e[k != None] for e, k in zip(e_fit, keyed, strict=True)])  # noqa: E711
+        g = np.concatenate([k[k != None] for k in keyed])  # noqa: E711
+        if len({v.rsplit("/", 1)[1] for v in g.tolist()}) < 2:
+            raise TrainingError(
+                f"erase: {cfg.erase} needs rows of two genders in the source training and "
+                f"target rows, found {sorted(set(g.tolist()))}; check the {cfg.attribute} column"
+            )
+        eraser = (GenderEraser if cfg.erase == "leace" else QuadraticGenderEraser)(
+            strength=cfg.erase_strength
+        ).fit(x, sensitive_features=g)
+        erased = apply_embedding_eraser(eraser, e_tr, keyed[0], what="fit", warn=False)
+        torch.manual_seed(seed)
+        record["head_refit"] = refit_head(
+            model.net,
+            erased,
+            prep.data.train.y,
+            class_weights=prep.data.class_weights,
+            binary=binary,
+            weight_decay=cfg.weight_decay,
+        )
+        model.levers.embedding_eraser = eraser
+    if cfg.thresholds == "parity":
+        out = model.outputs(setup.rows, features, warn=False)
+        known = np.asarray([v is not None for v in setup.genders], dtype=bool)
+        thr = GroupThresholds(strength=cfg.threshold_strength).fit(
+            out.proba[known], groups=setup.genders[known]
+        )
+        model.levers.thresholds = thr
+        n_classes = 2 if binary else out.proba.shape[1]
+        record["thresholds"] = {
+            "rows": int(known.sum()),
+            "fitted_on": "stage-2 target rows" if setup.stage2 else "target rows passed to fit",
+            "dsp_plain": parity_gap(out.labels, setup.genders, n_classes),
+            "dsp_parity": parity_gap(
+                thr.predict(out.proba[known], groups=setup.genders[known]),
+                setup.genders[known],
+                n_classes,
+            ),
+        }
+    model.history["levers"] = record
 
 
 def fit(
@@ -180,7 +259,10 @@ def fit(
         runtime=Runtime(
             device=dev, precision=resolve_precision("fp32", dev), num_workers=cfg.num_workers
         ),
+        levers=prep.levers.levers if prep.levers is not None else None,
     )
+    with _threads(cfg.num_threads):
+        _fit_output_levers(model, prep, features, seed=seed)
     if wd is not None and dist.is_main:
         model.save(wd / "model")
         # the finished model supersedes the checkpoints (a rerun loads the model)

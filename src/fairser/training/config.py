@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from fairser._config_io import read_yaml
 from fairser.device import check_device_name
 from fairser.errors import ConfigError
 
@@ -32,6 +32,13 @@ __all__ = ["ModelConfig", "TrainConfig", "load_train_config"]
 
 #: Options added after results were recorded; left out of digests at their default behaviour.
 _LATER_OPTIONS = ("input_norm", "input_norm_min_rows")
+#: Lever options: (switch, its default, the options that only matter when it is not default).
+_LEVER_OPTIONS = (
+    ("input_norm", "source", ("speaker_norm_strength", "speaker_norm_min_utterances")),
+    ("erase", "none", ("erase_on", "erase_strength")),
+    ("thresholds", "none", ("threshold_strength",)),
+    ("selection", "source-dev", ("selection_weight",)),
+)
 #: Options that change where/how the same computation runs, never what it computes.
 _RUNTIME_OPTIONS = ("device", "num_workers", "cache_mb")
 
@@ -69,28 +76,23 @@ class ModelConfig(_Strict):
 class TrainConfig(_Strict):
     """Everything one training run needs besides data, method, emotion and seed.
 
-    Each option is described by its ``Field``; the input standardisation needs more words.
+    Each option is described by its ``Field``; docs/levers.md ("Levers in training") gives
+    the fairness levers (``input_norm: per-speaker``, ``erase``, ``thresholds``,
+    ``selection``) in full.
 
     Notes
     -----
-    ``input_norm`` chooses the statistics that standardise the input features, per
-    (layer, dim) over the real (unpadded) frames after ``frame_stride``/``max_frames``:
+    ``input_norm: per-corpus`` standardises each row with its corpus's statistics (a source
+    corpus: its training rows; a target corpus: the stage-2 target rows); at prediction time
+    a corpus unseen in training (e.g. the target of ``source-only``) uses its rows among those
+    being predicted (a test-time adaptation; below ``input_norm_min_rows`` rows: the source
+    statistics, with a warning). ``per-speaker`` does the same per (corpus, speaker) with
+    :class:`fairser.levers.SpeakerNorm`. Both read target audio, never target labels.
 
-    ``source`` (default, the behaviour of every run recorded before the option existed)
-        Every row, of any corpus, is standardised with the mean and std of the source
-        training rows, held in the network's input-projection buffers.
-    ``per-corpus``
-        Every row is standardised with the statistics of its own corpus (the ``corpus``
-        column), once when its features are stacked: a corpus of the source training rows
-        uses those rows (its dev rows too); a corpus seen only among the stage-2 target rows
-        (``target_split``) uses those rows; the anchors alignment and the pseudo-label
-        classifier see the same standardised features. At prediction time a corpus seen in
-        training uses its stored statistics (saved with the model), and any other corpus,
-        including the target of ``source-only``, which trains on no target rows, uses the
-        statistics of its rows among those being predicted: a test-time adaptation, so its
-        predictions depend on which rows are predicted together. With fewer than
-        ``input_norm_min_rows`` such rows the source statistics are used and a
-        ``UserWarning`` names the corpus. Only audio features are read, never target labels.
+    Layer weighting: with several feature layers (features config ``layers: all``, e.g. the 7
+    hidden states of whisper-base) the network already learns a softmax weighting of the
+    layers (:class:`fairser.models.blocks.LayerWeighting`, its weights recorded in the
+    history as ``layer_weights``); no option is needed.
     """
 
     task: Literal["binary", "multiclass"] = Field(
@@ -119,21 +121,71 @@ class TrainConfig(_Strict):
         description="Target attribute from the manifest (labels) or predicted by a classifier "
         "trained on the source (pseudo).",
     )
-    input_norm: Literal["source", "per-corpus"] = Field(
+    input_norm: Literal["source", "per-corpus", "per-speaker"] = Field(
         "source",
-        description="Input standardisation. source: every row with the per-(layer, dim) "
-        "mean/std of the source training frames. per-corpus: every row with the statistics "
-        "of its own corpus (source corpus: its training rows; target corpus: the target "
-        "rows used in stage 2; a corpus unseen in training, e.g. the target of source-only: "
-        "the rows being predicted, a test-time adaptation, falling back to the source "
-        "statistics with a warning below input_norm_min_rows rows). Reads target audio, "
-        "never target labels.",
+        description="Input standardisation. source: with the source training frames' "
+        "per-(layer, dim) mean/std. per-corpus: with its corpus's (a corpus unseen in "
+        "training: its rows being predicted, below input_norm_min_rows the source's, with a "
+        "warning). per-speaker: with its (corpus, speaker)'s (levers.SpeakerNorm on the "
+        "`speaker` column, fitted on the source training and stage-2 target rows; an unseen "
+        "speaker: its rows being predicted, else its corpus's, one warning counting each "
+        "fallback). Reads target audio, never target labels.",
     )
     input_norm_min_rows: int = Field(
         20,
         ge=1,
         description="per-corpus: fewest rows of a corpus unseen in training from which its "
         "own statistics are computed at prediction time.",
+    )
+    speaker_norm_strength: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="per-speaker: interpolation from corpus statistics (0) to the speaker's "
+        "own (1): mean = (1-w) m_corpus + w m_speaker, std = s_corpus^(1-w) s_speaker^w.",
+    )
+    speaker_norm_min_utterances: int = Field(
+        3, ge=1, description="per-speaker: fewest utterances for a speaker's own statistics."
+    )
+    erase: Literal["none", "leace", "qleace"] = Field(
+        "none",
+        description="Gender concept erasure (fairser.levers): none, leace (linear, "
+        "GenderEraser) or qleace (means and covariances, QuadraticGenderEraser; needs each "
+        "row's gender at prediction, rows without one are left unchanged with a warning). "
+        "Fitted with the gender labels of the source training rows and the stage-2 target "
+        "rows (for source-only: the target rows passed to fit); never emotion labels.",
+    )
+    erase_on: Literal["embedding", "inputs"] = Field(
+        "embedding",
+        description="embedding: after training, fit the eraser on the shared embeddings and "
+        "refit the emotion head on the erased source training embeddings (prediction: "
+        "encoder -> eraser -> head; embeddings are returned erased). inputs: erase every "
+        "frame vector (layers flattened) before the network, in training and prediction.",
+    )
+    erase_strength: float = Field(1.0, ge=0.0, le=1.0, description="Erasure strength (0: off).")
+    thresholds: Literal["none", "parity"] = Field(
+        "none",
+        description="Decision rule. none: fairser.decision.decide's plain rule. parity: "
+        "per-gender thresholds (binary) or log-score offsets (multiclass) "
+        "(fairser.levers.GroupThresholds) fitted at the end of fit on the model's scores on "
+        "the stage-2 target rows (source-only: the target rows passed to fit), unlabelled, "
+        "by gender, so that the genders' positive rates match; saved with the model and "
+        "applied by predict (Outputs.labels). Rows of a missing or unknown gender get the "
+        "plain rule with a warning.",
+    )
+    threshold_strength: float = Field(
+        1.0, ge=0.0, le=1.0, description="parity: how far thresholds move (0: plain rule)."
+    )
+    selection: Literal["source-dev", "target-parity"] = Field(
+        "source-dev",
+        description="Model selection and early stopping of each stage. source-dev: the "
+        "source dev UAR. target-parity: source dev UAR - selection_weight x dSP, dSP being "
+        "the largest gap between the target genders' positive (per-class) rates of the "
+        "predictions on the stage-2 target rows (source-only: the target rows passed to "
+        "fit); reads target gender, never target emotion labels. Recorded in the history.",
+    )
+    selection_weight: float = Field(
+        1.0, ge=0.0, description="target-parity: weight of the target dSP in the score."
     )
     frame_stride: int = Field(
         4, ge=1, description="Average-pool this many frames into one before training."
@@ -249,13 +301,22 @@ class TrainConfig(_Strict):
     def digest(self) -> str:
         """Short stable hash of the resolved configuration.
 
-        The input-normalisation options are left out while ``input_norm`` is ``source``,
+        The input-normalisation options are left out while ``input_norm`` is ``source``
+        (the per-speaker ones unless it is ``per-speaker``), each lever option
+        (``erase*``, ``threshold*``, ``selection*``) while its switch is at its default,
         ``bucketing`` while false and ``precision`` while ``fp32`` (the behaviour from before
         they existed), so that runs finished before they were added keep their digest;
         ``device``, ``num_workers`` and ``cache_mb`` are always left out (they do not change
         the result beyond floating-point rounding).
         """
         d = self.model_dump(mode="json")
+        for switch, default, extra in _LEVER_OPTIONS:
+            if switch == "input_norm" and d[switch] != "per-speaker":
+                for key in extra:
+                    d.pop(key)
+            elif switch != "input_norm" and d[switch] == default:
+                for key in (switch, *extra):
+                    d.pop(key)
         if d["input_norm"] == "source":
             for key in _LATER_OPTIONS:
                 d.pop(key)
@@ -307,30 +368,15 @@ def _one_line(exc: ValidationError) -> str:
 def load_train_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML file into a plain dict (validation is the caller's job).
 
+    Reads through :func:`fairser._config_io.read_yaml`, the one YAML reader.
+
     Raises
     ------
     ConfigError
-        When the file is missing or is not valid YAML holding a mapping.
+        When the file is missing, not UTF-8, not valid YAML (with its line), writes a key
+        twice, or does not hold a mapping.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"{p}: cannot read the config file ({exc.strerror}); check the path"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{p}: not a UTF-8 text file (byte {exc.start}); save the YAML config as UTF-8"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        row = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}:{row} invalid YAML; fix the syntax there") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
-    return data
+    doc = read_yaml(path, what="config")
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{doc.path}: the top level must be a mapping of keys to values")
+    return doc.data

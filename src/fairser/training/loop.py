@@ -27,7 +27,7 @@ from fairser.training.config import TrainConfig
 from fairser.training.data import Split
 from fairser.training.rows import RowReader, StreamDataset, input_bytes
 from fairser.training.samplers import epoch_rng
-from fairser.training.steps import Feeds, Runtime, evaluate, run_epoch
+from fairser.training.steps import Feeds, Runtime, evaluate, run_epoch, target_gap
 
 __all__ = ["FitData", "run_stages"]
 
@@ -52,6 +52,11 @@ class FitData:
         (n_classes,) loss weight per class (ones unless balance is ``weights``).
     train_anchors, target_anchors : AnchorTable or None
         Anchor index of every frame, for the anchors alignment.
+    select : Split or None
+        ``selection: target-parity``: the target rows whose predictions' parity gap is
+        penalised in model selection.
+    select_groups : numpy.ndarray or None
+        Their gender (None where unknown).
     """
 
     train: Split
@@ -63,6 +68,8 @@ class FitData:
     class_weights: np.ndarray
     train_anchors: AnchorTable | None = None
     target_anchors: AnchorTable | None = None
+    select: Split | None = None
+    select_groups: np.ndarray | None = None
 
     def feeds(self, rt: Runtime, *, cache_mb: float = 0.0) -> Feeds:
         """The DataLoaders of a fit on these data.
@@ -76,10 +83,14 @@ class FitData:
             and cache_mb > 0
             and input_bytes(self.reader, [*parts, self.dev]) <= cache_mb * 2**20
         )
+        select = None
+        if self.select is not None:
+            select = StreamDataset(self.reader, [self.select], what="target", cache=cache)
         return Feeds(
             train=StreamDataset(self.reader, parts, what="source train / target", cache=cache),
             dev=StreamDataset(self.reader, [self.dev], what="source dev", cache=cache),
             rt=rt,
+            select=select,
         )
 
 
@@ -263,6 +274,10 @@ def run_stages(
                     where=f"stage {stage}, epoch {epoch + 1}",
                 )
                 rec.update(stage=stage, epoch=epoch, dev_uar=uar, dev_loss=dev_loss)
+                if data.select is not None:
+                    gap = target_gap(net, feeds, data, cfg=cfg, rt=rt)
+                    rec.update(target_dsp=gap, selection_score=uar - cfg.selection_weight * gap)
+                    uar = rec["selection_score"]
                 state.history.append(rec)
                 improved = uar > state.best_score + 1e-9 or (
                     abs(uar - state.best_score) <= 1e-9 and dev_loss < state.best_loss
@@ -290,11 +305,24 @@ def run_stages(
             state.best_epochs[f"stage{stage}"] = state.best_epoch
             if writer is not None:
                 writer.save_last(net=net, optimizer=None, table=table, meta=state.to_meta())
-    return {
+    out = {
         "epochs": state.history,
         "best_epoch": dict(state.best_epochs),
         "group_table": table.tolist(),
     }
+    if data.select is not None:
+        out["selection"] = {
+            "criterion": "source dev UAR - selection_weight x target dSP",
+            "selection_weight": cfg.selection_weight,
+            "selected": {
+                s: next(
+                    (r for r in state.history if f"stage{r['stage']}" == s and r["epoch"] == e),
+                    None,
+                )
+                for s, e in state.best_epochs.items()
+            },
+        }
+    return out
 
 
 def _show_step(bar: Progress, task: Any, done: int, total: int) -> None:

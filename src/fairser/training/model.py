@@ -9,6 +9,7 @@ turns a damaged or incomplete model folder into a one-line :class:`TrainingError
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,20 @@ import pandas as pd
 from fairser.decision import decide
 from fairser.device import resolve_device, resolve_precision
 from fairser.errors import FairserError, TrainingError
+from fairser.levers import QuadraticGenderEraser
 from fairser.models import FairSERNet, NetSpec
 from fairser.training.checkpoint import atomic_write_text, load_tensors, save_tensors
 from fairser.training.config import TrainConfig
 from fairser.training.data import FeatureSource, LabelSpace, make_split, select_rows
+from fairser.training.input_levers import InputEraser, gender_strings, speaker_table, speakers_of
 from fairser.training.norm import CorpusStats
+from fairser.training.output_levers import (
+    ModelLevers,
+    apply_embedding_eraser,
+    corpus_gender,
+    decide_labels,
+    head_scores,
+)
 from fairser.training.rows import RowReader, StreamDataset, iterate
 from fairser.training.steps import Runtime, eval_batches, forward_batches, scores
 
@@ -47,11 +57,15 @@ class Outputs:
         (n, E) shared embeddings.
     attribute : numpy.ndarray or None
         (n,) attribute values predicted by the model's own gender head (None without one).
+    labels : numpy.ndarray or None
+        (n,) int64 final decisions: :func:`fairser.decision.decide` of ``proba``, with the
+        model's per-gender thresholds/offsets (``thresholds: parity``) when it has them.
     """
 
     proba: np.ndarray
     embedding: np.ndarray
     attribute: np.ndarray | None
+    labels: np.ndarray | None = None
 
 
 class FittedModel:
@@ -74,11 +88,15 @@ class FittedModel:
     runtime : Runtime, optional
         Device, precision and DataLoader workers of prediction (default: the network's
         device, fp32, the config's ``num_workers``). The network is moved to its device.
+    levers : ModelLevers, optional
+        The fitted levers (per-speaker norm, erasers, group thresholds) of the config's lever
+        options; saved in ``levers/`` of the model folder and listed in ``model.json``.
 
     Raises
     ------
     TrainingError
-        When ``input_norm`` is ``per-corpus`` and ``input_stats`` is missing.
+        When ``input_norm`` is ``per-corpus`` and ``input_stats`` is missing, or
+        ``per-speaker`` and ``levers.speaker_norm`` is.
     """
 
     def __init__(
@@ -89,6 +107,7 @@ class FittedModel:
         history: dict[str, Any],
         input_stats: CorpusStats | None = None,
         runtime: Runtime | None = None,
+        levers: ModelLevers | None = None,
     ) -> None:
         self.meta = meta
         self.history = history
@@ -109,6 +128,13 @@ class FittedModel:
                 "pass input_stats= (FittedModel.load reads them from the saved folder)"
             )
         self.input_stats = input_stats if self.config.input_norm == "per-corpus" else None
+        self.levers = levers or ModelLevers()
+        self.last_norm_report = None
+        if self.config.input_norm == "per-speaker" and self.levers.speaker_norm is None:
+            raise TrainingError(
+                "a model trained with input_norm: per-speaker needs its SpeakerNorm lever; "
+                "pass levers= (FittedModel.load reads it from the saved folder)"
+            )
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -139,7 +165,12 @@ class FittedModel:
         return self.labels.encode(manifest["emotion"])
 
     def outputs(
-        self, manifest: pd.DataFrame, features: FeatureSource, *, batch_size: int | None = None
+        self,
+        manifest: pd.DataFrame,
+        features: FeatureSource,
+        *,
+        batch_size: int | None = None,
+        warn: bool = True,
     ) -> Outputs:
         """Probabilities, embeddings and own-head attribute predictions for every row.
 
@@ -152,8 +183,16 @@ class FittedModel:
             statistics and a warning).
         features : FeatureSource
             Features holding every row (same frontend and layers as in training).
+            With ``input_norm: per-speaker`` each row gets its speaker's statistics; a speaker
+            unseen in training those of its rows here (test-time adaptation), falling back
+            to its corpus's (one warning counting the rows of each fallback; a manifest
+            without ``speaker``: corpus statistics, with a warning). Per-gender levers
+            (``erase: qleace``, ``thresholds: parity``) read the attribute column; rows
+            without it are left unchanged / get the plain rule, with a warning.
         batch_size : int, optional
             Rows per forward pass (default: the config's ``eval_batch_size``).
+        warn : bool
+            Emit the fallback warnings (fit turns them off for its own passes).
 
         Returns
         -------
@@ -162,6 +201,7 @@ class FittedModel:
         self._check_features(features)
         rows = select_rows(manifest, split=None, what="predict")
         cfg, rt = self.config, self.runtime
+        n_rows = len(rows)
         split = make_split(
             rows,
             features,
@@ -175,6 +215,27 @@ class FittedModel:
         reader = RowReader(features, cfg.frame_stride, cfg.max_frames)
         if self.input_stats is not None:
             reader = self.input_stats.reader(reader, split, what="predict")
+        genders = gender_strings(rows, self.attribute)
+        lv = self.levers
+        if lv.speaker_norm is not None:
+            table, self.last_norm_report = speaker_table(
+                lv.speaker_norm, reader, split, speakers_of(rows), what="predict", warn=warn
+            )
+            reader = reader.with_(norm=table)
+        if lv.input_eraser is not None:
+            known = {} if genders is None else dict(zip(split.keys, genders, strict=True))
+            if isinstance(lv.input_eraser, QuadraticGenderEraser):
+                missing = sum(v is None for v in known.values()) + (n_rows - len(known))
+                if warn and missing:
+                    warnings.warn(
+                        f"predict: erase qleace needs each row's {self.attribute}; {missing} "
+                        "row(s) without one keep their input frames unerased",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+            reader = reader.with_(
+                transform=InputEraser(lv.input_eraser, {k: v for k, v in known.items() if v})
+            )
         dataset = StreamDataset(reader, [split], what="predict")
         n = len(split)
         batches = eval_batches(
@@ -197,19 +258,24 @@ class FittedModel:
                 "damaged or diverged in training: retrain it (e.g. with a lower training.lr)"
             )
         attribute = None if att is None else np.asarray(self.groups, dtype=object)[att]
-        return Outputs(proba, emb, attribute)
+        if lv.embedding_eraser is not None:
+            keyed = corpus_gender(np.asarray(split.corpora, dtype=object), genders)
+            emb = apply_embedding_eraser(lv.embedding_eraser, emb, keyed, what="predict", warn=warn)
+            proba = head_scores(self.net, emb, binary)
+        labels = decide_labels(proba, lv.thresholds, genders, what="predict", warn=warn)
+        return Outputs(proba, emb, attribute, labels)
 
     def predict_proba(self, manifest: pd.DataFrame, features: FeatureSource) -> np.ndarray:
         """(n,) P(positive) for binary; (n, C) class probabilities for multiclass."""
         return self.outputs(manifest, features).proba
 
     def predict(self, manifest: pd.DataFrame, features: FeatureSource) -> np.ndarray:
-        """Hard labels from :func:`fairser.decision.decide` (0/1 at 0.5, or class indices)."""
-        p = self.predict_proba(manifest, features)
-        return decide(p)
+        """Hard labels (:attr:`Outputs.labels`): :func:`fairser.decision.decide` (0/1 at 0.5,
+        or class indices), with the model's per-gender thresholds when it has them."""
+        return self.outputs(manifest, features).labels
 
     def embed(self, manifest: pd.DataFrame, features: FeatureSource) -> np.ndarray:
-        """(n, E) shared embeddings."""
+        """(n, E) shared embeddings (after the eraser with ``erase_on: embedding``)."""
         return self.outputs(manifest, features).embedding
 
     def attribute_predict(
@@ -235,7 +301,9 @@ class FittedModel:
         """Write weights (safetensors), metadata and history (JSON) into ``directory``.
 
         A ``per-corpus`` model also writes its per-corpus input statistics
-        (``input_norm.safetensors``). The metadata file is written last.
+        (``input_norm.safetensors``), a model with levers each lever as a safetensors file in
+        ``levers/`` (listed under ``levers`` in ``model.json``). The metadata file is written
+        last.
         """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -244,8 +312,12 @@ class FittedModel:
         )
         if self.input_stats is not None:
             self.input_stats.save(d / _NORM_FILE)
+        meta = dict(self.meta)
+        listing = self.levers.save(d)
+        if listing:
+            meta["levers"] = listing
         atomic_write_text(d / _HISTORY_FILE, json.dumps(self.history, indent=1, default=float))
-        atomic_write_text(d / META_FILE, json.dumps(self.meta, indent=1, sort_keys=True))
+        atomic_write_text(d / META_FILE, json.dumps(meta, indent=1, sort_keys=True))
         return d
 
     @classmethod
@@ -300,9 +372,12 @@ class FittedModel:
             stats = None
             if meta["config"].get("input_norm", "source") == "per-corpus":
                 stats = CorpusStats.load(d / _NORM_FILE)
+            levers = ModelLevers.load(d, meta.get("levers"))
             workers = meta["config"].get("num_workers", 0) if num_workers is None else num_workers
             rt = Runtime(device=rt.device, precision=rt.precision, num_workers=int(workers))
-            return cls(net, meta=meta, history=history, input_stats=stats, runtime=rt)
+            return cls(
+                net, meta=meta, history=history, input_stats=stats, runtime=rt, levers=levers
+            )
         except FairserError as exc:
             raise TrainingError(f"{d}: damaged or incomplete model folder ({exc})") from None
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:

@@ -26,6 +26,7 @@ from fairser.models import FairSERNet, NetSpec
 from fairser.training.anchors import anchor_assignments
 from fairser.training.config import TrainConfig, coerce_config
 from fairser.training.data import FeatureSource, LabelSpace, Split, make_split, select_rows
+from fairser.training.lever_setup import LeverSetup, setup_levers
 from fairser.training.loop import FitData
 from fairser.training.norm import CorpusStats
 from fairser.training.pseudo import pseudo_groups
@@ -96,6 +97,11 @@ class Prepared:
         standardised per corpus as they are read).
     input_stats : CorpusStats or None
         Per-corpus statistics (``per-corpus`` only).
+    levers : LeverSetup or None
+        The input levers fitted before the loop and the lever target rows (see
+        :mod:`fairser.training.lever_setup`).
+    train_rows : pandas.DataFrame or None
+        The labelled source training rows (for the levers fitted after the loop).
     """
 
     config: TrainConfig
@@ -108,6 +114,8 @@ class Prepared:
     mean: torch.Tensor
     std: torch.Tensor
     input_stats: CorpusStats | None = None
+    levers: LeverSetup | None = None
+    train_rows: pd.DataFrame | None = None
 
     def build_net(self) -> FairSERNet:
         """A freshly initialised network (torch seeded with :attr:`seed`)."""
@@ -209,6 +217,24 @@ def prepare_fit(
         table.update(input_stats.table(reader, dev, what="source dev"))
         reader = RowReader(features, cfg.frame_stride, cfg.max_frames, table)
         mean, std = torch.zeros_like(mean), torch.ones_like(std)
+    setup = setup_levers(
+        cfg=cfg,
+        reader=reader,
+        input_stats=input_stats,
+        features=features,
+        train=train,
+        dev=dev,
+        tgt=tgt,
+        tr_rows=tr_rows,
+        dev_rows=dev_rows,
+        tgt_rows=tgt_rows,
+        target=target,
+        groups=groups,
+        method=method,
+    )
+    reader = setup.reader
+    if cfg.input_norm == "per-speaker":  # rows are standardised per speaker as they are read
+        mean, std = torch.zeros_like(mean), torch.ones_like(std)
 
     extra: dict[str, Any] = {}
     if tgt is not None and meth.adversarial and cfg.target_gender == "pseudo":
@@ -216,6 +242,14 @@ def prepare_fit(
         pg, acc = pseudo_groups(reader, train, tgt, mean=mean, std=std, seed=seed)
         tgt = tgt.with_groups(pg)
         extra["pseudo_gender_accuracy"] = acc
+    reader = setup.finish(cfg, train=train, dev=dev, dev_rows=dev_rows, tgt=tgt, groups=groups)
+    if setup.levers.input_eraser is not None and cfg.input_norm == "source":
+        # the network standardises what the eraser gives it
+        mean, std = streaming_stats(
+            split_arrays(reader, train, raw=False, what="source train"), n_layers, dim
+        )
+    if setup.reports:
+        extra["speaker_norm"] = setup.reports
 
     counts = np.bincount(y_tr, minlength=n_classes).astype(np.float64)
     class_weights = (
@@ -248,6 +282,7 @@ def prepare_fit(
                     *(t for c in input_stats.corpora for t in input_stats.stats[c]),
                 ]
             ),
+            *setup.fingerprint,
         ),
     }
     feat_meta = {
@@ -298,6 +333,8 @@ def prepare_fit(
         class_weights=class_weights,
         train_anchors=tr_anchors,
         target_anchors=tgt_anchors,
+        select=setup.split if cfg.selection == "target-parity" else None,
+        select_groups=setup.genders if cfg.selection == "target-parity" else None,
     )
     return Prepared(
         config=cfg,
@@ -310,6 +347,8 @@ def prepare_fit(
         mean=mean,
         std=std,
         input_stats=input_stats,
+        levers=setup,
+        train_rows=tr_rows,
     )
 
 

@@ -16,8 +16,8 @@ one pass.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -40,7 +40,8 @@ __all__ = [
 #: Largest finite float16 value.
 HALF_MAX = 65504.0
 
-#: Corpus name -> (mean, std), each (L, D) float32 (std already floored).
+#: Corpus name, or utterance key (``input_norm: per-speaker``: the row's speaker statistics,
+#: looked up before its corpus) -> (mean, std), each (L, D) float32 (std already floored).
 NormTable = Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 
@@ -117,13 +118,18 @@ class RowReader:
     frame_stride, max_frames : int
         Average-pool this many frames into one; keep at most this many (centred crop).
     norm : mapping of str to (numpy.ndarray, numpy.ndarray), optional
-        Per-corpus (mean, std) to standardise each row with (``input_norm: per-corpus``).
+        (mean, std) to standardise each row with, by utterance key (``per-speaker``) or else
+        by corpus (``per-corpus``).
+    transform : callable, optional
+        ``transform(key, x) -> x`` applied after the standardisation (``erase_on: inputs``:
+        the gender eraser of every frame vector).
     """
 
     features: FeatureSource
     frame_stride: int
     max_frames: int
     norm: NormTable | None = None
+    transform: Callable[[str, np.ndarray], np.ndarray] | None = None
 
     def raw(self, key: str, *, what: str = "features") -> np.ndarray:
         """Pooled and cropped (L, T', D) features of ``key`` (float16 if stored so).
@@ -147,15 +153,26 @@ class RowReader:
             ) from None
 
     def read(self, key: str, corpus: str, *, what: str = "features") -> np.ndarray:
-        """The network input of one row: :meth:`raw`, standardised per corpus when set."""
+        """The network input of one row: :meth:`raw`, standardised (per speaker or corpus)
+        and transformed when set."""
         x = self.raw(key, what=what)
-        if self.norm is None:
-            return x
-        mean, std = (torch.from_numpy(v)[:, None, :] for v in self.norm[corpus])
-        z = (torch.from_numpy(x).float() - mean) / std
-        if x.dtype == np.float16 and float(z.abs().max()) <= HALF_MAX:
-            return z.half().numpy()
-        return z.numpy()
+        if self.norm is not None:
+            stats = self.norm.get(key)
+            if stats is None:
+                stats = self.norm[corpus]
+            mean, std = (torch.from_numpy(v)[:, None, :] for v in stats)
+            z = (torch.from_numpy(x).float() - mean) / std
+            half = x.dtype == np.float16 and float(z.abs().max()) <= HALF_MAX
+            x = z.half().numpy() if half else z.numpy()
+        if self.transform is not None:
+            y = np.asarray(self.transform(key, x))
+            half = x.dtype == np.float16 and float(np.abs(y).max()) <= HALF_MAX
+            x = y.astype(np.float16) if half else y.astype(np.float32)
+        return x
+
+    def with_(self, **changes: object) -> RowReader:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from fairser.metrics import uar_from_codes
 from fairser.models import FairSERNet, NetOutput, beta_at, weighted_bce, weighted_ce
 from fairser.training.config import TrainConfig
 from fairser.training.distributed import Dist
+from fairser.training.output_levers import parity_gap
 from fairser.training.rows import Batch, MutableBatchSampler, StreamDataset, make_loader
 from fairser.training.samplers import length_order, mixed_plan, shard, source_plan
 
@@ -68,6 +69,7 @@ class Feeds:
     train: StreamDataset
     dev: StreamDataset
     rt: Runtime
+    select: StreamDataset | None = None
     _samplers: dict[str, MutableBatchSampler] = field(default_factory=dict)
     _loaders: dict[str, Any] = field(default_factory=dict)
 
@@ -176,9 +178,22 @@ def evaluate(
     pred = rt.dist.gather_rows(pred, mask)
     net.train()
     # Model selection: the mean recall over the classes the dev split has (lenient).
-    uar = uar_from_codes(np.asarray(y, np.int64), np.asarray(pred, np.int64),
-                         absent_class="skip")
+    uar = uar_from_codes(np.asarray(y, np.int64), np.asarray(pred, np.int64), absent_class="skip")
     return uar, float(loss_sum[0]) / len(split)
+
+
+def target_gap(net: FairSERNet, feeds: Feeds, data: Any, *, cfg: TrainConfig, rt: Runtime) -> float:
+    """Demographic-parity gap of ``net``'s decisions on ``feeds.select`` by
+    ``data.select_groups`` (``selection: target-parity``; every rank computes all of it)."""
+    split = feeds.select.splits[0]
+    batches = eval_batches(len(split), split.lengths, cfg.eval_batch_size, by_length=cfg.bucketing)
+    binary = cfg.task == "binary"
+    pred = np.full(len(split), -1, np.int64)
+    for batch, out in forward_batches(net, feeds.batches("select", batches), rt, gender=False):
+        pred[batch.index] = decide(scores(out.logits, binary).cpu().numpy())
+    net.train()
+    gap = parity_gap(pred, data.select_groups, data.n_classes)
+    return 0.0 if not np.isfinite(gap) else gap
 
 
 def _plan(cfg: TrainConfig, data: Any, stage: int, rng: np.random.Generator) -> list:
