@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from fairser.decision import decide
-from fairser.errors import TrainingError
+from fairser.errors import ConfigError, TrainingError
 from fairser.training import METHODS, FittedModel, TrainConfig, fit
 from fairser.training.output_levers import parity_gap
 
@@ -239,3 +239,26 @@ def test_layer_weighting_is_learned_over_several_layers(pair_factory) -> None:
     model = _fit((src, tgt, feats), {"input_norm": "per-speaker"}, method="source-only")
     w = np.asarray(model.history["layer_weights"])
     assert w.shape == (3,) and abs(w.sum() - 1.0) < 1e-6
+
+
+def test_run_yaml_training_block_takes_the_lever_options(tmp_path) -> None:
+    from fairser.training.run import load_run_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "source: ravdess:/r\ntarget: casia:/c\nmethod: pa\ntraining:\n"
+        "  input_norm: per-speaker\n  erase: qleace\n  erase_on: inputs\n"
+        "  thresholds: parity\n  selection: target-parity\n  selection_weight: 0.5\n",
+        encoding="utf-8",
+    )
+    t = load_run_config(path).training
+    assert (t.input_norm, t.erase, t.erase_on, t.thresholds, t.selection) == (
+        "per-speaker",
+        "qleace",
+        "inputs",
+        "parity",
+        "target-parity",
+    )
+    path.write_text("source: ravdess:/r\ntraining:\n  thresholds: equal\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"run.yaml:3: training.thresholds"):
+        load_run_config(path)

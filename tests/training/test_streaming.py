@@ -92,7 +92,7 @@ def test_mixed_plan_bucketing_pairs_long_target_rows_with_long_source_rows() -> 
 def test_workers_and_bucketing_on_give_one_model(small_pair, fast_config) -> None:
     src, tgt, feats = small_pair
     kw = dict(source=src, target=tgt, features=feats, method="pa-adv", emotion="angry", seed=4)
-    cfg = {**fast_config, "stage1_epochs": 2, "stage2_epochs": 1}
+    cfg = {**fast_config, "stage1_epochs": 2, "stage2_epochs": 1, "bucketing": True}
     a = fit(config=cfg, progress=False, **kw)
     b = fit(config={**cfg, "num_workers": 2}, progress=False, **kw)
     # workers only read rows: same batches, same dropout masks, same model

@@ -28,12 +28,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
+from fairser._config_io import read_yaml, validation_message
 from fairser.decision import decide
 from fairser.device import resolve_device
 from fairser.errors import ConfigError
 from fairser.metrics import unweighted_average_recall
 from fairser.training.api import FittedModel, fit
-from fairser.training.config import TrainConfig, _one_line, _Strict, load_train_config
+from fairser.training.config import TrainConfig, _Strict
 from fairser.training.distributed import process_group
 
 __all__ = ["RunConfig", "evaluate_run", "run_from_file"]
@@ -113,7 +114,10 @@ def load_run_config(path: str | Path) -> RunConfig:
         One line naming the file, the key and the fix.
     """
     p = Path(path)
-    data = load_train_config(p)
+    doc = read_yaml(p, what="run config")
+    data = doc.data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
@@ -122,7 +126,8 @@ def load_run_config(path: str | Path) -> RunConfig:
                 f"{p}: this is an experiment grid config (it has 'targets' or "
                 f"'methods'); run it with `fairser run {p}`"
             ) from None
-        raise ConfigError(f"{p}: {_one_line(exc)}") from None
+        msg = validation_message(exc, source=str(p), node=doc.node, model=RunConfig)
+        raise ConfigError(msg) from None
     base = p.resolve().parent
     upd: dict[str, Any] = {"source": _resolve_spec(cfg.source, base)}
     if cfg.target is not None:
@@ -151,7 +156,7 @@ def evaluate_run(
     if len(rows) == 0:
         return {"rows": 0, "uar": None, "gender_head_acc": None}
     out = model.outputs(rows, features)
-    pred = decide(out.proba)
+    pred = out.labels if out.labels is not None else decide(out.proba)  # with the thresholds
     res: dict[str, float | int | None] = {
         "rows": len(rows),
         "uar": unweighted_average_recall(y, pred),
