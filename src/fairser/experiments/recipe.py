@@ -2,9 +2,11 @@
 
 :data:`RECOMMENDED` is the ``methods:`` entry that ``configs/shared/recommended.yaml`` (and its
 checks on other targets, the sweeps and the four-class configs) spell out, and that ``fairser
-demo`` runs beside the paper's methods: PA with per-speaker input normalisation and per-gender
-parity thresholds. Its options are ``fairser.training.TrainConfig`` options; a test keeps the
-YAML files and this mapping identical.
+demo`` runs beside the paper's methods: PA without transformer layers (projection and mean
+pooling), per-speaker input normalisation, LEACE erasure of (corpus, gender) from the shared
+embedding and per-gender parity thresholds; chosen on RAVDESS -> ASED (docs/results.md). Its
+options are ``fairser.training.TrainConfig`` options; a test keeps the YAML files and this
+mapping identical.
 """
 
 from __future__ import annotations
@@ -20,5 +22,10 @@ RECOMMENDED_NAME = "recommended"
 RECOMMENDED: dict[str, Any] = {
     "name": RECOMMENDED_NAME,
     "method": "pa",
-    "training": {"input_norm": "per-speaker", "thresholds": "parity"},
+    "training": {
+        "model": {"n_layers": 0},
+        "input_norm": "per-speaker",
+        "erase": "leace",
+        "thresholds": "parity",
+    },
 }
