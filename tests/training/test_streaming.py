@@ -127,3 +127,60 @@ def test_a_fit_never_holds_the_corpus_frames(pair_factory, fast_config) -> None:
     # the stacked implementation allocated more than `total` (padded float16 copy plus the
     # float32 pooled rows); streaming holds a few batches
     assert peak < 0.25 * total, (peak, total)
+
+
+class _HeaderOnlyFeatures:
+    """A feature source that knows every key's shape from a 'header' and holds no frames."""
+
+    n_layers, dim = 1, 8
+
+    def __init__(self, keys: set[str]) -> None:
+        self._keys = keys
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        raise AssertionError("make_split must read headers only")
+
+    def shape(self, key: str) -> tuple[int, int, int]:
+        return (1, 40 + len(key) % 7, 8)
+
+
+def test_a_split_costs_about_a_hundred_bytes_per_row() -> None:
+    """The row index of a fit (keys, corpora, lengths, labels, groups) grows by about a hundred
+    bytes per row: one key string and four numbers, with the corpus names shared by rows."""
+    import gc
+    import tracemalloc
+
+    import pandas as pd
+
+    from fairser.training.data import LabelSpace, make_split, row_keys
+
+    n = 20_000
+    rows = pd.DataFrame(
+        {
+            "corpus": pd.array(["corpus-a", "corpus-b"] * (n // 2), dtype="string"),
+            "utt_id": pd.array([f"utt{i:06d}" for i in range(n)], dtype="string"),
+            "emotion": pd.array(["angry", "neutral", "sad", "happy"] * (n // 4), dtype="string"),
+            "gender": pd.array(["female", "male"] * (n // 2), dtype="string"),
+        }
+    )
+    feats = _HeaderOnlyFeatures(set(row_keys(rows)))
+    labels = LabelSpace("binary", ("rest", "angry"), "angry")
+    kw = {"attribute": "gender", "groups": ("female", "male"), "frame_stride": 4}
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        split = make_split(rows, feats, labels=labels, max_frames=96, what="test", **kw)
+        gc.collect()
+        per_row = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert len(split) == n and split.lengths.min() >= 10
+    assert split.corpora[0] == "corpus-a" and split.corpora[1] == "corpus-b"
+    # a 17-character key is a 66-byte str plus its 8-byte slot in the tuple; the corpus column
+    # 8 bytes (a shared reference), lengths, y and g 8 bytes each: ~106 bytes. A string per row
+    # for the corpus name (what converting the column gives) would add ~57 more.
+    assert per_row < 130, f"{per_row:.0f} bytes per row"

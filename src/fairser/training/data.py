@@ -4,7 +4,9 @@ A :class:`Split` holds what the loop needs to plan batches (utterance keys, corp
 counts after striding and cropping, labels, attribute groups), never the features themselves:
 those are read per batch from the feature store (:mod:`fairser.training.rows`). Building a
 split reads only the shape of each row's features (a header read in a
-:class:`~fairser.features.FeatureSet`), so its memory is a few dozen bytes per row.
+:class:`~fairser.features.FeatureSet`), so its memory is about a hundred bytes per row: the
+key string, and four numbers (the corpus column holds references to one string per corpus, not a
+string per row; ``tests/training/test_streaming.py`` bounds it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "LabelSpace",
     "Split",
     "attribute_codes",
+    "corpus_column",
     "make_split",
     "pooled_length",
     "row_keys",
@@ -66,7 +69,7 @@ class Split:
     keys : tuple of str
         Utterance keys, in row order.
     corpora : numpy.ndarray
-        (N,) corpus name of each row (object array).
+        (N,) corpus name of each row (object array; rows of one corpus share one string).
     lengths : numpy.ndarray
         (N,) int64 frames of each row after ``frame_stride`` and ``max_frames`` (>= 1).
     y : numpy.ndarray
@@ -251,5 +254,13 @@ def make_split(
         if attribute in rows.columns
         else np.full(n, -1, np.int64)
     )
-    corpora = rows["corpus"].astype(str).to_numpy(dtype=object)
-    return Split(tuple(keys), corpora, lengths, y, g)
+    return Split(tuple(keys), corpus_column(rows["corpus"]), lengths, y, g)
+
+
+def corpus_column(corpus: pd.Series) -> np.ndarray:
+    """(N,) object array of corpus names in which rows of one corpus share one string object
+    (8 bytes a row, where converting the column gives every row its own string)."""
+    codes, names = pd.factorize(corpus.astype(str), sort=False, use_na_sentinel=False)
+    table = np.empty(len(names), dtype=object)
+    table[:] = list(names)  # the values as converting the column gives them (str, or a NaN)
+    return table[codes]

@@ -101,7 +101,9 @@ class Prepared:
         The input levers fitted before the loop and the lever target rows (see
         :mod:`fairser.training.lever_setup`).
     train_rows : pandas.DataFrame or None
-        The labelled source training rows (for the levers fitted after the loop).
+        The labelled source training rows, kept only when a lever fitted after the loop reads
+        them (``erase_on: embedding``); None otherwise, so that a fit does not hold a copy of
+        the manifest.
     """
 
     config: TrainConfig
@@ -348,7 +350,7 @@ def prepare_fit(
         std=std,
         input_stats=input_stats,
         levers=setup,
-        train_rows=tr_rows,
+        train_rows=tr_rows if cfg.erase != "none" and cfg.erase_on == "embedding" else None,
     )
 
 

@@ -10,12 +10,17 @@ the store's float16 when it has it (the network casts to float32), float32 other
 its own longest row. Nothing here holds more than one batch of frames, so a fit's memory does
 not grow with the corpus (a fit whose rows all fit in ``cache_mb`` keeps them after the first
 epoch instead of reading them again); :func:`streaming_stats` computes input statistics in
-one pass.
+one pass. Every :data:`TRIM_EVERY` batches the dataset hands the C heap's free pages back to the
+system (:func:`release_free_heap`): batches of varying lengths otherwise leave glibc's heap
+fragmented, and the process's memory creeping up with the number of steps (measured: +190 MB
+of anonymous memory at 32k utterances after one epoch without it, +110 MB with it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -27,6 +32,7 @@ from fairser.training.data import FeatureSource, Split
 
 __all__ = [
     "HALF_MAX",
+    "TRIM_EVERY",
     "Batch",
     "MutableBatchSampler",
     "RowReader",
@@ -34,15 +40,35 @@ __all__ = [
     "collate",
     "make_loader",
     "pool_time",
+    "release_free_heap",
     "streaming_stats",
 ]
 
 #: Largest finite float16 value.
 HALF_MAX = 65504.0
 
+#: Batches a :class:`StreamDataset` serves between two :func:`release_free_heap` calls.
+TRIM_EVERY = 16
+
 #: Corpus name, or utterance key (``input_norm: per-speaker``: the row's speaker statistics,
 #: looked up before its corpus) -> (mean, std), each (L, D) float32 (std already floored).
 NormTable = Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc only
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_heap() -> None:
+    """Return the free pages of the C heap to the system (glibc ``malloc_trim``; elsewhere
+    nothing). Live memory is untouched: only what the process would keep as free heap goes."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 @contextlib.contextmanager
@@ -238,6 +264,7 @@ class StreamDataset(torch.utils.data.Dataset):
         self.offsets = np.cumsum([0, *(len(s) for s in self.splits)])
         self.what = what
         self.cache: dict[int, np.ndarray] | None = {} if cache else None
+        self.served = 0  # batches served (see TRIM_EVERY)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -253,7 +280,11 @@ class StreamDataset(torch.utils.data.Dataset):
         return int(i), x
 
     def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray]]:
-        """The rows of one batch (what a DataLoader asks for), read single-threaded."""
+        """The rows of one batch (what a DataLoader asks for), read single-threaded; every
+        :data:`TRIM_EVERY` batches, the free heap goes back to the system first."""
+        self.served += 1
+        if self.served % TRIM_EVERY == 0:
+            release_free_heap()
         with one_thread():
             return [self[i] for i in indices]
 
