@@ -77,3 +77,10 @@ def test_a_bad_manifest_is_one_red_line_exit_2(recipe_run, tmp_path, capsys):
     csv.write_text("file\nx.wav\n")
     code, _, err = _cli(["predict", "--run", run, "--manifest", csv], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no 'path' column" in err
+
+
+def test_an_unknown_device_is_one_line_exit_2(recipe_run, capsys):
+    run, wavs = recipe_run
+    code, out, err = _cli(["predict", "--run", run, "--device", "gpu0", *wavs], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "device 'gpu0' is not one of" in " ".join(err.split())

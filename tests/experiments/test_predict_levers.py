@@ -82,3 +82,26 @@ def test_lever_warnings_of_a_grid_go_to_the_record(recipe_run):
     records = [json.loads(p.read_text()) for p in (run / "records").glob("recommended*.json")]
     assert records and all(r["status"] == "ok" for r in records)
     assert any("input_norm per-speaker" in n for r in records for n in r.get("notes", []))
+
+
+def test_device_reaches_extraction_and_the_loaded_model(recipe_run):
+    import dataclasses
+
+    run, wavs, backend = recipe_run
+    seen: dict[str, object] = {}
+
+    def extract(manifest, frontend, **kw):
+        seen["extract"] = kw.get("device")
+        kw.pop("device", None)
+        return backend.extract(manifest, frontend, **kw)
+
+    def load_model(directory, **kw):
+        seen["load"] = kw.get("device")
+        return backend.load_model(directory, **kw)
+
+    wired = dataclasses.replace(backend, extract=extract, load_model=load_model)
+    plain = predict_files(run, wavs, backend=backend)
+    on_cpu = predict_files(run, wavs, backend=wired, device="cpu")
+    assert seen == {"extract": "cpu", "load": "cpu"}
+    cols = [c for c in plain.columns if c.startswith("p_")]
+    assert np.array_equal(plain[cols].to_numpy(), on_cpu[cols].to_numpy())

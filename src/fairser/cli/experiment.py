@@ -117,6 +117,9 @@ def predict(
     target: str | None = typer.Option(None, "--target", help="Target corpus label."),
     condition: str | None = typer.Option(None, "--condition",
                                          help="Source condition (default all/balanced)."),
+    device: str | None = typer.Option(None, "--device",
+                                      help="auto (default: CUDA, then MPS, else CPU), cpu, "
+                                      "cuda, cuda:N or mps."),
 ) -> None:
     """Emotion probabilities per file from the models of a finished run (or `fairser train`).
 
@@ -126,8 +129,12 @@ def predict(
     """
     from fairser.experiments import predict_files
 
+    if device is not None:
+        from fairser.device import check_device_name
+
+        device = check_device_name(device)
     df = predict_files(run_dir, list(files or []), manifest=manifest, method=method, seed=seed,
-                       target=target, condition=condition)
+                       target=target, condition=condition, device=device)
     err = make_console(stderr=True)
     for note in df.attrs.get("notes", []):
         err.print(f"[yellow]warning[/]: {escape(note)}", highlight=False)

@@ -11,9 +11,8 @@ the first in registry order), the lowest seed, the untouched source condition (`
 ``balanced``) when present, then the first target and sweep point; the chosen models are
 recorded in the returned frame's ``attrs["models"]``.
 
-Every file is scored on its own: a missing, unreadable, empty or unfeaturisable file gets its
-reason in the ``error`` column and the others are scored anyway. A run folder or model that
-cannot be used is one :class:`~fairser.errors.ConfigError` line naming the file and the fix.
+Every file is scored on its own (a bad file gets its reason in the ``error`` column); a run
+folder or model that cannot be used is one :class:`~fairser.errors.ConfigError` line.
 
 The files may come from a *manifest* (:func:`read_predict_manifest`: a CSV with a ``path``
 column and optional ``speaker`` and ``gender`` columns). Those columns feed the model's levers
@@ -175,10 +174,11 @@ def _file_problem(path: Path) -> tuple[str | None, float]:
     return None, float(info.duration_s)
 
 
-def _load(backend: Backend, info: dict[str, Any]) -> Any:
+def _load(backend: Backend, info: dict[str, Any], device: str | None = None) -> Any:
     model_dir = Path(info["model_dir"])
     try:
-        return backend.load_model(model_dir)
+        where = {} if device is None else {"device": device}
+        return backend.load_model(model_dir, **where)
     except FairserError:
         raise
     except (KeyError, TypeError, ValueError, OSError) as exc:
@@ -243,6 +243,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
                   method: str | None = None, seed: int | None = None,
                   target: str | None = None, condition: str | None = None,
                   cache_dir: Path | None = None, progress: bool = False,
+                  device: str | None = None,
                   backend: Backend | None = None) -> pd.DataFrame:
     """Emotion probabilities of ``files`` from the models saved in ``run_dir``.
 
@@ -261,6 +262,8 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         Feature store folder (default the global cache).
     progress : bool, default=False
         Show the extraction progress bar.
+    device : str, optional
+        ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``: extraction and model.
     backend : Backend, optional
         The lower layers (default the real ones).
 
@@ -294,7 +297,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
     chosen = _choose(find_models(run_dir), method=method, seed=seed, target=target,
                      condition=condition)
     backend = backend or default_backend()
-    models = [(info, _load(backend, info)) for _, info in chosen]
+    models = [(info, _load(backend, info, device)) for _, info in chosen]
     paths = [Path(f) for f in files]
     errors: list[str | None] = []
     rows = []
@@ -316,8 +319,9 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         manifest = coerce_manifest(pd.DataFrame(rows).drop(columns="_row"))
         index = [r["_row"] for r in rows]
         info0 = models[0][0]
+        where = {} if device is None else {"device": device}
         feats = backend.extract(manifest, info0["frontend"], layers=info0.get("layers"),
-                                cache_dir=cache_dir, workers=1, progress=progress)
+                                cache_dir=cache_dir, workers=1, progress=progress, **where)
         bad = getattr(feats, "bad", None)
         reasons = ({} if bad is None or not len(bad) else
                    dict(zip(bad["utt_id"].astype(str), bad["reason"].astype(str), strict=True)))
