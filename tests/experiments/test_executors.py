@@ -20,7 +20,9 @@ from fairser.experiments.executors import (
     ProcessExecutor,
     RayExecutor,
     parse_executor,
+    submission_order,
 )
+from fairser.experiments.planning import plan_tasks
 
 HERE = Path(__file__).resolve().parent
 
@@ -65,6 +67,20 @@ def test_parse_executor_forms_and_errors():
 
 
 @pytest.mark.slow
+def test_parallel_executors_start_the_longest_fits_first():
+    tasks = plan_tasks(parse_config(SETTINGS))
+    by_plan = [(t.spec.method, t.spec.emotion) for t in tasks]
+    assert by_plan[:2] == [("linear-baseline", "angry"), ("linear-baseline", "happy")]
+    cost = {t.spec.method: t.cost for t in tasks}
+    assert cost["pa-cfa"] > cost["source-only"] > cost["linear-baseline"]
+    order = [(t.spec.method, t.spec.emotion) for t in submission_order(tasks)]
+    # two-stage fits first (plan order among equals), baselines last; plan order itself kept
+    assert order == [("pa-cfa", "angry"), ("pa-cfa", "happy"), ("source-only", "angry"),
+                     ("source-only", "happy"), ("linear-baseline", "angry"),
+                     ("linear-baseline", "happy")]
+    assert [(t.spec.method, t.spec.emotion) for t in tasks] == by_plan
+
+
 def test_processes_give_byte_identical_results(local_csv, tmp_path):
     start = time.perf_counter()
     assert _grid(SETTINGS, FakeLayers(), tmp_path / "procs", "processes:2") == local_csv

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from fairser.errors import ConfigError, FairserError
 
 __all__ = ["MAX_RESTARTS", "Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor",
-           "available_cores", "parse_executor"]
+           "available_cores", "parse_executor", "submission_order"]
 
 #: Pool restarts after a worker process died, before the grid stops (finished fits are kept).
 MAX_RESTARTS = 3
@@ -59,6 +59,16 @@ class Executor(Protocol):
             on_done: OnDone) -> None:
         """Run every task; an exception of a task stops the grid and is raised here."""
         ...
+
+
+def submission_order(tasks: Sequence[Any]) -> list[Any]:
+    """The order in which parallel executors start ``tasks``: longest expected first.
+
+    Tasks with a ``cost`` attribute (:class:`fairser.experiments.planning.FitTask`) are sorted
+    by it, descending, ties in plan order: the short fits then fill the end, where one worker
+    would otherwise wait for the other's last long fit. ``local`` keeps the plan order.
+    """
+    return sorted(tasks, key=lambda t: -float(getattr(t, "cost", 1.0)))
 
 
 def available_cores() -> int:
@@ -138,7 +148,7 @@ class ProcessExecutor:
         key = uuid.uuid4().hex
         payload = pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL)
         threads = self.threads or max(1, available_cores() // self.workers)
-        pending = list(tasks)
+        pending = submission_order(tasks)
         restarts = 0
         while pending:
             pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)),
@@ -234,7 +244,7 @@ class RayExecutor:
             key = uuid.uuid4().hex
             payload = ray.put(pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL))
             remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_call)
-            refs = {remote.remote(key, payload, fn, t, 1): t for t in tasks}
+            refs = {remote.remote(key, payload, fn, t, 1): t for t in submission_order(tasks)}
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
                 task = refs.pop(done[0])

@@ -21,6 +21,7 @@ from fairser.errors import ConfigError
 from fairser.experiments.backend import Backend
 from fairser.experiments.config import ExperimentConfig, SubsampleSpec
 from fairser.experiments.store import safe_name
+from fairser.methods import METHODS
 
 __all__ = [
     "BASELINE_METHOD",
@@ -114,6 +115,10 @@ class FitTask:
         point, for the report's projection).
     index : int
         Position in the plan (0-based).
+    cost : float
+        Relative expected cost, for the order in which parallel executors start fits (longest
+        first): 2 for a method with a target stage, 1 for a source-only one, 0.05 for a linear
+        baseline. Nothing else depends on it.
     """
 
     spec: FitSpec
@@ -121,6 +126,7 @@ class FitTask:
     digest: str
     keep_embeddings: bool
     index: int
+    cost: float = 1.0
 
 
 def plan_fits(cfg: ExperimentConfig, *, baselines: bool = True) -> list[FitSpec]:
@@ -155,6 +161,18 @@ def plan_fits(cfg: ExperimentConfig, *, baselines: bool = True) -> list[FitSpec]
     return floor + plan
 
 
+def expected_cost(cfg: ExperimentConfig, method: str) -> float:
+    """Relative cost of one fit of ``method`` (a method, variant or the linear baseline).
+
+    A coarse rank, enough for parallel executors to start the long fits first so that the
+    short ones fill the end (longest-processing-time-first scheduling).
+    """
+    if method == BASELINE_METHOD:
+        return 0.05
+    cls = METHODS.get(cfg.base_method(method))
+    return 2.0 if cls is not None and cls.uses_target else 1.0
+
+
 def plan_tasks(cfg: ExperimentConfig) -> list[FitTask]:
     """:func:`plan_fits` with each fit's id, hash and embedding flag."""
     tasks: list[FitTask] = []
@@ -163,7 +181,8 @@ def plan_tasks(cfg: ExperimentConfig) -> list[FitTask]:
         fid, digest = fit_id(cfg, spec)
         embed_key = (spec.method, spec.target, spec.condition, spec.sweep_label)
         tasks.append(FitTask(spec=spec, fit_id=fid, digest=digest,
-                             keep_embeddings=embed_key not in first_seen, index=index))
+                             keep_embeddings=embed_key not in first_seen, index=index,
+                             cost=expected_cost(cfg, spec.method)))
         first_seen.add(embed_key)
     return tasks
 
