@@ -15,8 +15,8 @@
    ``--clips`` synthetic clips of 2.75-11 s, on ``--device`` (fp32, bf16) and on the CPU:
    audio seconds per wall second, and the fp32 features' largest difference device vs CPU.
 4. ``ddp``: a ``torchrun`` launch with one process (nccl on CUDA, gloo on CPU): the process
-   group, then one stage-2 epoch through a DistributedDataParallel wrapper (as
-   :mod:`fairser.training.loop` builds it), whose mean losses must equal those of the same
+   group, then one stage-2 epoch through the DistributedDataParallel wrapper of a DDP fit
+   (:func:`fairser.training.distributed.ddp_wrap`), whose mean losses must equal those of the same
    epoch without the wrapper.
 
 Writes ``gpu.json`` (versions, device name, every figure) into ``--out`` after every part.
@@ -81,7 +81,9 @@ def make_pair(n_source: int, dim: int, frames: tuple[int, int], seed: int = 0):
             emo, gender = EMOTIONS[i % 4], "M" if rng.random() < 0.5 else "F"
             t = int(rng.integers(frames[0], frames[1] + 1))
             start = int(rng.integers(0, len(bank) - t))
-            x = bank[start : start + t] + 0.3 * dirs[emo] + shift
+            # a per-utterance offset (speaker, channel) keeps the task from being trivial
+            offset = rng.standard_normal(dim, dtype=np.float32)
+            x = bank[start : start + t] + offset + 0.05 * dirs[emo] + shift
             x += (0.5 if gender == "M" else -0.5) * dirs["gender"]
             arrays[f"{corpus}/u{i:05d}"] = x[None].astype(np.float16)
             r = rng.random()
@@ -122,7 +124,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def one_fit(src, tgt, feats, *, method, device, precision, args):
+def one_fit(src, tgt, feats, *, method, device, precision, args, workers=0):
     """(fitted model, figures) of one fit."""
     from fairser.training import fit
 
@@ -140,6 +142,7 @@ def one_fit(src, tgt, feats, *, method, device, precision, args):
         progress=False,
         device=device,
         precision=precision,
+        num_workers=workers,
     )
     _sync(device)
     secs = time.perf_counter() - t0
@@ -153,6 +156,7 @@ def one_fit(src, tgt, feats, *, method, device, precision, args):
         "method": method,
         "device": device,
         "precision": precision,
+        "workers": workers,
         "meta_device": m.meta.get("device"),
         "meta_precision": m.meta.get("precision"),
         "fit_s": round(secs, 2),
@@ -183,6 +187,13 @@ def part_train(args, data) -> dict:
             )
             out["runs"].append(rec)
             probas[(method, args.device, precision)] = p
+    if args.workers:  # the same fit with rows read by DataLoader worker processes
+        method = args.methods[0]
+        rec = one_fit(
+            src, tgt, feats, method=method, device=args.device, precision="fp32", args=args,
+            workers=args.workers,
+        )[2]  # fmt: skip
+        out["runs"].append(rec)
     cpu_models = {}
     torch.set_num_threads(args.cpu_threads)
     for method in args.cpu_methods:
@@ -346,6 +357,7 @@ def part_extract(args) -> dict:
 def ddp_child(args) -> None:
     """Inside torchrun: one stage-2 epoch with and without the DDP wrapper."""
     from fairser.device import resolve_precision
+    from fairser.training.distributed import ddp_wrap
     from fairser.training.prepare import prepare_fit
     from fairser.training.samplers import epoch_rng
     from fairser.training.steps import Runtime, run_epoch
@@ -366,12 +378,7 @@ def ddp_child(args) -> None:
     for wrapped in (False, True):
         torch.manual_seed(0)
         net = prep.build_net().to(dev)
-        model = net
-        if wrapped:
-            ids = [dev.index or 0] if dev.type == "cuda" else None
-            model = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=ids, find_unused_parameters=True, forward_sync_buffers=False
-            )
+        model = ddp_wrap(net, dev) if wrapped else net  # the wrapper a DDP fit trains through
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
         d = prep.data
         table = prep.method.initial_table(d.train.y, d.train.g, max(d.n_groups, 1), d.n_classes)
@@ -457,12 +464,14 @@ def main() -> None:
     ap.add_argument("--cpu-threads", type=int, default=min(16, os.cpu_count() or 1))
     ap.add_argument("--tolerance", type=float, default=0.02)
     ap.add_argument("--clips", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=4, help="one more fit with these workers")
     ap.add_argument("--parts", nargs="+", default=["train", "predict", "extract", "ddp"])
     ap.add_argument("--ddp-timeout", type=int, default=180)
     ap.add_argument("--ddp-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.small:
         args.rows, args.dim, args.frames, args.epochs, args.clips = 240, 32, [20, 80], 1, 6
+        args.workers = min(args.workers, 1)
     if args.ddp_child:
         ddp_child(args)
         return
