@@ -91,8 +91,9 @@ class Feeds:
         """Batches of an evaluation split (``dev``, ``select``: the same plan every epoch).
 
         When the split's rows are kept in memory (its dataset caches them, no workers), the
-        padded batches are built once and served again while the plan is unchanged; otherwise
-        they stream as :meth:`batches` does.
+        padded batches are built once and served again while the plan is unchanged (a padded
+        copy of the split's rows, which all fit in ``cache_mb``); otherwise they stream as
+        :meth:`batches` does.
         """
         if getattr(self, which).cache is None or self.rt.num_workers > 0:
             return self.batches(which, batches)
