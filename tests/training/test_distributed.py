@@ -187,3 +187,38 @@ def test_fairser_train_under_torchrun(tmp_path) -> None:
     assert b["target"]["uar"] == pytest.approx(a["target"]["uar"], abs=1e-9)
     meta = json.loads((tmp_path / "two.run" / "model" / "model.json").read_text())
     assert meta["world_size"] == 2 and meta["device"] == "cpu" and meta["precision"] == "fp32"
+
+
+def test_ddp_wrap_works_with_and_without_forward_sync_buffers(monkeypatch, tmp_path) -> None:
+    """torch 2.13 names the per-forward buffer sync ``forward_sync_buffers``; torch 2.11 (a
+    GPU machine's stack) knows only ``broadcast_buffers`` and rejects the new keyword."""
+    import warnings
+
+    from fairser.training.distributed import _no_buffer_sync, ddp_wrap
+
+    ddp = torch.nn.parallel.DistributedDataParallel
+    seen: dict = {}
+
+    class OldDDP(ddp):  # the torch 2.11 signature: no forward_sync_buffers
+        def __init__(self, module, device_ids=None, broadcast_buffers=True,
+                     find_unused_parameters=False):  # fmt: skip
+            seen.update(broadcast_buffers=broadcast_buffers)
+            super().__init__(
+                module, device_ids=device_ids, find_unused_parameters=find_unused_parameters
+            )
+
+    assert _no_buffer_sync(OldDDP) == {"broadcast_buffers": False}
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no deprecation warning on this torch
+            wrapped = ddp_wrap(torch.nn.Linear(3, 2), torch.device("cpu"))
+        assert not wrapped.forward_sync_buffers
+        monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", OldDDP)
+        old = ddp_wrap(torch.nn.Linear(3, 2), torch.device("cpu"))
+        assert isinstance(old, OldDDP) and seen == {"broadcast_buffers": False}
+        old(torch.ones(4, 3)).sum().backward()
+    finally:
+        torch.distributed.destroy_process_group()

@@ -113,7 +113,8 @@ def test_a_fit_never_holds_the_corpus_frames(pair_factory, fast_config) -> None:
     total = sum(a.nbytes for a in feats.arrays.values())
     cfg = {**fast_config, "frame_stride": 1, "max_frames": 240, "stage1_epochs": 1}
     cfg.update(stage2_epochs=1, model={"d_model": 8, "n_heads": 2, "ff_dim": 8, "embed_dim": 8})
-    cfg.update(input_norm="per-corpus", eval_batch_size=32)
+    # cache_mb 0: pure streaming (a fit whose rows fit in cache_mb keeps them by design)
+    cfg.update(input_norm="per-corpus", eval_batch_size=32, cache_mb=0)
     kw = dict(target=tgt, method="pa", emotion="angry", config=cfg, seed=0, progress=False)
     # warm up: the first optimiser step imports torch modules lazily (tens of MB of objects)
     fit(source=src.iloc[:40], features=feats, **kw)

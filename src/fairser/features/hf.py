@@ -15,7 +15,9 @@ attention-mask-returning feature extractor (WavLM, wav2vec2-large-lv60, HuBERT-l
 by length with that mask, which leaves every utterance's features equal to its unbatched ones.
 Group-norm encoders (wav2vec2-base, HuBERT-base) normalise over time, padding included, and
 data2vec-audio's stacked positional convolutions see padding, so those run one utterance at a
-time to stay exact.
+time to stay exact. Whisper checkpoints batch their 30-second windows by length under the
+``batch_seconds`` budget (:func:`fairser.features.whisper.run_batched`, masked, as the built-in
+Whisper frontends do).
 """
 
 from __future__ import annotations
@@ -240,17 +242,22 @@ class HFFrontend(Frontend):
         self.load()
         if self.model_type == "whisper":
             from fairser.features.logmel import whisper_log_mel
-            from fairser.features.whisper import WINDOW_SAMPLES
+            from fairser.features.whisper import HOP, WINDOW_SAMPLES, run_batched
 
             n_mels = int(self.cfg.num_mel_bins)
-            out = []
-            for sig in signals:
-                mels = [whisper_log_mel(sig[s:s + WINDOW_SAMPLES], n_mels=n_mels)
-                        for s in range(0, max(len(sig), 1), WINDOW_SAMPLES)]
-                with self.runtime.autocast():
-                    parts = self._runner.run(mels, self.layers)
-                out.append(torch.cat(parts, dim=1).numpy())
-            return out
+            owner: list[int] = []
+            mels: list[torch.Tensor] = []
+            for i, sig in enumerate(signals):
+                for s in range(0, max(len(sig), 1), WINDOW_SAMPLES):
+                    owner.append(i)
+                    mels.append(whisper_log_mel(sig[s:s + WINDOW_SAMPLES], n_mels=n_mels))
+            budget = self.runtime.batch_seconds * self.sample_rate / HOP  # padded mel frames
+            results = run_batched(self._runner, mels, self.layers, frame_budget=budget,
+                                  autocast=self.runtime.autocast)
+            parts: list[list[torch.Tensor]] = [[] for _ in signals]
+            for i, res in zip(owner, results, strict=True):
+                parts[i].append(res)
+            return [torch.cat(p, dim=1).numpy() for p in parts]
         if not self._batchable():
             return [self._forward([s])[0] for s in signals]
         out: list[np.ndarray] = []

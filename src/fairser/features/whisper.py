@@ -42,6 +42,7 @@ __all__ = [
     "WhisperFrontend",
     "WhisperOptions",
     "WhisperEncoderRunner",
+    "run_batched",
     "whisper_base",
     "whisper_tiny_en",
 ]
@@ -214,30 +215,43 @@ class WhisperFrontend(Frontend):
         windows: list[tuple[int, torch.Tensor]] = []
         for i, sig in enumerate(signals):
             windows.extend((i, m) for m in self.mels(sig))
-        order = sorted(range(len(windows)), key=lambda j: windows[j][1].shape[1])
-        results: list[torch.Tensor | None] = [None] * len(windows)
         budget = self.runtime.batch_seconds * self.sample_rate / HOP  # padded mel frames
-        start = 0
-        while start < len(order):  # sub-batches of similar length under the frame budget
-            stop = start + 1
-            while stop < len(order):
-                longest = windows[order[stop]][1].shape[1]
-                if longest * (stop + 1 - start) > budget:
-                    break
-                if longest > 1.25 * windows[order[start]][1].shape[1] + 50:
-                    break
-                stop += 1
-            idx = order[start:stop]
-            with self.runtime.autocast():
-                outs = self._runner.run([windows[j][1] for j in idx], self.layers)
-            for j, o in zip(idx, outs, strict=True):
-                results[j] = o
-            start = stop
+        results = run_batched(self._runner, [m for _, m in windows], self.layers,
+                              frame_budget=budget, autocast=self.runtime.autocast)
         per_signal: list[list[torch.Tensor]] = [[] for _ in signals]
         for (i, _), res in zip(windows, results, strict=True):
-            assert res is not None
             per_signal[i].append(res)
         return [torch.cat(parts, dim=1).numpy() for parts in per_signal]
+
+
+def run_batched(runner: WhisperEncoderRunner, mels: list[torch.Tensor], layers: tuple[int, ...],
+                *, frame_budget: float, autocast: Any) -> list[torch.Tensor]:
+    """``runner.run`` over ``mels`` in sub-batches of similar length, in input order.
+
+    Inputs are sorted by length and cut into sub-batches whose padded mel frames stay within
+    ``frame_budget`` and whose longest input is at most 1.25 x its shortest + 50 frames; each
+    sub-batch runs under ``autocast()`` (the frontend runtime's precision context).
+    """
+    order = sorted(range(len(mels)), key=lambda j: mels[j].shape[1])
+    results: list[torch.Tensor | None] = [None] * len(mels)
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        while stop < len(order):
+            longest = mels[order[stop]].shape[1]
+            if longest * (stop + 1 - start) > frame_budget:
+                break
+            if longest > 1.25 * mels[order[start]].shape[1] + 50:
+                break
+            stop += 1
+        idx = order[start:stop]
+        with autocast():
+            outs = runner.run([mels[j] for j in idx], layers)
+        for j, o in zip(idx, outs, strict=True):
+            results[j] = o
+        start = stop
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
 
 
 def whisper_base(*, layers: LayerSpec = None, cache_dir: str | Path | None = None,

@@ -12,6 +12,8 @@ a no-op and nothing distributed is imported into the path.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Dist", "current", "launched_by_torchrun", "process_group"]
+__all__ = ["Dist", "current", "ddp_wrap", "launched_by_torchrun", "process_group"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,29 @@ def rank_device(device: torch.device, dist: Dist) -> torch.device:
     if dist.active and device.type == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", str(dist.rank))))
     return device
+
+
+@functools.cache
+def _no_buffer_sync(ddp_class: type) -> dict[str, bool]:
+    """DDP keyword that turns off the buffer broadcast of every forward pass: torch >= 2.13
+    names it ``forward_sync_buffers`` (and deprecates ``broadcast_buffers``); earlier
+    versions (e.g. 2.11) know only ``broadcast_buffers``."""
+    params = inspect.signature(ddp_class.__init__).parameters
+    key = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+    return {key: False}
+
+
+def ddp_wrap(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``net`` in a :class:`~torch.nn.parallel.DistributedDataParallel` wrapper (a process
+    group must be initialised).
+
+    The gender head is idle in stage 1 (``find_unused_parameters``); the buffers (input
+    statistics) are the same on every rank, so they need no synchronisation per forward pass.
+    """
+    ddp = torch.nn.parallel.DistributedDataParallel
+    ids = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if (device.type == "cuda")
+        else None
+    )
+    return ddp(net, device_ids=ids, find_unused_parameters=True, **_no_buffer_sync(ddp))

@@ -25,6 +25,7 @@ from fairser.training.anchors import AnchorTable
 from fairser.training.checkpoint import Checkpointer, model_part, optimizer_from_tensors
 from fairser.training.config import TrainConfig
 from fairser.training.data import Split
+from fairser.training.distributed import ddp_wrap
 from fairser.training.rows import RowReader, StreamDataset, input_bytes
 from fairser.training.samplers import epoch_rng
 from fairser.training.steps import Feeds, Runtime, evaluate, run_epoch, target_gap
@@ -141,14 +142,7 @@ def _seed_for(seed: int, stage: int, epoch: int) -> int:
 
 def _wrap(net: FairSERNet, rt: Runtime) -> torch.nn.Module:
     """``net`` itself, or in a distributed fit its DistributedDataParallel wrapper."""
-    if not rt.dist.active:
-        return net
-    ids = [rt.device.index] if rt.device.type == "cuda" else None
-    # the gender head is idle in stage 1; the buffers (input statistics) are the same on
-    # every rank, so they need no synchronisation per forward pass
-    return torch.nn.parallel.DistributedDataParallel(
-        net, device_ids=ids, find_unused_parameters=True, forward_sync_buffers=False
-    )
+    return ddp_wrap(net, rt.device) if rt.dist.active else net
 
 
 def run_stages(

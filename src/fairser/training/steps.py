@@ -72,6 +72,7 @@ class Feeds:
     select: StreamDataset | None = None
     _samplers: dict[str, MutableBatchSampler] = field(default_factory=dict)
     _loaders: dict[str, Any] = field(default_factory=dict)
+    _kept: dict[str, tuple[tuple[bytes, ...], list[Batch]]] = field(default_factory=dict)
 
     def batches(self, which: str, batches: list[np.ndarray]) -> Iterator[Batch]:
         """Batches of ``which`` (``train`` or ``dev``) in the order given (global indices)."""
@@ -85,6 +86,23 @@ class Feeds:
             )
         self._samplers[which].batches = batches
         return iter(self._loaders[which]) if batches else iter(())
+
+    def fixed_batches(self, which: str, batches: list[np.ndarray]) -> Iterator[Batch]:
+        """Batches of an evaluation split (``dev``, ``select``: the same plan every epoch).
+
+        When the split's rows are kept in memory (its dataset caches them, no workers), the
+        padded batches are built once and served again while the plan is unchanged (a padded
+        copy of the split's rows, which all fit in ``cache_mb``); otherwise they stream as
+        :meth:`batches` does.
+        """
+        if getattr(self, which).cache is None or self.rt.num_workers > 0:
+            return self.batches(which, batches)
+        key = tuple(b.tobytes() for b in batches)
+        kept = self._kept.get(which)
+        if kept is None or kept[0] != key:
+            kept = (key, list(self.batches(which, batches)))
+            self._kept[which] = kept
+        return iter(kept[1])
 
 
 def scores(logits: torch.Tensor, binary: bool) -> torch.Tensor:
@@ -160,7 +178,7 @@ def evaluate(
     mine = batches[rt.dist.rank :: rt.dist.world]
     pred = np.full(len(split), -1, np.int64)
     loss_sum = torch.zeros(2, dtype=torch.float64)
-    for batch, out in forward_batches(net, feeds.batches("dev", mine), rt, gender=False):
+    for batch, out in forward_batches(net, feeds.fixed_batches("dev", mine), rt, gender=False):
         yb = torch.from_numpy(y[batch.index]).to(rt.device)
         loss_sum[0] += float(_ec_loss(out.logits, yb, None, binary)) * len(batch.index)
         p = scores(out.logits, binary)
@@ -189,7 +207,8 @@ def target_gap(net: FairSERNet, feeds: Feeds, data: Any, *, cfg: TrainConfig, rt
     batches = eval_batches(len(split), split.lengths, cfg.eval_batch_size, by_length=cfg.bucketing)
     binary = cfg.task == "binary"
     pred = np.full(len(split), -1, np.int64)
-    for batch, out in forward_batches(net, feeds.batches("select", batches), rt, gender=False):
+    kept = feeds.fixed_batches("select", batches)
+    for batch, out in forward_batches(net, kept, rt, gender=False):
         pred[batch.index] = decide(scores(out.logits, binary).cpu().numpy())
     net.train()
     gap = parity_gap(pred, data.select_groups, data.n_classes)
