@@ -5,6 +5,16 @@ Everything here turns predictions into the rows of ``results.csv``, ``per_speake
 backend (``evaluate``, ``gender_probe``, ``gc_accuracy``), UAR from
 :func:`fairser.metrics.unweighted_average_recall`, pooling from
 :func:`fairser.metrics.pool_frames`, scores -> labels from :func:`fairser.decision.decide`.
+
+Probes of a model with an embedding eraser (``erase_on: embedding``) are CROSS-FITTED
+(:func:`fairser.experiments.crossfit.erased_probe_inputs`, ``probe_protocol: cross-fitted``
+in results): the eraser is
+fitted on the rows it then erases (source training rows and the target rows), so a probe of
+its output on those rows measures an in-sample artefact (held-out speakers' gender comes out
+inverted, balanced accuracy far BELOW 0.5). Instead each probe fold refits the eraser by the
+model's own recipe on its fitting rows minus the fold's held-out speakers
+(:func:`fairser.metrics.probe.refit_per_fold`) and probes the held-out speakers through it:
+what the eraser leaves on speakers it has never seen, as in deployment.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from fairser.decision import decide
 from fairser.errors import TrainingError
 from fairser.experiments.backend import Backend, FittedModelLike
 from fairser.experiments.config import ExperimentConfig
+from fairser.experiments.crossfit import ErasedProbe
 from fairser.experiments.planning import FitSpec
 
 __all__ = [
@@ -128,12 +139,16 @@ def probe_rows(n: int, max_rows: int) -> np.ndarray:
 
 
 def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame, *,
-          mlp: bool = False) -> float:
+          mlp: bool = False, erased: ErasedProbe | None = None) -> float:
     """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible).
 
     ``x`` may hold every row of ``df`` or only the :func:`probe_rows` of it (in that order).
     ``mlp``: the MLP probe (``probe_mlp``) on ``probe.mlp_max_rows`` rows instead, NaN unless
-    ``probe.mlp`` is on and the backend has one.
+    ``probe.mlp`` is on and the backend has one. ``erased``: probe cross-fitted through the
+    model's embedding eraser (:class:`~fairser.experiments.crossfit.ErasedProbe`), genders
+    weighted equally (``balanced``: an emptied probe would otherwise predict each training
+    fold's majority gender, the held-out fold's minority, below chance); ``x`` is then
+    ignored.
     """
     if mlp and not (cfg.probe.mlp and backend.mlp_probe is not None):
         return float("nan")
@@ -147,7 +162,15 @@ def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFra
     if len(per_gender.drop("NA", errors="ignore")) < 2 or per_gender.min() < 2:
         return float("nan")  # a speaker-disjoint probe needs two speakers of each gender
     run = backend.mlp_probe if mlp else backend.gender_probe
-    return float(run(x[x_idx], sensitive_features=sex, groups=speakers))
+    if erased is None:
+        return float(run(x[x_idx], sensitive_features=sex, groups=speakers))
+    from fairser.metrics.probe import refit_per_fold
+
+    per_fold = refit_per_fold(erased.fit, groups=speakers, labels=erased.labels[idx],
+                              pool_x=erased.pool_x, pool_labels=erased.pool_labels,
+                              pool_groups=erased.pool_groups)
+    return float(run(erased.raw[idx], sensitive_features=sex, groups=speakers,
+                     fold_transform=per_fold, balanced=True))
 
 
 def _per_speaker(df: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, base: dict[str, Any],
@@ -176,9 +199,14 @@ def _plain(value: Any) -> Any:
 
 def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred: np.ndarray,
           df: pd.DataFrame, base: dict[str, Any], gc_acc: float, probe: float,
-          probe_input: float, probe_mlp: float = float("nan")
+          probe_input: float, probe_mlp: float = float("nan"), probe_protocol: str = "plain"
           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The results row and the per-speaker rows of one evaluation."""
+    """The results row and the per-speaker rows of one evaluation.
+
+    ``probe_protocol``: how ``probe`` and ``probe_mlp`` were measured, ``plain`` (on the
+    model's embeddings) or ``cross-fitted`` (through the model's embedding eraser refitted
+    per probe fold without the held-out speakers, module docstring).
+    """
     sex = genders(df)
     metrics = backend.evaluate(
         y_true, y_pred, sensitive_features=sex,
@@ -187,7 +215,8 @@ def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred
         confidence=cfg.bootstrap.confidence,
         **({} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}))
     row = {**base, **{k: _plain(v) for k, v in metrics.items()}, "gc_acc": gc_acc,
-           "probe": probe, "probe_mlp": probe_mlp, "probe_input": probe_input, "n": len(df),
+           "probe": probe, "probe_mlp": probe_mlp, "probe_input": probe_input,
+           "probe_protocol": probe_protocol, "n": len(df),
            "n_m": int(np.sum(sex == "M")), "n_f": int(np.sum(sex == "F"))}
     return row, _per_speaker(df.reset_index(drop=True), y_true, y_pred, base,
                              binary=cfg.task == "binary")
