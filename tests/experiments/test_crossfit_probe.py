@@ -90,11 +90,25 @@ def test_in_sample_probe_is_below_chance_the_cross_fitted_one_at_chance(erased_s
     assert cross == probe(s.backend, s.cfg, emb, s.target, erased=erased)  # deterministic
 
 
-def test_rows_the_eraser_never_saw_and_models_without_one_keep_the_plain_probe(erased_setup):
+def test_rows_the_eraser_never_saw_are_probed_through_the_deployed_eraser(erased_setup):
     s = erased_setup
-    test_rows = s.source[s.source["split"] == "test"].reset_index(drop=True)
-    assert erased_probe_inputs(s.model, test_rows, s.features, source=s.source,
-                               target=s.target) is None  # source test speakers: unseen
+    test_rows = s.source[s.source["split"] != "train"].reset_index(drop=True)  # unseen
+    erased = erased_probe_inputs(s.model, test_rows, s.features, source=s.source,
+                                 target=s.target)
+    assert erased is not None
+    assert not set(erased.groups) & set(erased.pool_groups)  # unseen: no fold drops a row
+    emb = s.model.outputs(test_rows, s.features).embedding
+    replay = erased.fit(erased.pool_x, erased.pool_labels)(erased.raw, erased.labels)
+    assert np.allclose(replay, emb, atol=1e-9)  # each fold's refit IS the deployed eraser
+    sex = test_rows["gender"].astype(str).to_numpy(dtype=object)
+    spk = test_rows["speaker"].to_numpy(dtype=object)
+    assert probe(s.backend, s.cfg, emb, test_rows, erased=erased) == pytest.approx(
+        s.backend.gender_probe(emb, sensitive_features=sex, groups=spk, balanced=True),
+        abs=0.02)
+
+
+def test_models_without_an_eraser_keep_the_plain_probe(erased_setup):
+    s = erased_setup
     assert erased_probe_inputs(s.plain, s.target, s.features, source=s.source,
                                target=s.target) is None
     assert erased_probe_inputs(object(), s.target, s.features, source=s.source,
@@ -138,7 +152,7 @@ def test_the_grid_labels_the_protocol_and_replays_the_eraser(recipe_run):
     result, layers = recipe_run
     res = result.results.set_index(["method", "role"])
     assert res.loc[("recommended", "target"), "probe_protocol"] == "cross-fitted"
-    assert res.loc[("recommended", "source"), "probe_protocol"] == "plain"
+    assert res.loc[("recommended", "source"), "probe_protocol"] == "cross-fitted"
     assert res.loc[("source-only", "target"), "probe_protocol"] == "plain"
     for col in ("probe", "probe_mlp"):
         assert 0.0 <= res.loc[("recommended", "target"), col] <= 1.0

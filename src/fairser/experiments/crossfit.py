@@ -12,7 +12,14 @@ far below chance (CASIA 0.01 balanced accuracy on main); gender is still decodab
 BEFORE the eraser, the eraser's fitting rows (their pre-eraser embeddings, ``corpus/gender``
 labels and speakers) and the recipe that refits it (:func:`eraser_refit`). The probes then
 refit the eraser in each fold on those rows minus the fold's held-out speakers
-(:func:`fairser.metrics.probe.refit_per_fold`).
+(:func:`fairser.metrics.probe.refit_per_fold`) and weight the genders equally. Every evaluated
+corpus of such a model is probed this way; where the eraser saw none of the probed speakers
+(the source test split) each fold's refit is the deployed eraser itself.
+
+Read the logistic figure for what it is: LEACE leaves no linear signal in the rows it was
+fitted on, and in each fold those include the probe's own training rows, so the cross-fitted
+LOGISTIC probe is 0.5 by construction (its optimum is the constant). The MLP probe, which
+reads what LEACE does not remove, is the informative one.
 
 The recipe replays ``fairser.training.api._fit_output_levers``: same lever class and options
 (strength, method, shrinkage), concept ``corpus/gender`` (:func:`corpus_gender`), and for
@@ -38,9 +45,6 @@ import pandas as pd
 __all__ = ["ErasedProbe", "embeddings_before_eraser", "erased_probe_inputs", "eraser_of",
            "eraser_refit"]
 
-#: Prefix of the source speakers in the pool (never held out of a target probe).
-_SOURCE = "\0source/"
-
 
 @dataclass(frozen=True)
 class ErasedProbe:
@@ -54,16 +58,18 @@ class ErasedProbe:
         ``(n, E)`` embeddings of the evaluated rows before the eraser.
     labels : numpy.ndarray
         ``(n,)`` ``corpus/gender`` of each evaluated row (None where unknown).
+    groups : numpy.ndarray
+        ``(n,)`` ``corpus/speaker`` of each evaluated row (speaker ids repeat across corpora).
     pool_x : numpy.ndarray
         ``(m, E)`` pre-eraser embeddings of the eraser's fitting rows (gender known).
     pool_labels, pool_groups : numpy.ndarray
-        ``(m,)`` their ``corpus/gender`` and speaker (source speakers prefixed so that they
-        never coincide with a target speaker).
+        ``(m,)`` their ``corpus/gender`` and ``corpus/speaker``.
     """
 
     fit: Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray, np.ndarray], Any]]
     raw: np.ndarray
     labels: np.ndarray
+    groups: np.ndarray
     pool_x: np.ndarray
     pool_labels: np.ndarray
     pool_groups: np.ndarray
@@ -152,13 +158,21 @@ def _concept(rows: pd.DataFrame, attribute: str) -> np.ndarray:
                          gender_strings(rows, attribute))
 
 
+def _speakers(rows: pd.DataFrame) -> np.ndarray:
+    """``corpus/speaker`` of each row (the utterance id where there is no speaker)."""
+    who = rows["speaker"] if "speaker" in rows.columns else rows["utt_id"]
+    return np.asarray([f"{c}/{s}" for c, s in zip(rows["corpus"].astype(str), who.astype(str),
+                                                   strict=True)], dtype=object)
+
+
 def erased_probe_inputs(model: Any, df: pd.DataFrame, features: Any, *, source: pd.DataFrame,
                         target: pd.DataFrame | None) -> ErasedProbe | None:
-    """Inputs of a cross-fitted probe of ``df`` (None: probe the model's embeddings as they are).
+    """Inputs of a cross-fitted probe of ``df`` (None: the model has no embedding eraser).
 
-    None when the model has no embedding eraser, or when the eraser saw none of ``df``'s
-    speakers (e.g. the source test split: its speakers are not in the source training rows),
-    since its output on them is then already out of sample.
+    Every evaluated corpus of an eraser model is probed this way. Where the eraser saw none
+    of ``df``'s speakers (the source test split, with speaker-disjoint source splits) each
+    fold's refit is the deployed eraser itself (same fitting rows), so the figure is the
+    probe of the model's own erased embeddings, with the genders weighted equally.
 
     Parameters
     ----------
@@ -177,13 +191,8 @@ def erased_probe_inputs(model: Any, df: pd.DataFrame, features: Any, *, source: 
         return None
     cfg = model.config
     attr = cfg.attribute
-    tgt = (pd.DataFrame(columns=df.columns) if target is None
+    tgt = (df.iloc[:0] if target is None
            else _gender_rows(_split(target, cfg.target_split), attr))
-    speakers = df["speaker"].astype(str).to_numpy(dtype=object)
-    tgt_speakers = (tgt["speaker"].astype(str).to_numpy(dtype=object) if len(tgt)
-                    else np.empty(0, dtype=object))
-    if not np.isin(speakers, tgt_speakers).any():
-        return None
     src = _gender_rows(_split(source, cfg.source_train_split), attr)
     if "emotion" in src.columns:
         src = src.loc[src["emotion"].notna().to_numpy(dtype=bool)].reset_index(drop=True)
@@ -196,11 +205,8 @@ def erased_probe_inputs(model: Any, df: pd.DataFrame, features: Any, *, source: 
     else:
         tgt_x = embeddings_before_eraser(model, tgt, features)
     src_x = embeddings_before_eraser(model, src, features)
-    src_groups = np.asarray([f"{_SOURCE}{c}/{s}" for c, s in
-                             zip(src["corpus"].astype(str), src["speaker"].astype(str),
-                                 strict=True)], dtype=object)
     return ErasedProbe(
-        fit=eraser_refit(eraser), raw=raw, labels=_concept(df, attr),
+        fit=eraser_refit(eraser), raw=raw, labels=_concept(df, attr), groups=_speakers(df),
         pool_x=np.concatenate([src_x, tgt_x]),
         pool_labels=np.concatenate([_concept(src, attr), _concept(tgt, attr)]),
-        pool_groups=np.concatenate([src_groups, tgt_speakers]))
+        pool_groups=np.concatenate([_speakers(src), _speakers(tgt)]))

@@ -7,14 +7,15 @@ backend (``evaluate``, ``gender_probe``, ``gc_accuracy``), UAR from
 :func:`fairser.metrics.pool_frames`, scores -> labels from :func:`fairser.decision.decide`.
 
 Probes of a model with an embedding eraser (``erase_on: embedding``) are CROSS-FITTED
-(:func:`fairser.experiments.crossfit.erased_probe_inputs`, ``probe_protocol: cross-fitted``
-in results): the eraser is
-fitted on the rows it then erases (source training rows and the target rows), so a probe of
-its output on those rows measures an in-sample artefact (held-out speakers' gender comes out
-inverted, balanced accuracy far BELOW 0.5). Instead each probe fold refits the eraser by the
-model's own recipe on its fitting rows minus the fold's held-out speakers
-(:func:`fairser.metrics.probe.refit_per_fold`) and probes the held-out speakers through it:
-what the eraser leaves on speakers it has never seen, as in deployment.
+(:func:`fairser.experiments.crossfit.erased_probe_inputs`; ``probe_protocol`` in results is
+``cross-fitted``, else ``plain``): the eraser is fitted on the rows it then erases (source
+training rows and the target rows), so a probe of its output on those rows measures an
+in-sample artefact (held-out speakers' gender comes out inverted, balanced accuracy far BELOW
+0.5). Instead each probe fold refits the eraser by the model's own recipe on its fitting rows
+minus the fold's held-out speakers (:func:`fairser.metrics.probe.refit_per_fold`), weights the
+genders equally, and probes the held-out speakers through it. The logistic figure is then 0.5
+by construction (LEACE leaves nothing linear in the probe's own training rows); the MLP
+figure is the informative one (crossfit module).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFra
         return float(run(x[x_idx], sensitive_features=sex, groups=speakers))
     from fairser.metrics.probe import refit_per_fold
 
-    per_fold = refit_per_fold(erased.fit, groups=speakers, labels=erased.labels[idx],
+    per_fold = refit_per_fold(erased.fit, groups=erased.groups[idx], labels=erased.labels[idx],
                               pool_x=erased.pool_x, pool_labels=erased.pool_labels,
                               pool_groups=erased.pool_groups)
     return float(run(erased.raw[idx], sensitive_features=sex, groups=speakers,
