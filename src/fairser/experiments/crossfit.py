@@ -6,20 +6,19 @@ training rows and the target rows passed to fit (their gender, never their emoti
 ``fairser.training.api``). Probing the erased embeddings of rows the eraser was fitted on
 measures an in-sample artefact: the eraser zeroes the gender cross-covariance over ALL those
 rows, so a probe trained on some speakers reads held-out speakers' gender inverted and scores
-far below chance (CASIA 0.01 balanced accuracy on main); gender is still decodable.
+far below chance; gender is still decodable. (A probe left with nothing to read predicts its
+training fold's majority gender, the held-out fold's minority, which is below chance as well:
+on CASIA, 4 speakers, that alone gives 0.0; hence the equal gender weights.)
 
 :func:`erased_probe_inputs` gathers what an honest probe needs: the evaluated rows' embeddings
 BEFORE the eraser, the eraser's fitting rows (their pre-eraser embeddings, ``corpus/gender``
 labels and speakers) and the recipe that refits it (:func:`eraser_refit`). The probes then
-refit the eraser in each fold on those rows minus the fold's held-out speakers
-(:func:`fairser.metrics.probe.refit_per_fold`) and weight the genders equally. Every evaluated
-corpus of such a model is probed this way; where the eraser saw none of the probed speakers
-(the source test split) each fold's refit is the deployed eraser itself.
-
-Read the logistic figure for what it is: LEACE leaves no linear signal in the rows it was
-fitted on, and in each fold those include the probe's own training rows, so the cross-fitted
-LOGISTIC probe is 0.5 by construction (its optimum is the constant). The MLP probe, which
-reads what LEACE does not remove, is the informative one.
+refit the eraser in each fold on those rows minus the fold's held-out speakers and minus the
+speakers the probe trains on (:func:`fairser.metrics.probe.refit_per_fold` with ``disjoint``;
+refitted on the probe's own training speakers, LEACE leaves nothing linear there and the
+logistic probe is 0.5 by construction), and weight the genders equally. Every evaluated corpus
+of such a model is probed this way; where the eraser saw none of the probed speakers (the
+source test split) every refit is the deployed eraser (its fitting rows hold none of them).
 
 The recipe replays ``fairser.training.api._fit_output_levers``: same lever class and options
 (strength, method, shrinkage), concept ``corpus/gender`` (:func:`corpus_gender`), and for
@@ -169,10 +168,9 @@ def erased_probe_inputs(model: Any, df: pd.DataFrame, features: Any, *, source: 
                         target: pd.DataFrame | None) -> ErasedProbe | None:
     """Inputs of a cross-fitted probe of ``df`` (None: the model has no embedding eraser).
 
-    Every evaluated corpus of an eraser model is probed this way. Where the eraser saw none
-    of ``df``'s speakers (the source test split, with speaker-disjoint source splits) each
-    fold's refit is the deployed eraser itself (same fitting rows), so the figure is the
-    probe of the model's own erased embeddings, with the genders weighted equally.
+    Every evaluated corpus of an eraser model is probed this way (the source test split too:
+    its speakers are not among the eraser's fitting rows, so the refit on ALL the pool is the
+    deployed eraser).
 
     Parameters
     ----------

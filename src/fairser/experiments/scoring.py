@@ -11,11 +11,13 @@ Probes of a model with an embedding eraser (``erase_on: embedding``) are CROSS-F
 ``cross-fitted``, else ``plain``): the eraser is fitted on the rows it then erases (source
 training rows and the target rows), so a probe of its output on those rows measures an
 in-sample artefact (held-out speakers' gender comes out inverted, balanced accuracy far BELOW
-0.5). Instead each probe fold refits the eraser by the model's own recipe on its fitting rows
-minus the fold's held-out speakers (:func:`fairser.metrics.probe.refit_per_fold`), weights the
-genders equally, and probes the held-out speakers through it. The logistic figure is then 0.5
-by construction (LEACE leaves nothing linear in the probe's own training rows); the MLP
-figure is the informative one (crossfit module).
+0.5). Instead, in each speaker-disjoint probe fold, the training speakers are split into two
+halves; the eraser is refitted by the model's own recipe on its fitting rows minus the
+held-out speakers and one half, the probe (genders weighted equally) trains on the other half
+and scores the held-out speakers, then the halves swap
+(:func:`fairser.metrics.probe.refit_per_fold`, :data:`DISJOINT`): the eraser has seen neither
+the probe's training nor its test speakers, as for new speakers in deployment. (Refitting it
+on the probe's own training speakers instead makes the logistic probe 0.5 by construction.)
 """
 
 from __future__ import annotations
@@ -139,6 +141,12 @@ def probe_rows(n: int, max_rows: int) -> np.ndarray:
     return idx
 
 
+#: Cross-fitted probes train on speakers the fold's eraser never saw (``disjoint`` of
+#: :func:`fairser.metrics.probe.refit_per_fold`); False: on the speakers it was refitted on,
+#: where the logistic probe is 0.5 by construction.
+DISJOINT = True
+
+
 def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame, *,
           mlp: bool = False, erased: ErasedProbe | None = None) -> float:
     """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible).
@@ -169,7 +177,7 @@ def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFra
 
     per_fold = refit_per_fold(erased.fit, groups=erased.groups[idx], labels=erased.labels[idx],
                               pool_x=erased.pool_x, pool_labels=erased.pool_labels,
-                              pool_groups=erased.pool_groups)
+                              pool_groups=erased.pool_groups, disjoint=DISJOINT)
     return float(run(erased.raw[idx], sensitive_features=sex, groups=speakers,
                      fold_transform=per_fold, balanced=True))
 

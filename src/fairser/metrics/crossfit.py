@@ -12,6 +12,7 @@ this layer imports no lever (levers sit above metrics).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,9 @@ def refit_per_fold(
     pool_x: Any,
     pool_labels: Any,
     pool_groups: Any,
-) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    disjoint: bool = False,
+    seed: int = 0,
+) -> Callable[[np.ndarray], Any]:
     """A ``fold_transform`` that refits a transform per probe fold (cross-fitted probing).
 
     For a fold with training rows ``train``, the held-out groups are the values of ``groups``
@@ -43,6 +46,14 @@ def refit_per_fold(
     fitting rows as the pool (e.g. source training rows plus every target row, as a gender
     eraser is fitted), each fold gets the transform as deployed, except that it never saw the
     speakers it is probed on.
+
+    That transform is fitted on the probe's own training rows too; for LEACE this means the
+    LOGISTIC probe has nothing to learn and scores 0.5 by construction. ``disjoint=True``
+    measures instead whether a probe trained on speakers the transform never saw reads the
+    held-out speakers: the fold's training speakers are split into two halves (balanced by
+    label, seeded); the transform is refitted without the held-out speakers and one half, the
+    probe trains on the other half, then the halves swap (the transform sees fewer speakers
+    than deployed, so the figure errs on the side of leakage).
 
     Parameters
     ----------
@@ -59,12 +70,16 @@ def refit_per_fold(
     pool_labels, pool_groups : array-like of shape (m,)
         Their concept labels and speakers (a source speaker must not share a name with a
         probe speaker unless it is the same speaker).
+    disjoint : bool, default False
+        Train each probe on speakers the transform never saw (above).
+    seed : int, default 0
+        Seed of the split into halves.
 
     Returns
     -------
     callable
         ``fold_transform(train_index) -> (x -> transformed x)`` for :func:`gender_probe` and
-        :func:`mlp_gender_probe`.
+        :func:`mlp_gender_probe`; with ``disjoint`` a list of two ``(transform, rows)``.
 
     Raises
     ------
@@ -84,10 +99,22 @@ def refit_per_fold(
             f"{len(pspk)}; pass (m, E) rows with one label and one speaker each"
         )
 
-    def per_fold(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        held = np.setdiff1d(spk, spk[train])
-        keep = ~np.isin(pspk, held)
-        apply = fit(px[keep], plab[keep])
+    def refit(held: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        apply = fit(px[~np.isin(pspk, held)], plab[~np.isin(pspk, held)])
         return lambda z: np.asarray(apply(np.asarray(z), lab), dtype=np.float64)
+
+    def per_fold(train: np.ndarray) -> Any:
+        held = np.setdiff1d(spk, spk[train])
+        if not disjoint:
+            return refit(held)
+        names = np.unique(spk[train])
+        rng = np.random.default_rng([seed, zlib.crc32("\0".join(names).encode())])
+        first = {n: str(lab[train][spk[train] == n][0]) for n in names}
+        order: list[str] = []  # each label's speakers shuffled, then dealt alternately
+        for value in sorted(set(first.values())):
+            order.extend(str(n) for n in rng.permutation([n for n in names if first[n] == value]))
+        halves = [order[0::2], order[1::2]]
+        return [(refit(np.concatenate([held, halves[1 - k]])),
+                 train[np.isin(spk[train], halves[1 - k])]) for k in (0, 1)]
 
     return per_fold

@@ -175,25 +175,34 @@ def _balanced_weights(y: np.ndarray) -> np.ndarray:
 def _cross_validated(x: np.ndarray, y: np.ndarray, spk: np.ndarray, *, make_model: Any,
                      n_splits: int, seed: int, threads: int | None,
                      fold_transform: Any = None, balanced: bool = False) -> float:
-    """Balanced accuracy of out-of-fold predictions over speaker-disjoint folds."""
+    """Balanced accuracy of out-of-fold predictions over speaker-disjoint folds.
+
+    ``fold_transform(train)`` returns a transform, or a list of ``(transform, rows)``: each
+    part trains the probe on ``rows`` (a subset of ``train``) of its transformed inputs and
+    predicts the held-out rows; every part's predictions count.
+    """
     n_spk = np.unique(spk).size
     folds = GroupKFold(n_splits=min(n_splits, n_spk), shuffle=True, random_state=seed)
-    pred = np.empty(len(y), dtype=object)
+    truth, pred = [], []
     with threadpool_limits(limits=threads):
         for train, test in folds.split(x, y, groups=spk):
-            present = np.unique(y[train])
-            if present.size < 2:
-                pred[test] = present[0]
-                continue
-            xf = x if fold_transform is None else np.asarray(
-                fold_transform(train)(x), dtype=np.float64)
-            model = make_pipeline(StandardScaler(), make_model(len(train)))
-            weights = {}
-            if balanced:
-                weights = {f"{model.steps[-1][0]}__sample_weight": _balanced_weights(y[train])}
-            model.fit(xf[train], y[train], **weights)
-            pred[test] = model.predict(xf[test])
-    return _balanced_accuracy(y, pred.astype(str))
+            parts = [(None, train)] if fold_transform is None else fold_transform(train)
+            if callable(parts):
+                parts = [(parts, train)]
+            for transform, rows in parts:
+                present = np.unique(y[rows])
+                truth.append(y[test])
+                if present.size < 2:
+                    pred.append(np.full(len(test), present[0], dtype=object))
+                    continue
+                xf = x if transform is None else np.asarray(transform(x), dtype=np.float64)
+                model = make_pipeline(StandardScaler(), make_model(len(rows)))
+                weights = {}
+                if balanced:
+                    weights = {f"{model.steps[-1][0]}__sample_weight": _balanced_weights(y[rows])}
+                model.fit(xf[rows], y[rows], **weights)
+                pred.append(model.predict(xf[test]))
+    return _balanced_accuracy(np.concatenate(truth), np.concatenate(pred).astype(str))
 
 
 def gender_probe(

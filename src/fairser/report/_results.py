@@ -17,7 +17,8 @@ function needs (``uar``, ``dsp``, ``deo_max`` ...). Optional columns the report 
 - ``confidence``: the coverage of the intervals;
 - ``gc_acc``, ``probe``, ``probe_mlp``, ``probe_input``: gender detection; ``probe_protocol``
   says how ``probe``/``probe_mlp`` were measured (``plain``, or ``cross-fitted`` through the
-  model's embedding eraser refitted per probe fold; marked * in the report).
+  model's embedding eraser refitted per probe fold without the probe's speakers; marked * in
+  the report).
 
 Means over seeds never hide a gap: a metric undefined or missing in some of the runs it
 averages is undefined in the mean, with the count and the reason (:func:`aggregate`).

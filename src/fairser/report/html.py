@@ -130,9 +130,10 @@ def _detection_html(df: pd.DataFrame) -> str:
         '<p class="legend">Mean over emotions and seeds of balanced accuracy; 0.5 is chance '
         "(gender not recoverable), – means not applicable (no gender head) or not measured, "
         "n/a undefined (hover for the reason)."
-        + (" * probes cross-fitted through the model's embedding eraser: refitted in each "
-           "probe fold without the held-out speakers, genders weighted equally (probing the "
-           "rows an eraser was fitted on scores far below 0.5, an artefact)."
+        + (" * probes cross-fitted through the model's embedding eraser: in each probe fold "
+           "it is refitted without the held-out speakers and without the speakers the probe "
+           "trains on, genders weighted equally (probing the rows an eraser was fitted on "
+           "scores far below 0.5, an artefact)."
            if crossed else "")
         + "</p>"
     ]
