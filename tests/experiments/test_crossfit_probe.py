@@ -20,7 +20,7 @@ from rich.console import Console
 
 from fairser.experiments import RECOMMENDED, parse_config, run_experiment
 from fairser.experiments.crossfit import erased_probe_inputs
-from fairser.experiments.scoring import probe
+from fairser.experiments.scoring import crossfit_note, probe
 from fairser.metrics.probe import mlp_gender_probe
 
 
@@ -100,7 +100,10 @@ def test_rows_the_eraser_never_saw_are_probed_through_the_deployed_eraser(erased
     emb = s.model.outputs(test_rows, s.features).embedding
     replay = erased.fit(erased.pool_x, erased.pool_labels)(erased.raw, erased.labels)
     assert np.allclose(replay, emb, atol=1e-9)  # each fold's refit IS the deployed eraser
-    assert 0.0 <= probe(s.backend, s.cfg, emb, test_rows, erased=erased) <= 1.0
+    # 2 speakers of each gender: too few for a cross-fitted probe, which says so
+    assert np.isnan(probe(s.backend, s.cfg, emb, test_rows, erased=erased))
+    assert "4 speakers of each gender, found 2 F, 2 M" in crossfit_note(test_rows)
+    assert crossfit_note(s.target) == ""
 
 
 def test_models_without_an_eraser_keep_the_plain_probe(erased_setup):
@@ -150,8 +153,10 @@ def test_the_grid_labels_the_protocol_and_replays_the_eraser(recipe_run):
     assert res.loc[("recommended", "target"), "probe_protocol"] == "cross-fitted"
     assert res.loc[("recommended", "source"), "probe_protocol"] == "cross-fitted"
     assert res.loc[("source-only", "target"), "probe_protocol"] == "plain"
-    for col in ("probe", "probe_mlp"):
-        assert 0.0 <= res.loc[("recommended", "target"), col] <= 1.0
+    for col in ("probe", "probe_mlp"):  # the fake target has 2 + 2 speakers: undefined
+        assert np.isnan(res.loc[("recommended", "target"), col])
+        assert "speakers of each gender" in res.loc[("recommended", "target"), f"{col}_note"]
+        assert np.isfinite(res.loc[("source-only", "target"), col])  # plain: as before
     # the refit on ALL the eraser's fitting rows is the model's own eraser
     from fairser.training import FittedModel
 
