@@ -35,6 +35,7 @@ from fairser.errors import FairserError, TrainingError
 from fairser.experiments.backend import Backend
 from fairser.experiments.baseline import fit_linear_baseline
 from fairser.experiments.config import ExperimentConfig
+from fairser.experiments.crossfit import erased_probe_inputs
 from fairser.experiments.inputs import GridData, evaluated_rows, source_train
 from fairser.experiments.planning import FitTask, training_options
 from fairser.experiments.scoring import (
@@ -190,13 +191,18 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         sex = genders(df)
         gc_acc = float(backend.gc_accuracy(sex, gc))
-        probe_acc = probe(backend, cfg, emb, df)
-        probe_mlp = probe(backend, cfg, emb, df, mlp=True)
+        # an embedding eraser fitted on these rows: probe it cross-fitted (crossfit module)
+        erased = (erased_probe_inputs(model, df, data.features, source=source,
+                                      target=data.adapt[spec.target])
+                  if cfg.probe.enabled else None)
+        probe_acc = probe(backend, cfg, emb, df, erased=erased)
+        probe_mlp = probe(backend, cfg, emb, df, mlp=True, erased=erased)
         base = base_row(spec, corpus, role, task.digest, fit_s)
         y_true = labels(df, cfg, spec.emotion)
         row, spk = score(backend, cfg, y_true=y_true, y_pred=y_pred, df=df, base=base,
                          gc_acc=gc_acc, probe=probe_acc, probe_mlp=probe_mlp,
-                         probe_input=ctx.probe_input.get(corpus, float("nan")))
+                         probe_input=ctx.probe_input.get(corpus, float("nan")),
+                         probe_protocol="plain" if erased is None else "cross-fitted")
         rows.append(row)
         speakers.extend(spk)
         preds.append(prediction_frame(df, base, y_true, y_pred,

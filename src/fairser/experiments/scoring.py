@@ -5,6 +5,19 @@ Everything here turns predictions into the rows of ``results.csv``, ``per_speake
 backend (``evaluate``, ``gender_probe``, ``gc_accuracy``), UAR from
 :func:`fairser.metrics.unweighted_average_recall`, pooling from
 :func:`fairser.metrics.pool_frames`, scores -> labels from :func:`fairser.decision.decide`.
+
+Probes of a model with an embedding eraser (``erase_on: embedding``) are CROSS-FITTED
+(:func:`fairser.experiments.crossfit.erased_probe_inputs`; ``probe_protocol`` in results is
+``cross-fitted``, else ``plain``): the eraser is fitted on the rows it then erases (source
+training rows and the target rows), so a probe of its output on those rows measures an
+in-sample artefact (held-out speakers' gender comes out inverted, balanced accuracy far BELOW
+0.5). Instead, in each speaker-disjoint probe fold, the training speakers are split into two
+halves; the eraser is refitted by the model's own recipe on its fitting rows minus the
+held-out speakers and one half, the probe (genders weighted equally) trains on the other half
+and scores the held-out speakers, then the halves swap
+(:func:`fairser.metrics.probe.refit_per_fold`, :data:`DISJOINT`): the eraser has seen neither
+the probe's training nor its test speakers, as for new speakers in deployment. (Refitting it
+on the probe's own training speakers instead makes the logistic probe 0.5 by construction.)
 """
 
 from __future__ import annotations
@@ -19,11 +32,13 @@ from fairser.decision import decide
 from fairser.errors import TrainingError
 from fairser.experiments.backend import Backend, FittedModelLike
 from fairser.experiments.config import ExperimentConfig
+from fairser.experiments.crossfit import ErasedProbe
 from fairser.experiments.planning import FitSpec
 
 __all__ = [
     "NonFiniteOutputs",
     "base_row",
+    "crossfit_note",
     "decisions",
     "genders",
     "labels",
@@ -127,13 +142,42 @@ def probe_rows(n: int, max_rows: int) -> np.ndarray:
     return idx
 
 
+#: Cross-fitted probes train on speakers the fold's eraser never saw (``disjoint`` of
+#: :func:`fairser.metrics.probe.refit_per_fold`); False: on the speakers it was refitted on,
+#: where the logistic probe is 0.5 by construction.
+DISJOINT = True
+
+#: Fewest speakers of each gender a cross-fitted probe is computed with: each probe trains
+#: on half a fold's speakers, and with fewer the figure is one or two speakers' quirks (e.g.
+#: CASIA's 2 + 2: 0.19 through the eraser, 0.14 on the embeddings before it).
+MIN_CROSSFIT_SPEAKERS = 4
+
+
+def _speakers_per_gender(df: pd.DataFrame) -> pd.Series:
+    speakers = pd.Series(df["speaker"].to_numpy(dtype=object))
+    return speakers.groupby(pd.Series(genders(df))).nunique().drop("NA", errors="ignore")
+
+
+def crossfit_note(df: pd.DataFrame) -> str:
+    """Why a cross-fitted probe of ``df`` is undefined ("" when it is computed)."""
+    per_gender = _speakers_per_gender(df)
+    if len(per_gender) >= 2 and per_gender.min() >= MIN_CROSSFIT_SPEAKERS:
+        return ""
+    return (f"a cross-fitted probe needs {MIN_CROSSFIT_SPEAKERS} speakers of each gender, "
+            f"found {', '.join(f'{n} {g}' for g, n in per_gender.items()) or 'none'}")
+
+
 def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFrame, *,
-          mlp: bool = False) -> float:
+          mlp: bool = False, erased: ErasedProbe | None = None) -> float:
     """Speaker-disjoint gender probe accuracy on ``x`` (NaN when disabled or impossible).
 
     ``x`` may hold every row of ``df`` or only the :func:`probe_rows` of it (in that order).
     ``mlp``: the MLP probe (``probe_mlp``) on ``probe.mlp_max_rows`` rows instead, NaN unless
-    ``probe.mlp`` is on and the backend has one.
+    ``probe.mlp`` is on and the backend has one. ``erased``: probe cross-fitted through the
+    model's embedding eraser (:class:`~fairser.experiments.crossfit.ErasedProbe`), genders
+    weighted equally (``balanced``: an emptied probe would otherwise predict each training
+    fold's majority gender, the held-out fold's minority, below chance); ``x`` is then
+    ignored.
     """
     if mlp and not (cfg.probe.mlp and backend.mlp_probe is not None):
         return float("nan")
@@ -146,8 +190,18 @@ def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFra
     per_gender = pd.Series(speakers).groupby(pd.Series(sex)).nunique()
     if len(per_gender.drop("NA", errors="ignore")) < 2 or per_gender.min() < 2:
         return float("nan")  # a speaker-disjoint probe needs two speakers of each gender
+    if erased is not None and crossfit_note(df.iloc[idx]):
+        return float("nan")
     run = backend.mlp_probe if mlp else backend.gender_probe
-    return float(run(x[x_idx], sensitive_features=sex, groups=speakers))
+    if erased is None:
+        return float(run(x[x_idx], sensitive_features=sex, groups=speakers))
+    from fairser.metrics.probe import refit_per_fold
+
+    per_fold = refit_per_fold(erased.fit, groups=erased.groups[idx], labels=erased.labels[idx],
+                              pool_x=erased.pool_x, pool_labels=erased.pool_labels,
+                              pool_groups=erased.pool_groups, disjoint=DISJOINT)
+    return float(run(erased.raw[idx], sensitive_features=sex, groups=speakers,
+                     fold_transform=per_fold, balanced=True))
 
 
 def _per_speaker(df: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, base: dict[str, Any],
@@ -176,9 +230,16 @@ def _plain(value: Any) -> Any:
 
 def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred: np.ndarray,
           df: pd.DataFrame, base: dict[str, Any], gc_acc: float, probe: float,
-          probe_input: float, probe_mlp: float = float("nan")
+          probe_input: float, probe_mlp: float = float("nan"), probe_protocol: str = "plain"
           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The results row and the per-speaker rows of one evaluation."""
+    """The results row and the per-speaker rows of one evaluation.
+
+    ``probe_protocol``: how ``probe`` and ``probe_mlp`` were measured, ``plain`` (on the
+    model's embeddings) or ``cross-fitted`` (through the model's embedding eraser refitted
+    per probe fold, module docstring); a cross-fitted probe with fewer than
+    :data:`MIN_CROSSFIT_SPEAKERS` speakers of a gender is NaN with its reason in
+    ``probe_note`` / ``probe_mlp_note``.
+    """
     sex = genders(df)
     metrics = backend.evaluate(
         y_true, y_pred, sensitive_features=sex,
@@ -186,8 +247,14 @@ def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred
         n_boot=cfg.bootstrap.n_resamples, seed=cfg.bootstrap.seed,
         confidence=cfg.bootstrap.confidence,
         **({} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}))
-    row = {**base, **{k: _plain(v) for k, v in metrics.items()}, "gc_acc": gc_acc,
-           "probe": probe, "probe_mlp": probe_mlp, "probe_input": probe_input, "n": len(df),
+    from fairser.metrics import NOTE_SUFFIX
+
+    notes = {}
+    if probe_protocol == "cross-fitted" and crossfit_note(df):
+        notes = {f"{k}{NOTE_SUFFIX}": crossfit_note(df) for k in ("probe", "probe_mlp")}
+    row = {**base, **{k: _plain(v) for k, v in metrics.items()}, **notes, "gc_acc": gc_acc,
+           "probe": probe, "probe_mlp": probe_mlp, "probe_input": probe_input,
+           "probe_protocol": probe_protocol, "n": len(df),
            "n_m": int(np.sum(sex == "M")), "n_f": int(np.sum(sex == "F"))}
     return row, _per_speaker(df.reset_index(drop=True), y_true, y_pred, base,
                              binary=cfg.task == "binary")

@@ -8,6 +8,15 @@ Two measurements, both reported:
 - :func:`gender_probe`: an independent probe, a logistic regression trained on the frozen
   embeddings with speaker-disjoint folds, scored by balanced accuracy (chance 0.5). Run it on
   the pooled input features (:func:`pool_frames`) too, as the reference the model starts from.
+- :func:`mlp_gender_probe`: the same protocol with a small MLP (reads non-linear codes).
+
+Embeddings that went through a FITTED transform (a gender eraser) must not be probed on the
+rows the transform was fitted on: the in-sample fit inverts held-out speakers' gender and the
+probe scores far BELOW chance, an artefact. :func:`refit_per_fold` builds the probes'
+``fold_transform``: the transform refitted, in each fold, on its own fitting rows minus the
+fold's held-out speakers (cross-fitting), so the probe measures what the transform leaves on
+speakers it has not seen. The transform's recipe comes in as a function (this layer imports
+no lever).
 """
 
 from __future__ import annotations
@@ -26,8 +35,16 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fairser.metrics._core import MetricError, as_1d, core_metrics, encode, group_counts
+from fairser.metrics.crossfit import refit_per_fold
 
-__all__ = ["MLP_PROBE_DEFAULTS", "gc_accuracy", "gender_probe", "mlp_gender_probe", "pool_frames"]
+__all__ = [
+    "MLP_PROBE_DEFAULTS",
+    "gc_accuracy",
+    "gender_probe",
+    "mlp_gender_probe",
+    "pool_frames",
+    "refit_per_fold",
+]
 
 
 def _balanced_accuracy(y_true: Any, y_pred: Any) -> float:
@@ -149,25 +166,43 @@ def _probe_inputs(embeddings: Any, sensitive_features: Any, groups: Any,
     return x, y, spk
 
 
+def _balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Row weights giving every class the same total (scikit-learn's ``"balanced"``)."""
+    classes, index, counts = np.unique(y, return_inverse=True, return_counts=True)
+    return (len(y) / (len(classes) * counts))[index]
+
+
 def _cross_validated(x: np.ndarray, y: np.ndarray, spk: np.ndarray, *, make_model: Any,
                      n_splits: int, seed: int, threads: int | None,
-                     fold_transform: Any = None) -> float:
-    """Balanced accuracy of out-of-fold predictions over speaker-disjoint folds."""
+                     fold_transform: Any = None, balanced: bool = False) -> float:
+    """Balanced accuracy of out-of-fold predictions over speaker-disjoint folds.
+
+    ``fold_transform(train)`` returns a transform, or a list of ``(transform, rows)``: each
+    part trains the probe on ``rows`` (a subset of ``train``) of its transformed inputs and
+    predicts the held-out rows; every part's predictions count.
+    """
     n_spk = np.unique(spk).size
     folds = GroupKFold(n_splits=min(n_splits, n_spk), shuffle=True, random_state=seed)
-    pred = np.empty(len(y), dtype=object)
+    truth, pred = [], []
     with threadpool_limits(limits=threads):
         for train, test in folds.split(x, y, groups=spk):
-            present = np.unique(y[train])
-            if present.size < 2:
-                pred[test] = present[0]
-                continue
-            xf = x if fold_transform is None else np.asarray(
-                fold_transform(train)(x), dtype=np.float64)
-            model = make_pipeline(StandardScaler(), make_model(len(train)))
-            model.fit(xf[train], y[train])
-            pred[test] = model.predict(xf[test])
-    return _balanced_accuracy(y, pred.astype(str))
+            parts = [(None, train)] if fold_transform is None else fold_transform(train)
+            if callable(parts):
+                parts = [(parts, train)]
+            for transform, rows in parts:
+                present = np.unique(y[rows])
+                truth.append(y[test])
+                if present.size < 2:
+                    pred.append(np.full(len(test), present[0], dtype=object))
+                    continue
+                xf = x if transform is None else np.asarray(transform(x), dtype=np.float64)
+                model = make_pipeline(StandardScaler(), make_model(len(rows)))
+                weights = {}
+                if balanced:
+                    weights = {f"{model.steps[-1][0]}__sample_weight": _balanced_weights(y[rows])}
+                model.fit(xf[rows], y[rows], **weights)
+                pred.append(model.predict(xf[test]))
+    return _balanced_accuracy(np.concatenate(truth), np.concatenate(pred).astype(str))
 
 
 def gender_probe(
@@ -181,6 +216,7 @@ def gender_probe(
     max_iter: int = 2000,
     threads: int | None = 1,
     fold_transform: Callable[[np.ndarray], Callable[[np.ndarray], Any]] | None = None,
+    balanced: bool = False,
 ) -> float:
     """Balanced accuracy of a logistic-regression gender probe with speaker-disjoint folds.
 
@@ -216,7 +252,12 @@ def gender_probe(
         gender eraser). Probing data that an eraser was fitted on measures an in-sample
         artefact: held-out speakers' gender signal comes out inverted, and the probe scores
         far BELOW 0.5; cross-fitting through this hook measures how the transform does on
-        speakers it has not seen.
+        speakers it has not seen (:func:`refit_per_fold`).
+    balanced : bool, default False
+        Weight the genders equally when fitting. A probe left with nothing to read predicts
+        its training fold's majority gender, and speaker-disjoint folds make that the
+        held-out fold's MINORITY gender: below 0.5 again. Use it with ``fold_transform``
+        (an eraser leaves nothing linear to read); off, the figures of earlier runs.
 
     Returns
     -------
@@ -232,6 +273,7 @@ def gender_probe(
     x, y, spk = _probe_inputs(embeddings, sensitive_features, groups, n_splits)
     return _cross_validated(
         x, y, spk, n_splits=n_splits, seed=seed, threads=threads, fold_transform=fold_transform,
+        balanced=balanced,
         make_model=lambda n: LogisticRegression(C=C, max_iter=max_iter, random_state=seed),
     )
 
@@ -245,6 +287,7 @@ def mlp_gender_probe(
     seed: int = 0,
     threads: int | None = 1,
     fold_transform: Callable[[np.ndarray], Callable[[np.ndarray], Any]] | None = None,
+    balanced: bool = False,
     **hyper: Any,
 ) -> float:
     """Balanced accuracy of a small MLP gender probe with speaker-disjoint folds.
@@ -277,6 +320,8 @@ def mlp_gender_probe(
         BLAS threads while fitting; None leaves the current setting.
     fold_transform : callable, optional
         As in :func:`gender_probe` (a transform fitted on each fold's training rows).
+    balanced : bool, default False
+        As in :func:`gender_probe` (genders weighted equally in the loss).
     **hyper
         Overrides of :data:`MLP_PROBE_DEFAULTS` (any ``MLPClassifier`` argument).
 
@@ -302,4 +347,6 @@ def mlp_gender_probe(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return _cross_validated(x, y, spk, n_splits=n_splits, seed=seed, threads=threads,
-                                make_model=make_model, fold_transform=fold_transform)
+                                make_model=make_model, fold_transform=fold_transform,
+                                balanced=balanced)
+

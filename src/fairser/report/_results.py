@@ -15,7 +15,10 @@ function needs (``uar``, ``dsp``, ``deo_max`` ...). Optional columns the report 
 - ``status`` and ``reason``: a run whose status is not ``ok`` failed; its rows are listed with
   the reason and left out of every mean and figure (missing or empty status means ``ok``);
 - ``confidence``: the coverage of the intervals;
-- ``gc_acc``, ``probe``, ``probe_mlp``, ``probe_input``: gender detection.
+- ``gc_acc``, ``probe``, ``probe_mlp``, ``probe_input``: gender detection; ``probe_protocol``
+  says how ``probe``/``probe_mlp`` were measured (``plain``, or ``cross-fitted`` through the
+  model's embedding eraser refitted per probe fold without the probe's speakers; marked * in
+  the report).
 
 Means over seeds never hide a gap: a metric undefined or missing in some of the runs it
 averages is undefined in the mean, with the count and the reason (:func:`aggregate`).

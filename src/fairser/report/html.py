@@ -122,10 +122,20 @@ def _detection_html(df: pd.DataFrame) -> str:
         return '<p class="muted">No gender-detection columns in the results.</p>'
     names = DETECTION
     ranks = method_rank(df["method"])
+    crossed = set()
+    if "probe_protocol" in df.columns:
+        hit = df["probe_protocol"].astype("string").fillna("") == "cross-fitted"
+        crossed = set(zip(df.loc[hit, "method"], df.loc[hit, "sweep"], strict=True))
     out = [
         '<p class="legend">Mean over emotions and seeds of balanced accuracy; 0.5 is chance '
         "(gender not recoverable), – means not applicable (no gender head) or not measured, "
-        "n/a undefined (hover for the reason).</p>"
+        "n/a undefined (hover for the reason)."
+        + (" * probes cross-fitted through the model's embedding eraser: in each probe fold "
+           "it is refitted without the held-out speakers and without the speakers the probe "
+           "trains on, genders weighted equally (probing the rows an eraser was fitted on "
+           "scores far below 0.5, an artefact)."
+           if crossed else "")
+        + "</p>"
     ]
     for values, part in ordered_blocks(df):
         agg = aggregate(part, by=["method", "sweep"], metrics=cols)
@@ -139,6 +149,8 @@ def _detection_html(df: pd.DataFrame) -> str:
         for _, row in agg.iterrows():
             cells = "".join(_value_cell(row, c) for c in cols)
             label = html.escape(method_label(row["method"], row["sweep"]))
+            if (row["method"], row["sweep"]) in crossed:
+                label += " *"
             out.append(f"<tr><th>{label}</th>{cells}</tr>")
         out.append("</tbody></table>")
     return "\n".join(out)
