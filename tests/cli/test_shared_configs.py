@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fairser.cli import main
-from fairser.experiments import default_backend, load_config
+from fairser.experiments import RECOMMENDED, default_backend, load_config
 from fairser.experiments.planning import check_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "shared").glob("*.yaml"))
@@ -40,6 +40,10 @@ def test_the_recipe_is_one_mapping_shared_by_its_checks():
         recipes[name] = cfg.variant("recommended")
     assert all(v is not None for v in recipes.values())
     assert len({v.model_dump_json() for v in recipes.values()}) == 1
+    # ... and the YAML spelling is fairser.experiments.RECOMMENDED (demo, predict's default)
+    assert recipes["recommended"].model_dump() == {
+        "name": RECOMMENDED["name"], "method": RECOMMENDED["method"],
+        "training": RECOMMENDED["training"]}
     main_cfg = load_config(CONFIGS[0].parent / "recommended.yaml")
     for other in ("recommended_casia", "recommended_emodb"):
         cfg = load_config(CONFIGS[0].parent / f"{other}.yaml")

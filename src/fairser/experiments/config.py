@@ -163,12 +163,18 @@ class ExperimentConfig(_Strict):
         "regression on mean-pooled, z-normed input features, trained on the source train "
         "split.",
     )
-    linear_baseline_norm: Literal["per-corpus", "source"] = Field(
+    linear_baseline_norm: Literal["per-corpus", "source", "per-speaker",
+                                  "per-speaker-frames"] = Field(
         default="per-corpus",
         description="z-norm of the floor's features: `per-corpus` standardises the source with "
         "its train rows' statistics and each target with its adaptation rows' statistics "
         "(unlabelled, as the adapted models see them); `source` uses the source train "
-        "statistics everywhere.",
+        "statistics everywhere; `per-speaker` standardises each (corpus, speaker) with the "
+        "statistics of its own mean-pooled utterances (issue 10's reference), "
+        "`per-speaker-frames` with those of its frames (as `input_norm: per-speaker` "
+        "standardises the models' inputs); per speaker, the statistics come from its source "
+        "train rows in training, and from its evaluated rows (target: with the adaptation "
+        "rows) when scoring; audio only, never labels.",
     )
     save_models: bool = Field(default=True,
                               description="Save every fitted model (needed by `predict`).")

@@ -3,8 +3,10 @@
 :data:`RECOMMENDED` is the ``methods:`` entry that ``configs/shared/recommended.yaml`` (and its
 checks on other targets, the sweeps and the four-class configs) spell out, and that ``fairser
 demo`` runs beside the paper's methods: PA without transformer layers (projection and mean
-pooling), per-speaker input normalisation, LEACE erasure of (corpus, gender) from the shared
-embedding and per-gender parity thresholds; chosen on RAVDESS -> ASED (docs/results.md). Its
+pooling) and without position encodings (with no attention layer they only add the utterance's
+length to the pooled vector), per-speaker input normalisation, LEACE erasure of (corpus, gender)
+from the shared embedding and per-gender parity thresholds; chosen on RAVDESS -> ASED
+(docs/results.md, docs/recipe_search.md). Its
 options are ``fairser.training.TrainConfig`` options; a test keeps the YAML files and this
 mapping identical.
 """
@@ -23,7 +25,7 @@ RECOMMENDED: dict[str, Any] = {
     "name": RECOMMENDED_NAME,
     "method": "pa",
     "training": {
-        "model": {"n_layers": 0},
+        "model": {"n_layers": 0, "positional": False},
         "input_norm": "per-speaker",
         "erase": "leace",
         "thresholds": "parity",
