@@ -185,3 +185,43 @@ def test_a_split_costs_about_a_hundred_bytes_per_row() -> None:
     # 8 bytes (a shared reference), lengths, y and g 8 bytes each: ~106 bytes. A string per row
     # for the corpus name (what converting the column gives) would add ~57 more.
     assert per_row < 130, f"{per_row:.0f} bytes per row"
+
+
+class _Counting:
+    """A feature source counting the reads of each key (everything else delegated)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.reads: dict[str, int] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._inner
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return self._inner[key]
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """From the 'header', as a FeatureSet: not a read."""
+        return self._inner[key].shape
+
+
+@pytest.mark.parametrize("input_norm", ["source", "per-speaker"])
+def test_a_small_fit_reads_each_row_from_the_store_once(
+    small_pair, fast_config, input_norm
+) -> None:
+    """Rows that fit in cache_mb are read once for every pass of the fit (input statistics,
+    per-speaker statistics, the loop's epochs); the model is the one pure streaming gives."""
+    src, tgt, feats = small_pair
+    kw = dict(source=src, target=tgt, method="pa", emotion="angry", seed=1, progress=False)
+    cfg = {**fast_config, "stage1_epochs": 2, "stage2_epochs": 2, "input_norm": input_norm}
+    cached, streamed = _Counting(feats), _Counting(feats)
+    a = fit(features=cached, config=cfg, **kw)
+    b = fit(features=streamed, config={**cfg, "cache_mb": 0}, **kw)
+    assert cached.reads and max(cached.reads.values()) == 1, max(cached.reads.values())
+    assert max(streamed.reads.values()) > 2  # every epoch and pass reads again
+    assert set(cached.reads) == set(streamed.reads)
+    assert np.array_equal(a.predict_proba(tgt, feats), b.predict_proba(tgt, feats))

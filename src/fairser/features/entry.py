@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import io
-import mmap
+import mmap as _mmap
 import os
 import re
 import stat
@@ -35,7 +35,7 @@ import numpy as np
 from fairser.errors import FeatureError
 
 __all__ = ["MISSING", "EntrySpec", "damaged_error", "entry_problem", "entry_shape",
-           "read_entry"]
+           "is_mapped", "read_entry"]
 
 #: :func:`entry_problem`'s answer when there is no file at all (not damage: not computed yet).
 MISSING = "missing"
@@ -117,9 +117,20 @@ def _read_header(fd: int, size: int) -> tuple[_Header | str, bytes]:
 
 
 def _problem(fd: int, size: int, spec: EntrySpec | None, *, full: bool) -> str | None:
+    return _check(fd, size, spec, full=full)[0]
+
+
+def _check(fd: int, size: int, spec: EntrySpec | None, *,
+           full: bool) -> tuple[str | None, _Header | None]:
+    """(why the entry cannot be served or None, its header when it parsed)."""
     hdr, head = _read_header(fd, size)
     if isinstance(hdr, str):
-        return hdr
+        return hdr, None
+    return _check_parsed(fd, size, spec, hdr, head, full=full), hdr
+
+
+def _check_parsed(fd: int, size: int, spec: EntrySpec | None, hdr: _Header, head: bytes, *,
+                  full: bool) -> str | None:
     if hdr.dtype.hasobject or hdr.fortran:
         return "not a plain C-ordered numeric array"
     if len(hdr.shape) != 3:
@@ -141,7 +152,7 @@ def _problem(fd: int, size: int, spec: EntrySpec | None, *, full: bool) -> str |
     if n_frames < 1 or dim < 1 or n_layers < 1:
         return f"shape {hdr.shape} holds no values"
     if full:
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+        with _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ) as mapped:
             arr = np.frombuffer(mapped, dtype=hdr.dtype, count=n_layers * n_frames * dim,
                                 offset=hdr.offset).reshape(hdr.shape)
             finite = all(bool(np.isfinite(arr[i]).all()) for i in range(n_layers))
@@ -220,23 +231,48 @@ def read_entry(path: str | Path, spec: EntrySpec | None = None, *,
     FeatureError
         The entry is missing or damaged (one line naming the file and the fix).
     """
-    problem = entry_problem(path, spec)
-    if problem == MISSING:
-        raise FeatureError(f"{path}: feature entry is missing; rerun `fairser features extract` "
-                           f"for this corpus and frontend")
-    if problem is not None:
-        raise damaged_error(path, problem)
     try:
-        with open(path, "rb") as fh:
-            hdr = _parse_header(fh.read(_HEAD))
-            if mmap:
-                return np.memmap(fh, dtype=hdr.dtype, mode="r", offset=hdr.offset,
-                                 shape=hdr.shape)
-            fh.seek(hdr.offset)
-            data = np.fromfile(fh, dtype=hdr.dtype, count=int(np.prod(hdr.shape)))
-            return data.reshape(hdr.shape)
-    except (OSError, ValueError, EOFError) as exc:  # replaced or cut between check and read
-        raise damaged_error(path, f"unreadable: {exc}") from None
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise FeatureError(f"{path}: feature entry is missing; rerun `fairser features extract` "
+                           f"for this corpus and frontend") from None
+    except OSError as exc:
+        raise damaged_error(path, f"cannot be opened ({exc.strerror or exc})") from None
+    try:  # one open: the checks and the read see the same file
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise damaged_error(path, "a folder or special file stands where the entry file "
+                                      "should be")
+        problem, hdr = _check(fd, st.st_size, spec, full=False)
+        if problem is not None or hdr is None:
+            raise damaged_error(path, problem or "no header")
+        count = int(np.prod(hdr.shape))
+        if mmap:
+            # a plain read-only array over the map (np.memmap's subclass costs more per slice
+            # than the read); the map stays open as long as an array refers to it
+            mapped = _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ)
+            return np.frombuffer(mapped, dtype=hdr.dtype, count=count,
+                                 offset=hdr.offset).reshape(hdr.shape)
+        data = np.empty(count, dtype=hdr.dtype)
+        got = os.preadv(fd, [memoryview(data).cast("B")], hdr.offset)
+        if got != data.nbytes:
+            raise damaged_error(path, f"unreadable: {got} of {data.nbytes} bytes read")
+        return data.reshape(hdr.shape)
+    except OSError as exc:
+        raise damaged_error(path, f"cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def is_mapped(a: np.ndarray) -> bool:
+    """Whether ``a`` is a view of a memory-mapped entry (as :func:`read_entry` returns), not a
+    copy in memory."""
+    base: object = a
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return isinstance(base, _mmap.mmap)
 
 
 def entry_shape(path: str | Path) -> tuple[int, ...]:

@@ -156,7 +156,7 @@ def speaker_table(
         Emit one :class:`UserWarning` when rows fell back from fitted speaker statistics.
     """
     n = len(split)
-    base = RowReader(reader.features, reader.frame_stride, reader.max_frames)
+    base = reader.with_(norm=None, transform=None)
     ids, known = _speaker_keys(speakers, n)
     corpora = np.asarray(split.corpora, dtype=object)
     report = NormReport()

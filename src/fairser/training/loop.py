@@ -79,17 +79,20 @@ class FitData:
         (no DataLoader workers), rows are kept once read instead of read every epoch.
         """
         parts = [self.train] + ([self.target] if self.target is not None else [])
+        reader = self.reader
+        if rt.num_workers > 0:  # workers read for themselves: the pooled-row cache stays here
+            reader = reader.with_(cache=None)
         cache = (
             rt.num_workers == 0
             and cache_mb > 0
-            and input_bytes(self.reader, [*parts, self.dev]) <= cache_mb * 2**20
+            and input_bytes(reader, [*parts, self.dev]) <= cache_mb * 2**20
         )
         select = None
         if self.select is not None:
-            select = StreamDataset(self.reader, [self.select], what="target", cache=cache)
+            select = StreamDataset(reader, [self.select], what="target", cache=cache)
         return Feeds(
-            train=StreamDataset(self.reader, parts, what="source train / target", cache=cache),
-            dev=StreamDataset(self.reader, [self.dev], what="source dev", cache=cache),
+            train=StreamDataset(reader, parts, what="source train / target", cache=cache),
+            dev=StreamDataset(reader, [self.dev], what="source dev", cache=cache),
             rt=rt,
             select=select,
         )

@@ -137,13 +137,8 @@ class CorpusStats:
 
     def reader(self, reader: RowReader, split: Split, *, what: str) -> RowReader:
         """``reader`` standardising the rows of ``split`` with their corpora's statistics."""
-        base = RowReader(reader.features, reader.frame_stride, reader.max_frames)
-        return RowReader(
-            reader.features,
-            reader.frame_stride,
-            reader.max_frames,
-            self.table(base, split, what=what),
-        )
+        base = reader.with_(norm=None, transform=None)
+        return base.with_(norm=self.table(base, split, what=what))
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: Path) -> None:

@@ -30,7 +30,7 @@ from fairser.training.lever_setup import LeverSetup, setup_levers
 from fairser.training.loop import FitData
 from fairser.training.norm import CorpusStats
 from fairser.training.pseudo import pseudo_groups
-from fairser.training.rows import RowReader, split_arrays, streaming_stats
+from fairser.training.rows import RowReader, row_cache, split_arrays, streaming_stats
 
 __all__ = ["Prepared", "label_space", "prepare_fit"]
 
@@ -205,6 +205,11 @@ def prepare_fit(
     if tgt_rows is not None:
         tgt = make_split(tgt_rows, features, labels=None, groups=groups, what="target", **kw)
     reader = RowReader(features, cfg.frame_stride, cfg.max_frames)
+    # a small fit reads each row from the store once, here, for every pass and the loop
+    parts = [train, dev] + ([tgt] if tgt is not None else [])
+    reader = reader.with_(
+        cache=row_cache(reader, parts, cache_mb=cfg.cache_mb, num_workers=cfg.num_workers)
+    )
     n_layers, dim = int(features.n_layers), int(features.dim)
     mean, std = streaming_stats(split_arrays(reader, train, what="source train"), n_layers, dim)
     input_stats: CorpusStats | None = None
@@ -217,7 +222,7 @@ def prepare_fit(
         )
         table = {c: (m.numpy(), s.numpy()) for c, (m, s) in input_stats.stats.items()}
         table.update(input_stats.table(reader, dev, what="source dev"))
-        reader = RowReader(features, cfg.frame_stride, cfg.max_frames, table)
+        reader = reader.with_(norm=table)
         mean, std = torch.zeros_like(mean), torch.ones_like(std)
     setup = setup_levers(
         cfg=cfg,

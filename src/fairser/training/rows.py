@@ -22,7 +22,7 @@ import contextlib
 import ctypes
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ __all__ = [
     "make_loader",
     "pool_time",
     "release_free_heap",
+    "row_cache",
     "streaming_stats",
 ]
 
@@ -86,19 +87,21 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _mean_in_order(win: torch.Tensor) -> torch.Tensor:
-    """(L, n, k, D) -> (L, n, D): each window's k frames summed in order, divided by k.
+def _mean_in_order(win: np.ndarray) -> np.ndarray:
+    """(L, n, k, D) float32 -> (L, n, D): each window's k frames summed in order, divided by k.
 
-    Explicit adds: a torch ``sum`` may reorder the additions (its result then differs in the
-    last bit from the stacked implementation's).
+    Explicit adds: a reduction may reorder the additions (its result then differs in the last
+    bit from the stacked implementation's). numpy, not torch: the same IEEE float32 adds at a
+    fraction of torch's per-call cost on these small arrays.
     """
     k = win.shape[2]
     if k == 1:
-        return win[:, :, 0].clone()
+        return win[:, :, 0].copy()
     acc = win[:, :, 0] + win[:, :, 1]
     for j in range(2, k):
         acc += win[:, :, j]
-    return acc.div_(k)
+    acc /= np.float32(k)
+    return acc
 
 
 def pool_time(
@@ -122,15 +125,18 @@ def pool_time(
     pooled = -(-T // stride)
     keep = pooled if max_frames is None else min(pooled, max_frames)
     start = (pooled - keep) // 2
-    x = torch.from_numpy(np.array(a[:, start * stride : min(T, (start + keep) * stride)])).float()
+    raw = np.array(a[:, start * stride : min(T, (start + keep) * stride)])  # the kept frames
+    # float16 -> float32 through torch (numpy's conversion is several times slower)
+    x = torch.from_numpy(raw).float().numpy() if raw.dtype == np.float16 else raw.astype(
+        np.float32, copy=False)
     full = min(start + keep, T // stride) - start  # windows of ``stride`` frames
-    out = x if stride == 1 else _mean_in_order(x[:, : full * stride].view(L, full, stride, D))
+    out = x if stride == 1 else _mean_in_order(x[:, : full * stride].reshape(L, full, stride, D))
     if keep > full:  # the partial last window
-        out = torch.cat([out, _mean_in_order(x[:, full * stride :].unsqueeze(1))], dim=1)
+        out = np.concatenate([out, _mean_in_order(x[:, full * stride :][:, None])], axis=1)
     # one pass: a finite sum means finite values (features are far below float32's range)
-    if not bool(torch.isfinite(out.sum())) and not bool(torch.isfinite(out).all()):
+    if not np.isfinite(out.sum()) and not np.isfinite(out).all():
         raise ValueError("features hold NaN or inf")
-    return (out.half() if half else out).numpy()
+    return torch.from_numpy(out).half().numpy() if half else out
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,11 @@ class RowReader:
     transform : callable, optional
         ``transform(key, x) -> x`` applied after the standardisation (``erase_on: inputs``:
         the gender eraser of every frame vector).
+    cache : dict of str to numpy.ndarray, optional
+        Pooled rows (:meth:`raw`) kept by key once read, shared by every reader derived with
+        :meth:`with_` (see :func:`raw_cache`): the passes of a small fit (input statistics,
+        per-speaker statistics, pseudo labels, the loop) then read each row from the store
+        once. Only for rows read in this process; never sent to DataLoader workers.
     """
 
     features: FeatureSource
@@ -156,6 +167,7 @@ class RowReader:
     max_frames: int
     norm: NormTable | None = None
     transform: Callable[[str, np.ndarray], np.ndarray] | None = None
+    cache: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     def raw(self, key: str, *, what: str = "features") -> np.ndarray:
         """Pooled and cropped (L, T', D) features of ``key`` (float16 if stored so).
@@ -165,6 +177,10 @@ class RowReader:
         TrainingError
             When the features are missing or hold NaN or inf.
         """
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
         try:
             a = np.asarray(self.features[key])
         except KeyError:
@@ -172,11 +188,14 @@ class RowReader:
                 f"{what}: no features for {key}; extract features for this manifest"
             ) from None
         try:
-            return pool_time(a, self.frame_stride, self.max_frames, half=a.dtype == np.float16)
+            x = pool_time(a, self.frame_stride, self.max_frames, half=a.dtype == np.float16)
         except ValueError:
             raise TrainingError(
                 f"{what}: features of {key} hold NaN or inf; re-extract them"
             ) from None
+        if self.cache is not None:
+            self.cache[key] = x
+        return x
 
     def read(self, key: str, corpus: str, *, what: str = "features") -> np.ndarray:
         """The network input of one row: :meth:`raw`, standardised (per speaker or corpus)
@@ -347,6 +366,21 @@ def input_bytes(reader: RowReader, splits: Sequence[Split]) -> int:
     frames = sum(int(s.lengths.sum()) for s in splits)
     per_frame = int(reader.features.n_layers) * int(reader.features.dim) * itemsize
     return frames * per_frame + 200 * sum(len(s) for s in splits)  # + per-array overhead
+
+
+def row_cache(
+    reader: RowReader, splits: Sequence[Split], *, cache_mb: float, num_workers: int
+) -> dict[str, np.ndarray] | None:
+    """An empty cache of pooled rows for ``reader`` (see :class:`RowReader`), or None.
+
+    Only when rows are read in this process (``num_workers`` 0) and twice the input of every
+    row of ``splits`` fits in ``cache_mb`` MiB: twice, because the loop's datasets may keep
+    their standardised copies beside the pooled rows.
+    """
+    if num_workers > 0 or cache_mb <= 0:
+        return None
+    cache: dict[str, np.ndarray] = {}  # input_bytes reads one row: it is kept
+    return cache if 2 * input_bytes(reader.with_(cache=cache), splits) <= cache_mb * 2**20 else None
 
 
 def streaming_stats(
