@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import mmap as _mmap
 import os
 import re
@@ -246,7 +247,7 @@ def read_entry(path: str | Path, spec: EntrySpec | None = None, *,
         problem, hdr = _check(fd, st.st_size, spec, full=False)
         if problem is not None or hdr is None:
             raise damaged_error(path, problem or "no header")
-        count = int(np.prod(hdr.shape))
+        count = math.prod(hdr.shape)
         if mmap:
             # a plain read-only array over the map (np.memmap's subclass costs more per slice
             # than the read); the map stays open as long as an array refers to it

@@ -300,9 +300,10 @@ class StreamDataset(torch.utils.data.Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray]]:
         """The rows of one batch (what a DataLoader asks for), read single-threaded; every
-        :data:`TRIM_EVERY` batches, the free heap goes back to the system first."""
+        :data:`TRIM_EVERY` batches, the free heap goes back to the system first (not when
+        the rows are kept: reads then stop after the first epoch and the heap stays level)."""
         self.served += 1
-        if self.served % TRIM_EVERY == 0:
+        if self.served % TRIM_EVERY == 0 and self.cache is None:
             release_free_heap()
         with one_thread():
             return [self[i] for i in indices]
