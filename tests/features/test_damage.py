@@ -84,3 +84,37 @@ def test_damage_through_the_cli(make_corpus, damage_entry, tmp_path: Path, capsy
     assert "non-finite" in err
     code, err = _cli(base + ["--verify", "--check-only"], capsys)
     assert code == 0 and "3 cached, 0 missing, 0 damaged" in err
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_read_entry_serves_intact_entries_and_refuses_damaged_ones(tmp_path: Path,
+                                                                  mapped: bool) -> None:
+    """Both read modes: the same values; a map or an owned copy; one-line errors naming the
+    file for a missing, truncated, foreign or non-finite entry."""
+    from fairser.features.entry import EntrySpec, is_mapped, read_entry
+
+    a = np.random.default_rng(0).normal(size=(2, 7, 5)).astype(np.float16)
+    path = tmp_path / "e.npy"
+    np.save(path, a)
+    got = read_entry(path, EntrySpec(2, 5), mmap=mapped)
+    assert np.array_equal(got, a) and got.dtype == np.float16
+    assert is_mapped(got) == mapped and (got.flags.writeable != mapped)
+    bad = {
+        "missing": None,
+        "truncated": path.read_bytes()[:-3],
+        "not npy": b"hello world" * 20,
+        "nan": None,
+    }
+    for name, content in bad.items():
+        p = tmp_path / f"{name.replace(' ', '_')}.npy"
+        if name == "nan":
+            b = a.copy()
+            b[1, -1, 0] = np.nan  # the last frame of the last layer: always sampled
+            np.save(p, b)
+        elif content is not None:
+            p.write_bytes(content)
+        with pytest.raises(FeatureError, match=str(p)) as err:
+            read_entry(p, EntrySpec(2, 5), mmap=mapped)
+        assert "\n" not in str(err.value)
+    with pytest.raises(FeatureError, match="does not match"):
+        read_entry(path, EntrySpec(3, 5), mmap=mapped)
