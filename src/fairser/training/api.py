@@ -35,6 +35,7 @@ from fairser.training.output_levers import (
     corpus_gender,
     parity_gap,
     refit_head,
+    self_train_head,
 )
 from fairser.training.prepare import Prepared, prepare_fit
 from fairser.training.steps import Runtime
@@ -65,7 +66,9 @@ def _fit_output_levers(
     """
     cfg, setup = prep.config, prep.levers
     if setup is None or (
-        cfg.thresholds == "none" and (cfg.erase == "none" or cfg.erase_on != "embedding")
+        cfg.thresholds == "none"
+        and cfg.self_train == 0
+        and (cfg.erase == "none" or cfg.erase_on != "embedding")
     ):
         return
     binary = cfg.task == "binary"
@@ -105,6 +108,21 @@ def _fit_output_levers(
             weight_decay=cfg.weight_decay,
         )
         model.levers.embedding_eraser = eraser
+    if cfg.self_train > 0:  # after the eraser: the embeddings as predict will see them
+        known = np.asarray([v is not None for v in setup.genders], dtype=bool)
+        torch.manual_seed(seed)
+        record["self_train"] = self_train_head(
+            model.net,
+            model.outputs(prep.train_rows, features, warn=False).embedding,
+            prep.data.train.y,
+            model.outputs(setup.rows.loc[known], features, warn=False).embedding,
+            np.asarray(setup.genders, dtype=object)[known],
+            fraction=cfg.self_train,
+            rounds=cfg.self_train_rounds,
+            class_weights=prep.data.class_weights,
+            binary=binary,
+            weight_decay=cfg.weight_decay,
+        )
     if cfg.thresholds == "parity":
         out = model.outputs(setup.rows, features, warn=False)
         known = np.asarray([v is not None for v in setup.genders], dtype=bool)

@@ -38,6 +38,7 @@ _LEVER_OPTIONS = (
     ("erase", "none", ("erase_on", "erase_strength")),
     ("thresholds", "none", ("threshold_strength",)),
     ("selection", "source-dev", ("selection_weight",)),
+    ("self_train", 0.0, ("self_train_rounds",)),
 )
 #: Options that change where/how the same computation runs, never what it computes.
 _RUNTIME_OPTIONS = ("device", "num_workers", "cache_mb")
@@ -187,6 +188,18 @@ class TrainConfig(_Strict):
     selection_weight: float = Field(
         1.0, ge=0.0, description="target-parity: weight of the target dSP in the score."
     )
+    self_train: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Target self-training at the end of fit (0: off): each round refits the "
+        "emotion head on the source training embeddings plus this fraction of the stage-2 "
+        "target rows (source-only: the target rows passed to fit) pseudo-labelled by the "
+        "head's own scores, chosen within each gender (binary: the fraction/2 highest-scored "
+        "rows of each gender as positives, the fraction/2 lowest as negatives; multiclass: "
+        "fraction/C per class). Reads target gender, never target emotion labels.",
+    )
+    self_train_rounds: int = Field(1, ge=1, description="self_train: pseudo-label rounds.")
     frame_stride: int = Field(
         4, ge=1, description="Average-pool this many frames into one before training."
     )
@@ -304,8 +317,8 @@ class TrainConfig(_Strict):
         """Short stable hash of the resolved configuration.
 
         The input-normalisation options are left out while ``input_norm`` is ``source``
-        (the per-speaker ones unless it is ``per-speaker``), each lever option
-        (``erase*``, ``threshold*``, ``selection*``) while its switch is at its default,
+        (the per-speaker ones unless it is ``per-speaker``), each lever option (``erase*``,
+        ``threshold*``, ``selection*``, ``self_train*``) while its switch is at its default,
         ``bucketing`` while false and ``precision`` while ``fp32`` (the behaviour from before
         they existed), so that runs finished before they were added keep their digest;
         ``device``, ``num_workers`` and ``cache_mb`` are always left out (they do not change

@@ -116,7 +116,12 @@ class LeverSetup:
 
 
 def _needs_lever_rows(cfg: TrainConfig) -> bool:
-    return cfg.erase != "none" or cfg.thresholds != "none" or cfg.selection != "source-dev"
+    return (
+        cfg.erase != "none"
+        or cfg.thresholds != "none"
+        or cfg.selection != "source-dev"
+        or cfg.self_train > 0
+    )
 
 
 def setup_levers(
@@ -164,8 +169,9 @@ def setup_levers(
                     ("erase", cfg.erase),
                     ("thresholds", cfg.thresholds),
                     ("selection", cfg.selection),
+                    ("self_train", cfg.self_train),
                 )
-                if v not in ("none", "source-dev")
+                if v not in ("none", "source-dev", 0.0)
             ]
             raise TrainingError(
                 f"{', '.join(which)} need(s) target rows (their gender, never their emotion); "
@@ -174,7 +180,7 @@ def setup_levers(
         if out.genders is None or not any(g is not None for g in out.genders):
             raise TrainingError(
                 f"target manifest: no {attr!r} values in the target rows, which "
-                f"{'erase' if cfg.erase != 'none' else 'thresholds/selection'} needs; "
+                f"{'erase' if cfg.erase != 'none' else 'thresholds/selection/self_train'} needs; "
                 f"add the {attr} column (or use target_gender: pseudo)"
             )
         out.train_genders = gender_strings(tr_rows, attr)

@@ -9,6 +9,8 @@ embedding eraser, group thresholds), saves each as one safetensors file
   training rows and the lever target rows (with their GENDER labels) and the emotion head is
   refitted on the erased source training embeddings (:func:`refit_head`: full-batch AdamW on
   the head alone, in eval mode, from its trained weights: deterministic);
+- ``self_train``: the emotion head refitted on the source training embeddings plus target rows
+  pseudo-labelled by its own scores, chosen within each gender (:func:`self_train_head`);
 - ``thresholds: parity``: :class:`fairser.levers.GroupThresholds` fitted on the model's scores
   on the lever target rows (unlabelled) by gender;
 - :func:`parity_gap`: the demographic-parity gap that ``selection: target-parity`` penalises.
@@ -35,7 +37,9 @@ __all__ = [
     "corpus_gender",
     "decide_labels",
     "parity_gap",
+    "pseudo_labels",
     "refit_head",
+    "self_train_head",
 ]
 
 _FILES = {
@@ -176,6 +180,81 @@ def refit_head(
             last = float(loss.detach())
     net.eval()
     return {"loss_first": first, "loss_last": last, "steps": REFIT_STEPS}
+
+
+def pseudo_labels(
+    scores: np.ndarray, genders: np.ndarray, *, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to pseudo-label and their labels, chosen within each gender by the scores alone.
+
+    Binary (``scores`` (n,)): the ``fraction / 2`` highest-scored rows of each gender are
+    positives and the ``fraction / 2`` lowest negatives. Multiclass ((n, C)): for each class,
+    the ``fraction / C`` rows of each gender predicted as that class with the highest score.
+    Rows of a missing gender (None) are never chosen. Returns (row indices, labels).
+    """
+    scores = np.asarray(scores, np.float64)
+    genders = np.asarray(genders, dtype=object)
+    rows: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for g in sorted({v for v in genders.tolist() if v is not None}):
+        idx = np.flatnonzero(genders == g)
+        if scores.ndim == 1:
+            k = int(len(idx) * fraction / 2)
+            if k == 0:
+                continue
+            order = idx[np.argsort(scores[idx], kind="stable")]
+            rows += [order[-k:], order[:k]]
+            labels += [np.ones(k, np.int64), np.zeros(k, np.int64)]
+            continue
+        n_classes = scores.shape[1]
+        k = int(len(idx) * fraction / n_classes)
+        pred = scores[idx].argmax(1)
+        for c in range(n_classes):
+            mine = idx[pred == c]
+            top = mine[np.argsort(scores[mine, c], kind="stable")][-k:] if k else mine[:0]
+            rows.append(top)
+            labels.append(np.full(len(top), c, np.int64))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(labels)
+
+
+def self_train_head(
+    net: FairSERNet,
+    emb_source: np.ndarray,
+    y_source: np.ndarray,
+    emb_target: np.ndarray,
+    genders: np.ndarray,
+    *,
+    fraction: float,
+    rounds: int,
+    class_weights: np.ndarray,
+    binary: bool,
+    weight_decay: float,
+) -> dict[str, Any]:
+    """Target self-training of the emotion head, in place (``self_train``).
+
+    Each round scores the target embeddings with the current head, takes
+    :func:`pseudo_labels` (within each gender: no gender gets more pseudo-positives than
+    another) and refits the head (:func:`refit_head`, deterministic) on the source training
+    embeddings with their labels plus the chosen target embeddings with their pseudo labels.
+    Target emotion labels are never read.
+    """
+    record: dict[str, Any] = {"fraction": fraction, "rounds": []}
+    for _ in range(rounds):
+        scores = head_scores(net, emb_target, binary)
+        idx, pseudo = pseudo_labels(scores, genders, fraction=fraction)
+        fit = refit_head(
+            net,
+            np.concatenate([emb_source, emb_target[idx]]),
+            np.concatenate([np.asarray(y_source, np.int64), pseudo]),
+            class_weights=class_weights,
+            binary=binary,
+            weight_decay=weight_decay,
+        )
+        counts = np.bincount(pseudo, minlength=2 if binary else scores.shape[1])
+        record["rounds"].append({"rows": int(len(idx)), "per_class": counts.tolist(), **fit})
+    return record
 
 
 def decide_labels(

@@ -102,8 +102,8 @@ class Prepared:
         :mod:`fairser.training.lever_setup`).
     train_rows : pandas.DataFrame or None
         The labelled source training rows, kept only when a lever fitted after the loop reads
-        them (``erase_on: embedding``); None otherwise, so that a fit does not hold a copy of
-        the manifest.
+        them (``erase_on: embedding``, ``self_train``); None otherwise, so that a fit does not
+        hold a copy of the manifest.
     """
 
     config: TrainConfig
@@ -355,7 +355,11 @@ def prepare_fit(
         std=std,
         input_stats=input_stats,
         levers=setup,
-        train_rows=tr_rows if cfg.erase != "none" and cfg.erase_on == "embedding" else None,
+        train_rows=(
+            tr_rows
+            if (cfg.erase != "none" and cfg.erase_on == "embedding") or cfg.self_train > 0
+            else None
+        ),
     )
 
 
