@@ -29,6 +29,7 @@ ALL_LEVERS = {
     "erase": "leace",
     "thresholds": "parity",
     "selection": "target-parity",
+    "self_train": 0.25,
 }
 
 
@@ -72,6 +73,8 @@ def test_digest_unchanged_at_lever_defaults() -> None:
         threshold_strength=0.2,
         selection="source-dev",
         selection_weight=3.0,
+        self_train=0.0,
+        self_train_rounds=4,
     )
     assert explicit.digest() == old.digest()
     for change in (
@@ -79,6 +82,7 @@ def test_digest_unchanged_at_lever_defaults() -> None:
         {"erase": "leace"},
         {"thresholds": "parity"},
         {"selection": "target-parity"},
+        {"self_train": 0.2},
     ):
         assert TrainConfig(bucketing=False, **change).digest() != old.digest(), change
     a = TrainConfig(input_norm="per-speaker", speaker_norm_strength=0.5)
