@@ -119,6 +119,10 @@ class FitTask:
         Relative expected cost, for the order in which parallel executors start fits (longest
         first): 2 for a method with a target stage, 1 for a source-only one, 0.05 for a linear
         baseline. Nothing else depends on it.
+    reprobe : bool
+        The fit has a record whose gender probes were measured with an older protocol: rescore
+        its probes from the stored model (:mod:`fairser.experiments.reprobe`), refit when there
+        is none.
     """
 
     spec: FitSpec
@@ -127,6 +131,7 @@ class FitTask:
     keep_embeddings: bool
     index: int
     cost: float = 1.0
+    reprobe: bool = False
 
 
 def plan_fits(cfg: ExperimentConfig, *, baselines: bool = True) -> list[FitSpec]:
