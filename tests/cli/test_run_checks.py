@@ -277,3 +277,20 @@ def test_dry_run_names_kind_root_frontend_and_method(corpora, tmp_path, capsys, 
     assert code == 2, err
     assert err.startswith(f"error: {path}: ") and fragment in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_dry_run_warns_once_about_positions_without_layers(corpora, tmp_path, capsys):
+    path = _config(tmp_path, corpora)
+    code, _, err = _cli(["run", path, "--dry-run"], capsys)
+    assert code in (0, None) and "warning" not in err, err
+    path.write_text(path.read_text().replace(
+        "methods: [source-only, pa]",
+        "methods: [source-only, {name: flat, method: pa, training: {model: {n_layers: 0}}},\n"
+        "  {name: flat-np, method: pa, training: {model: {n_layers: 0, positional: false}}}]"))
+    code, _, err = _cli(["run", path, "--dry-run"], capsys)
+    assert code in (0, None), err
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("warning: methods 'flat': model n_layers: 0 with positional")
+    assert "model: {positional: false}" in lines[0] and "flat-np" not in lines[0]
+    assert "valid; 3 runs" in err and "Traceback" not in err

@@ -169,10 +169,14 @@ class FakeLayers:
         killed by the OS); later fits run normally.
     sleep : float
         Seconds each fit waits (to keep a run busy).
+    started : Path, optional
+        A folder where each fit, before it waits, writes a file named by its process id
+        (which processes are busy with a fit).
     """
 
     def __init__(self, *, crash_at: int | None = None, diverge=(), raise_in=(),
-                 die_marker: Path | None = None, sleep: float = 0.0) -> None:
+                 die_marker: Path | None = None, sleep: float = 0.0,
+                 started: Path | None = None) -> None:
         self.fits: list[dict[str, Any]] = []
         self.crash_at = crash_at
         self.extracted = 0
@@ -180,6 +184,7 @@ class FakeLayers:
         self.raise_in = set(raise_in)
         self.die_marker = die_marker
         self.sleep = sleep
+        self.started = started
 
     def load_corpus(self, spec: str, *, options=None) -> pd.DataFrame:
         kind = spec.split(":", 1)[0]
@@ -199,6 +204,9 @@ class FakeLayers:
         if self.die_marker is not None and not Path(self.die_marker).exists():
             Path(self.die_marker).write_text(str(os.getpid()))
             os._exit(3)
+        if self.started is not None:
+            Path(self.started).mkdir(parents=True, exist_ok=True)
+            (Path(self.started) / str(os.getpid())).write_text(str(method))
         if self.sleep:
             import time
 

@@ -34,7 +34,7 @@ true ones.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ErasedProbe", "embeddings_before_eraser", "erased_probe_inputs", "eraser_of",
-           "eraser_refit"]
+           "eraser_refit", "erases_embedding"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,20 @@ class ErasedProbe:
     pool_x: np.ndarray
     pool_labels: np.ndarray
     pool_groups: np.ndarray
+
+
+def erases_embedding(config: Any) -> bool:
+    """True when a training config (``TrainConfig`` or a mapping) fits an embedding eraser.
+
+    ``erase: leace|qleace`` with ``erase_on: embedding`` (its default): such a model's probes
+    are cross-fitted.
+    """
+    def option(name: str, default: str) -> Any:
+        if isinstance(config, Mapping):
+            return config.get(name, default)
+        return getattr(config, name, default)
+
+    return option("erase", "none") != "none" and option("erase_on", "embedding") == "embedding"
 
 
 def eraser_of(model: Any) -> Any:

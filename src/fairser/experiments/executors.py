@@ -16,6 +16,13 @@ atomically, so the results do not depend on the executor (results.csv is byte-id
 from the timing column). A worker process that dies (killed, out of memory) loses only its
 current fit: ``processes`` restarts the pool and runs the unfinished fits again (up to
 :data:`MAX_RESTARTS` times), Ray retries the task, and a rerun of the command resumes anyway.
+
+``processes`` workers never outlive the grid: each asks the kernel to end it when its parent
+dies (Linux ``prctl(PR_SET_PDEATHSIG)``) and watches its parent pid from a thread (every OS),
+so a parent killed with SIGKILL takes its workers with it
+(:mod:`fairser.experiments.worker_lifetime`). SIGTERM (or Ctrl-C) on the parent terminates
+the workers and raises :class:`GridTerminated` (one line, exit code 143): the fits being
+trained are lost, the finished ones keep their records, and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -32,9 +39,17 @@ from multiprocessing import get_context
 from typing import Any, Protocol
 
 from fairser.errors import ConfigError, FairserError
+from fairser.experiments.worker_lifetime import (
+    WATCH_INTERVAL_S,
+    GridTerminated,
+    die_with_parent,
+    sigterm_stops_grid,
+    stop_workers,
+)
 
-__all__ = ["MAX_RESTARTS", "Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor",
-           "available_cores", "parse_executor", "submission_order"]
+__all__ = ["MAX_RESTARTS", "WATCH_INTERVAL_S", "Executor", "GridTerminated", "LocalExecutor",
+           "ProcessExecutor", "RayExecutor", "available_cores", "parse_executor",
+           "submission_order"]
 
 #: Pool restarts after a worker process died, before the grid stops (finished fits are kept).
 MAX_RESTARTS = 3
@@ -110,8 +125,10 @@ def _load_context(key: str, payload: bytes, threads: int) -> Any:
     return ctx
 
 
-def _init_worker(key: str, payload: bytes, threads: int) -> None:
-    """Process-pool initializer: the grid context, once per worker."""
+def _init_worker(key: str, payload: bytes, threads: int, parent: int | None = None) -> None:
+    """Process-pool initializer: tie the worker to its parent, then the grid context."""
+    if parent is not None:
+        die_with_parent(parent)
     _load_context(key, payload, threads)
 
 
@@ -150,29 +167,12 @@ class ProcessExecutor:
         threads = self.threads or max(1, available_cores() // self.workers)
         pending = submission_order(tasks)
         restarts = 0
-        while pending:
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)),
-                                       mp_context=get_context("spawn"),
-                                       initializer=_init_worker,
-                                       initargs=(key, payload, threads))
-            broken = False
-            try:
-                futures = {pool.submit(_call_in_worker, key, fn, t): t for t in pending}
-                remaining = set(futures)
-                while remaining and not broken:
-                    done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                    for fut in sorted(done, key=lambda f: futures[f].index):
-                        try:
-                            outcome = fut.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            continue
-                        task = futures[fut]
-                        pending.remove(task)
-                        on_done(task, outcome)
-            finally:
-                pool.shutdown(wait=not broken, cancel_futures=True)
-            if broken:
+        with sigterm_stops_grid():
+            while pending:
+                broken = self._run_pool(fn, tasks=pending, on_done=on_done,
+                                        initargs=(key, payload, threads, os.getpid()))
+                if not broken:
+                    continue
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise FairserError(
@@ -180,6 +180,40 @@ class ProcessExecutor:
                         f"({len(pending)} fit(s) unfinished; killed or out of memory?); "
                         "finished fits are kept: rerun to resume, with fewer workers if "
                         "memory is short")
+
+    def _run_pool(self, fn: Callable[[Any, Any], Any], *, tasks: list[Any], on_done: OnDone,
+                  initargs: tuple[Any, ...]) -> bool:
+        """One pool over ``tasks`` (finished ones removed from it); True if a worker died.
+
+        Interrupted (SIGTERM, Ctrl-C), the workers are terminated before the exception goes
+        on; any other exception of a fit lets the running fits finish first.
+        """
+        key = initargs[0]
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
+                                   mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=initargs)
+        broken = False
+        try:
+            futures = {pool.submit(_call_in_worker, key, fn, t): t for t in tasks}
+            remaining = set(futures)
+            while remaining and not broken:
+                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: futures[f].index):
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    task = futures[fut]
+                    tasks.remove(task)
+                    on_done(task, outcome)
+        except (KeyboardInterrupt, GridTerminated):
+            broken = True  # do not wait for the fits being trained
+            stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+        return broken
 
 
 def _ray_call(key: str, payload: bytes, fn: Callable[[Any, Any], Any], task: Any,

@@ -6,7 +6,9 @@ and the target's evaluation rows, saves the model, an embedding sample and the p
 predictions, and writes the record last, atomically. A record therefore means a finished fit;
 a fit killed midway leaves none and is simply run again (its training resumes from the last
 checkpoint in ``work/``). Fits know nothing about executors: everything they need travels in a
-picklable :class:`GridContext`.
+picklable :class:`GridContext`. A task flagged ``reprobe`` (a finished fit whose record holds
+probes of an older protocol) only rescores its probes from the stored model
+(:func:`fairser.experiments.reprobe.rescore_probes`) and is trained again when it cannot.
 
 A fit that fails on its own is recorded with ``status: failed`` and the reason, its result rows
 carry no metric (never a constant prediction scored as UAR 0.5 and dSP 0), and the grid goes
@@ -35,16 +37,17 @@ from fairser.errors import FairserError, TrainingError
 from fairser.experiments.backend import Backend
 from fairser.experiments.baseline import fit_linear_baseline
 from fairser.experiments.config import ExperimentConfig
-from fairser.experiments.crossfit import erased_probe_inputs
 from fairser.experiments.inputs import GridData, evaluated_rows, source_train
 from fairser.experiments.planning import FitTask, training_options
+from fairser.experiments.reprobe import rescore_probes
 from fairser.experiments.scoring import (
+    PROBE_VERSION,
     base_row,
     genders,
     labels,
     model_outputs,
     prediction_frame,
-    probe,
+    probe_figures,
     score,
 )
 from fairser.experiments.store import ResultsStore, safe_name
@@ -126,6 +129,15 @@ def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
     store = ResultsStore(ctx.root)
     coords = {"method": spec.method, "emotion": spec.emotion, "seed": spec.seed,
               "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep)}
+    if task.reprobe:  # a finished fit scored with an older probe protocol (reprobe module)
+        try:
+            rescored = rescore_probes(ctx.cfg, ctx.backend, ctx.data, task, store)
+        except FIT_FAILURES:
+            rescored = None  # the model does not score any more: train it again
+        if rescored is not None:
+            return FitOutcome(fit_id=task.fit_id, key=spec.key,
+                              fit_s=float(rescored.get("fit_s") or 0.0),
+                              target_uar=_target_uar(rescored["rows"]))
     start = time.perf_counter()
     try:
         if spec.is_baseline:
@@ -149,10 +161,14 @@ def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
         row.update(status="ok", reason="")
     store.save_predictions(task.fit_id, pd.concat(record.pop("predictions"), ignore_index=True))
     store.save(task.fit_id, {**record, "status": "ok", "spec": coords,
-                             "config_hash": task.digest})
-    target_uar = next((r["uar"] for r in record["rows"] if r["role"] == "target"), float("nan"))
+                             "config_hash": task.digest, "probe_version": PROBE_VERSION})
     return FitOutcome(fit_id=task.fit_id, key=spec.key, fit_s=float(record["fit_s"]),
-                      target_uar=float(target_uar))
+                      target_uar=_target_uar(record["rows"]))
+
+
+def _target_uar(rows: list[dict[str, Any]]) -> float:
+    uar = next((r.get("uar") for r in rows if r.get("role") == "target"), None)
+    return float("nan") if uar is None else float(uar)
 
 
 def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict[str, Any]:
@@ -192,17 +208,15 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
         sex = genders(df)
         gc_acc = float(backend.gc_accuracy(sex, gc))
         # an embedding eraser fitted on these rows: probe it cross-fitted (crossfit module)
-        erased = (erased_probe_inputs(model, df, data.features, source=source,
-                                      target=data.adapt[spec.target])
-                  if cfg.probe.enabled else None)
-        probe_acc = probe(backend, cfg, emb, df, erased=erased)
-        probe_mlp = probe(backend, cfg, emb, df, mlp=True, erased=erased)
+        probe_acc, probe_mlp, protocol = probe_figures(
+            backend, cfg, model, df, data.features, emb, source=source,
+            target=data.adapt[spec.target])
         base = base_row(spec, corpus, role, task.digest, fit_s)
         y_true = labels(df, cfg, spec.emotion)
         row, spk = score(backend, cfg, y_true=y_true, y_pred=y_pred, df=df, base=base,
                          gc_acc=gc_acc, probe=probe_acc, probe_mlp=probe_mlp,
                          probe_input=ctx.probe_input.get(corpus, float("nan")),
-                         probe_protocol="plain" if erased is None else "cross-fitted")
+                         probe_protocol=protocol)
         rows.append(row)
         speakers.extend(spk)
         preds.append(prediction_frame(df, base, y_true, y_pred,

@@ -11,7 +11,8 @@ before any corpus is read; ``fairser run --dry-run`` calls the same function.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -119,6 +120,10 @@ class FitTask:
         Relative expected cost, for the order in which parallel executors start fits (longest
         first): 2 for a method with a target stage, 1 for a source-only one, 0.05 for a linear
         baseline. Nothing else depends on it.
+    reprobe : bool
+        The fit has a record whose gender probes were measured with an older protocol: rescore
+        its probes from the stored model (:mod:`fairser.experiments.reprobe`), refit when there
+        is none.
     """
 
     spec: FitSpec
@@ -127,6 +132,7 @@ class FitTask:
     keep_embeddings: bool
     index: int
     cost: float = 1.0
+    reprobe: bool = False
 
 
 def plan_fits(cfg: ExperimentConfig, *, baselines: bool = True) -> list[FitSpec]:
@@ -218,6 +224,8 @@ def check_config(cfg: ExperimentConfig, backend: Backend) -> None:
 
     Builds the training config of every method and sweep point, so every range the training
     layer enforces is checked here too (what ``--dry-run`` calls valid cannot fail on a value).
+    Warns once (:class:`fairser.models.PositionalLeakWarning`) when networks of the grid have
+    ``n_layers: 0`` with position encodings on.
 
     Raises
     ------
@@ -234,20 +242,44 @@ def check_config(cfg: ExperimentConfig, backend: Backend) -> None:
         if cfg.variant(name) is not None and name in reserved:
             raise ConfigError(f"methods.{i}.name: {name!r} is the name of a registered method; "
                               "give the variant another name (e.g. 'recommended')")
+    models: dict[str, Any] = {}
     for method in names:
         variant = cfg.variant(method)
         for point in cfg.sweep_points(method):
             try:
-                backend.train_config(training_options(cfg, point.items(), method))
+                config = backend.train_config(training_options(cfg, point.items(), method))
             except ConfigError as exc:
                 if variant is None:
                     raise
                 raise ConfigError(f"methods: variant {method!r}: {exc}") from None
+            label = method + "".join(f", {k}={v}" for k, v in point.items())
+            models[label] = (config.get("model") if isinstance(config, Mapping)
+                             else getattr(config, "model", None))
+    _warn_positional_leak(models)
     for task in plan_tasks(cfg):
         if len(task.fit_id.encode("utf-8")) > _MAX_ID_BYTES:
             raise ConfigError(f"fit id {task.fit_id[:60]}... is {len(task.fit_id)} characters "
                               f"long, too long for a file name (at most {_MAX_ID_BYTES}); "
                               "shorten the target or condition `name` or the sweep values")
+
+
+def _warn_positional_leak(models: dict[str, Any]) -> None:
+    """One :class:`fairser.models.PositionalLeakWarning` naming every method (and sweep point)
+    whose network has ``n_layers: 0`` with position encodings on (:mod:`fairser.models.
+    spec_checks`); nothing when none has.
+    """
+    if all(m is None for m in models.values()):
+        return  # nothing to check (and no need to import the torch layers)
+    from fairser.models.spec_checks import (
+        PositionalLeakWarning,
+        positional_leak,
+        positional_leak_message,
+    )
+
+    leaky = [label for label, model in models.items() if positional_leak(model)]
+    if leaky:
+        where = "methods " + "; ".join(repr(label) for label in leaky)
+        warnings.warn(positional_leak_message(where), PositionalLeakWarning, stacklevel=3)
 
 
 def condition_of(cfg: ExperimentConfig, label: str) -> SubsampleSpec:

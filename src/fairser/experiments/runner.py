@@ -8,7 +8,8 @@
    corpus;
 3. runs every fit of the plan that has no record yet (:mod:`fairser.experiments.fitting`;
    the linear baseline of :mod:`fairser.experiments.baseline` included), each writing its
-   record atomically;
+   record atomically, and rescores the gender probes of finished fits scored with an older
+   probe protocol (:mod:`fairser.experiments.reprobe`);
 4. gathers the records of the current grid into ``results.parquet`` / ``results.csv``,
    ``per_speaker.csv``, ``predictions.parquet``, ``comparisons.csv`` (paired speaker-bootstrap
    tests of every method against source-only, seeds averaged), ``table.md``, ``report.html`` and
@@ -51,6 +52,7 @@ from fairser.experiments.fitting import FitOutcome, GridContext, run_fit
 from fairser.experiments.inputs import input_probes, load_grid_data
 from fairser.experiments.planning import FitSpec, FitTask, check_config, plan_tasks
 from fairser.experiments.provenance import build_meta
+from fairser.experiments.reprobe import stale_tasks
 from fairser.experiments.store import ResultsStore, RunLock, atomic_write_frame, safe_name
 
 __all__ = ["RESULT_COLUMNS", "ExperimentResult", "run_experiment"]
@@ -177,7 +179,14 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
     probe_input = input_probes(cfg, backend, data, store, console)
     ctx = GridContext(cfg=cfg, backend=backend, data=data, probe_input=probe_input, root=out)
     tasks = plan_tasks(cfg)
-    todo = [t for t in tasks if not store.finished(t.fit_id)]
+    # finished fits scored with an older gender-probe protocol: rescored, never mixed in
+    stale = {t.fit_id: t for t in stale_tasks(cfg, backend, store, tasks)}
+    if stale:
+        console.log(f"{len(stale)} finished fit(s) have gender probes of an older protocol: "
+                    "rescoring them from their stored models (refitting those without one)")
+    todo = [stale.get(t.fit_id, t) for t in tasks
+            if t.fit_id in stale or not store.finished(t.fit_id)]
+    todo_ids = {t.fit_id for t in todo}
     n_skipped = len(tasks) - len(todo)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
@@ -185,7 +194,7 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
         grid = bar.add_task(f"grid ({runner.label})", total=len(tasks), completed=n_skipped)
         if on_run:
             for task in tasks:
-                if task not in todo:
+                if task.fit_id not in todo_ids:
                     on_run(task.spec, True)
 
         def done(task: FitTask, outcome: FitOutcome) -> None:
@@ -224,6 +233,7 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
         "failed": len(failed), "seeds": cfg.seeds, "frontend": cfg.features.frontend,
         "layers": cfg.features.layers, "target_split": cfg.target_split.mode,
         "notes": data.notes, "executor": runner.label,
+        **({"probes_rescored": len(stale)} if stale else {}),
         **({"variants": variants} if (variants := _variants(cfg)) else {})})
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,

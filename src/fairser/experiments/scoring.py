@@ -32,7 +32,7 @@ from fairser.decision import decide
 from fairser.errors import TrainingError
 from fairser.experiments.backend import Backend, FittedModelLike
 from fairser.experiments.config import ExperimentConfig
-from fairser.experiments.crossfit import ErasedProbe
+from fairser.experiments.crossfit import ErasedProbe, erased_probe_inputs
 from fairser.experiments.planning import FitSpec
 
 __all__ = [
@@ -45,7 +45,10 @@ __all__ = [
     "model_outputs",
     "pooled_features",
     "prediction_frame",
+    "PROBE_VERSION",
     "probe",
+    "probe_figures",
+    "probe_notes",
     "probe_rows",
     "score",
     "utterance_keys",
@@ -142,6 +145,13 @@ def probe_rows(n: int, max_rows: int) -> np.ndarray:
     return idx
 
 
+#: Version of the gender-probe protocol a fit's record was scored with (its ``probe_version``):
+#: 1 probed every model's embeddings in-sample (records without the key or a
+#: ``probe_protocol``), 2 cross-fits the probes of embedding-eraser models. Bump it when the
+#: protocol changes, and say in :func:`fairser.experiments.reprobe.needs_reprobe` which fits
+#: it changes: their records are then rescored (or refitted) on resume, never mixed in.
+PROBE_VERSION = 2
+
 #: Cross-fitted probes train on speakers the fold's eraser never saw (``disjoint`` of
 #: :func:`fairser.metrics.probe.refit_per_fold`); False: on the speakers it was refitted on,
 #: where the logistic probe is 0.5 by construction.
@@ -204,6 +214,30 @@ def probe(backend: Backend, cfg: ExperimentConfig, x: np.ndarray, df: pd.DataFra
                      fold_transform=per_fold, balanced=True))
 
 
+def probe_figures(backend: Backend, cfg: ExperimentConfig, model: FittedModelLike,
+                  df: pd.DataFrame, features: Any, emb: np.ndarray, *, source: pd.DataFrame,
+                  target: pd.DataFrame | None) -> tuple[float, float, str]:
+    """``(probe, probe_mlp, probe_protocol)`` of ``model`` on the evaluated rows ``df``.
+
+    ``emb``: the model's embeddings of ``df``; ``source`` / ``target``: the rows passed to fit
+    (a model with an embedding eraser is probed cross-fitted through it, module docstring).
+    """
+    erased = (erased_probe_inputs(model, df, features, source=source, target=target)
+              if cfg.probe.enabled else None)
+    return (probe(backend, cfg, emb, df, erased=erased),
+            probe(backend, cfg, emb, df, mlp=True, erased=erased),
+            "plain" if erased is None else "cross-fitted")
+
+
+def probe_notes(df: pd.DataFrame, protocol: str) -> dict[str, str]:
+    """``probe_note`` / ``probe_mlp_note`` of a cross-fitted probe left empty ({} otherwise)."""
+    from fairser.metrics import NOTE_SUFFIX
+
+    if protocol != "cross-fitted" or not (why := crossfit_note(df)):
+        return {}
+    return {f"{k}{NOTE_SUFFIX}": why for k in ("probe", "probe_mlp")}
+
+
 def _per_speaker(df: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, base: dict[str, Any],
                  *, binary: bool) -> list[dict[str, Any]]:
     from fairser.metrics import unweighted_average_recall
@@ -247,11 +281,7 @@ def score(backend: Backend, cfg: ExperimentConfig, *, y_true: np.ndarray, y_pred
         n_boot=cfg.bootstrap.n_resamples, seed=cfg.bootstrap.seed,
         confidence=cfg.bootstrap.confidence,
         **({} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}))
-    from fairser.metrics import NOTE_SUFFIX
-
-    notes = {}
-    if probe_protocol == "cross-fitted" and crossfit_note(df):
-        notes = {f"{k}{NOTE_SUFFIX}": crossfit_note(df) for k in ("probe", "probe_mlp")}
+    notes = probe_notes(df, probe_protocol)
     row = {**base, **{k: _plain(v) for k, v in metrics.items()}, **notes, "gc_acc": gc_acc,
            "probe": probe, "probe_mlp": probe_mlp, "probe_input": probe_input,
            "probe_protocol": probe_protocol, "n": len(df),

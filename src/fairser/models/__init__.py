@@ -19,6 +19,7 @@ from fairser.models.losses import (
 from fairser.models.network import FairSERNet, NetOutput, NetSpec
 from fairser.models.pooling import AttentiveStatsPooling, MeanPooling, make_pooling
 from fairser.models.reversal import GradientReversal, beta_at, grad_reverse
+from fairser.models.spec_checks import PositionalLeakWarning, positional_leak
 
 __all__ = [
     "AttentiveStatsPooling",
@@ -31,6 +32,7 @@ __all__ = [
     "MeanPooling",
     "NetOutput",
     "NetSpec",
+    "PositionalLeakWarning",
     "SinusoidalPositions",
     "TransformerFrameEncoder",
     "anchor_alignment_loss",
@@ -39,6 +41,7 @@ __all__ = [
     "gender_similarity_loss",
     "grad_reverse",
     "make_pooling",
+    "positional_leak",
     "weighted_bce",
     "weighted_ce",
 ]
