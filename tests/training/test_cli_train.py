@@ -147,3 +147,20 @@ def test_device_and_precision_flags_are_checked_in_one_line(
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_train_warns_once_about_position_encodings_without_layers(tmp_path) -> None:
+    """``n_layers: 0`` with positions on (the default): one yellow line naming the fix, before
+    anything else happens (here the missing corpus, which still ends the command as usual)."""
+    path = tmp_path / "run.yaml"
+    cfg = {"source": f"ravdess:{tmp_path / 'no-such-corpus'}", "method": "source-only",
+           "emotion": "angry", "training": {"model": {"n_layers": 0}}}
+    _write(path, cfg)
+    result = CliRunner().invoke(app, ["train", str(path), "--no-progress"])
+    assert result.exit_code != 0
+    lines = [x for x in result.output.splitlines() if x.startswith("warning: ")]
+    assert len(lines) == 1 and "model: {positional: false}" in lines[0], result.output
+    assert "run.yaml: training" in lines[0]
+    _write(path, {**cfg, "training": {"model": {"n_layers": 0, "positional": False}}})
+    quiet = CliRunner().invoke(app, ["train", str(path), "--no-progress"])
+    assert "warning: " not in quiet.output

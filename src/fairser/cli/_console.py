@@ -9,10 +9,13 @@ kind) never wrap at all; the other columns give way first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -40,3 +43,27 @@ def make_table(*headers: str, keep: Sequence[str] = (), **options: Any) -> Table
     for header in headers:
         table.add_column(header, overflow="fold", no_wrap=header in keep)
     return table
+
+
+@contextmanager
+def config_warnings(console: Console) -> Iterator[None]:
+    """Print a config's warnings as one yellow ``warning:`` line each.
+
+    :class:`fairser.models.PositionalLeakWarning` (``n_layers: 0`` with position encodings),
+    which the experiment config check (``fairser.experiments.planning.check_config``) and
+    ``fairser train``'s config loading warn with; any other warning is shown as Python shows it.
+    """
+    from fairser.models.spec_checks import PositionalLeakWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, PositionalLeakWarning):
+                console.print(f"[yellow]warning[/]: {escape(str(message))}", highlight=False)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", PositionalLeakWarning)
+        yield

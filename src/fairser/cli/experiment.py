@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import math
 import shlex
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -15,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fairser.cli._console import make_console
+from fairser.cli._console import config_warnings, make_console
 from fairser.errors import ConfigError, FairserError
 
 
@@ -39,30 +36,6 @@ def _summary(console: Console, result) -> None:
                       "(status 'failed' in results.csv, not scored); the others are complete; "
                       "a rerun tries the failed ones again", highlight=False)
         raise typer.Exit(code=1)
-
-
-@contextmanager
-def _config_warnings(console: Console) -> Iterator[None]:
-    """Print the experiment config's warnings as one yellow ``warning:`` line each.
-
-    :class:`fairser.models.PositionalLeakWarning` (``n_layers: 0`` with position encodings),
-    which the config check (``fairser.experiments.planning.check_config``) warns with; any
-    other warning is shown as Python shows it.
-    """
-    from fairser.models.spec_checks import PositionalLeakWarning
-
-    with warnings.catch_warnings():
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, PositionalLeakWarning):
-                console.print(f"[yellow]warning[/]: {escape(str(message))}", highlight=False)
-            else:
-                shown(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = show
-        warnings.simplefilter("always", PositionalLeakWarning)
-        yield
 
 
 def run(
@@ -93,7 +66,7 @@ def run(
     cfg = load_config(config)
     if dry_run_only:
         try:
-            with _config_warnings(console):
+            with config_warnings(console):
                 found = dry_run(cfg, default_backend(), out_dir=out, executor=runner)
         except FairserError as exc:
             raise ConfigError(f"{config}: {exc}") from None
@@ -108,7 +81,7 @@ def run(
     command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else [])
                                           + (["--executor", executor] if executor != "local"
                                              else []))
-    with _config_warnings(console):
+    with config_warnings(console):
         result = _run(cfg, out_dir=out, progress=progress, console=console, command=command,
                       executor=runner)
     _summary(console, result)

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fairser.cli._console import make_console
+from fairser.cli._console import config_warnings, make_console
 
 
 def register(app: typer.Typer) -> None:
@@ -49,9 +49,11 @@ def register(app: typer.Typer) -> None:
             check_device_name(device)
         if precision is not None and precision not in PRECISIONS:
             raise ConfigError(f"--precision {precision!r} is not one of {' | '.join(PRECISIONS)}")
-        _, summary = run_from_file(
-            config, progress=progress, device=device, precision=precision, num_workers=workers
-        )
+        with config_warnings(make_console(stderr=True)):
+            _, summary = run_from_file(
+                config, progress=progress, device=device, precision=precision,
+                num_workers=workers,
+            )
         if summary.get("rank", 0) != 0:
             return  # a non-zero rank of a torchrun launch: rank 0 prints
         if as_json:

@@ -21,6 +21,7 @@ DistributedDataParallel on N processes (see :func:`run_from_file`).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ from fairser.decision import decide
 from fairser.device import resolve_device
 from fairser.errors import ConfigError
 from fairser.metrics import unweighted_average_recall
+from fairser.models.spec_checks import (
+    PositionalLeakWarning,
+    positional_leak,
+    positional_leak_message,
+)
 from fairser.training.api import FittedModel, fit
 from fairser.training.config import TrainConfig, _Strict
 from fairser.training.distributed import process_group
@@ -208,6 +214,9 @@ def run_from_file(
     from fairser.features import extract
 
     cfg = load_run_config(path)
+    if positional_leak(cfg.training.model):
+        warnings.warn(positional_leak_message(f"{path}: training"), PositionalLeakWarning,
+                      stacklevel=2)
     dev = resolve_device(device or cfg.training.device)
     with process_group(dev) as dist:
         main = dist.is_main
