@@ -112,3 +112,22 @@ def test_tradeoff_applies_to_variants_and_sweeps_together(results_factory, tmp_p
                      ignore_index=True)
     assert has_tradeoff(both)
     _check_png(plot_pareto(both, tmp_path / "both.png"))
+
+
+@pytest.mark.parametrize("n", [3, 10, 11, 20])
+def test_every_method_of_a_figure_gets_its_own_colour(n) -> None:
+    from fairser.report._figure import method_colors
+
+    colors = method_colors([f"method-{i}" for i in range(n)])
+    assert len(colors) == n and len(set(colors.values())) == n
+
+
+def test_known_methods_keep_their_colour_and_extra_methods_take_free_ones() -> None:
+    from fairser.report._figure import method_colors
+
+    known = ["linear-baseline", "source-only", "pa", "pa-adv", "pa-cfa"]
+    extra = ["recommended", "recommended-pe", "recommended-qleace"]  # ranks 8, 9, 10
+    mixed = method_colors(known + extra)
+    assert len(set(mixed.values())) == len(known) + len(extra)
+    alone = method_colors(known)
+    assert all(mixed[m] == alone[m] for m in known)

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from fairser.report._order import method_rank
+from fairser.report._order import method_order, method_rank
 from fairser.report._results import (
     NOTE_SUFFIX,
     ReportError,
@@ -92,10 +92,19 @@ def successful(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, Any]:
-    """A tab10 colour per method, fixed by the method's display rank."""
-    cmap = matplotlib.colormaps["tab10"]
+    """A colour per method: tab10 for up to ten methods, tab20 beyond. The known methods
+    (:func:`~fairser.report._order.method_order`) keep the colour of their display rank in
+    every figure; the others take the first colours no method of the figure uses, so that no
+    two methods of a figure share one (while the palette lasts)."""
     ranks = method_rank(methods)
-    return {m: cmap(ranks[m] % 10) for m in ranks}
+    n = 10 if len(ranks) <= 10 else 20
+    cmap = matplotlib.colormaps[f"tab{n}"]
+    n_known = len(method_order())
+    index = {m: r % n for m, r in ranks.items() if r < n_known}
+    free = [i for i in range(n) if i not in set(index.values())]
+    for k, m in enumerate(m for m, r in sorted(ranks.items(), key=lambda t: t[1]) if r >= n_known):
+        index[m] = free[k] if k < len(free) else ranks[m] % n
+    return {m: cmap(index[m]) for m in ranks}
 
 
 def bar_errors(agg: pd.DataFrame, metric: str) -> np.ndarray:
