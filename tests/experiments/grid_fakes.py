@@ -301,3 +301,19 @@ def fake_write_report(results, out_dir, *, embeddings=None, title="", meta=None,
     path.write_text(f"<html>{title} {len(results)} {sorted(embeddings or {})} "
                     f"comparisons={n_cmp}</html>")
     return path
+
+
+def recipe_grid_config(name: str, *, methods: list, probe: dict) -> Any:
+    """A one-seed, one-emotion grid of the fake corpora with tiny real training (the recipe
+    tests' shared experiment; ``methods`` and ``probe`` vary)."""
+    from fairser.experiments import parse_config
+
+    return parse_config({
+        "name": name, "source": "fake-source:/x", "targets": ["fake-target:/y"],
+        "emotions": ["angry", "happy", "sad", "neutral"], "run_emotions": ["angry"],
+        "methods": methods, "seeds": [0], "linear_baseline": False,
+        "bootstrap": {"n_resamples": 0}, "probe": probe,
+        "training": {"stage1_epochs": 2, "stage2_epochs": 1, "batch_size": 16,
+                     "num_threads": 1, "speaker_norm_min_utterances": 2,
+                     "model": {"d_model": 16, "n_heads": 2, "ff_dim": 16, "embed_dim": 8,
+                               "gc_hidden": 8}}})

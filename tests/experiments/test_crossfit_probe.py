@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from grid_fakes import FakeFeatures, FakeLayers, make_manifest
+from grid_fakes import FakeFeatures, FakeLayers, make_manifest, recipe_grid_config
 from rich.console import Console
 
 from fairser.experiments import RECOMMENDED, parse_config, run_experiment
@@ -132,15 +132,7 @@ def recipe_run(tmp_path_factory):
                                   train_config=train_config, load_model=FittedModel.load,
                                   mlp_probe=mlp_gender_probe)
     root = tmp_path_factory.mktemp("crossfit")
-    cfg = parse_config({
-        "name": "crossfit", "source": "fake-source:/x", "targets": ["fake-target:/y"],
-        "emotions": ["angry", "happy", "sad", "neutral"], "run_emotions": ["angry"],
-        "methods": ["source-only", RECOMMENDED], "seeds": [0], "linear_baseline": False,
-        "bootstrap": {"n_resamples": 0}, "probe": {"mlp": True},
-        "training": {"stage1_epochs": 2, "stage2_epochs": 1, "batch_size": 16,
-                     "num_threads": 1, "speaker_norm_min_utterances": 2,
-                     "model": {"d_model": 16, "n_heads": 2, "ff_dim": 16, "embed_dim": 8,
-                               "gc_hidden": 8}}})
+    cfg = recipe_grid_config("crossfit", methods=["source-only", RECOMMENDED], probe={"mlp": True})
     result = run_experiment(cfg, out_dir=root / "run", progress=False,
                             console=Console(quiet=True), backend=backend)
     assert not result.failed, result.failed

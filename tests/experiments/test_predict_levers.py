@@ -13,10 +13,10 @@ import dataclasses
 import numpy as np
 import pytest
 import soundfile as sf
-from grid_fakes import FakeLayers
+from grid_fakes import FakeLayers, recipe_grid_config
 from rich.console import Console
 
-from fairser.experiments import RECOMMENDED, parse_config, predict_files, run_experiment
+from fairser.experiments import RECOMMENDED, predict_files, run_experiment
 
 
 def _real_training(layers: FakeLayers):
@@ -35,15 +35,7 @@ def recipe_run(tmp_path_factory):
     layers = FakeLayers()
     backend = _real_training(layers)
     root = tmp_path_factory.mktemp("levers")
-    cfg = parse_config({
-        "name": "levers", "source": "fake-source:/x", "targets": ["fake-target:/y"],
-        "emotions": ["angry", "happy", "sad", "neutral"], "run_emotions": ["angry"],
-        "methods": [RECOMMENDED], "seeds": [0], "linear_baseline": False,
-        "bootstrap": {"n_resamples": 0}, "probe": {"enabled": False},
-        "training": {"stage1_epochs": 2, "stage2_epochs": 1, "batch_size": 16,
-                     "num_threads": 1, "speaker_norm_min_utterances": 2,
-                     "model": {"d_model": 16, "n_heads": 2, "ff_dim": 16, "embed_dim": 8,
-                               "gc_hidden": 8}}})
+    cfg = recipe_grid_config("levers", methods=[RECOMMENDED], probe={"enabled": False})
     result = run_experiment(cfg, out_dir=root / "run", progress=False,
                             console=Console(quiet=True), backend=backend)
     assert not result.failed, result.failed

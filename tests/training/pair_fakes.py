@@ -12,6 +12,18 @@ import pandas as pd
 EMOTIONS = ("angry", "happy", "sad", "neutral")
 
 
+#: Tiny training options for lever tests (a few epochs of a 16-wide network).
+TINY = {
+    "model": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "embed_dim": 16, "gc_hidden": 8},
+    "stage1_epochs": 3,
+    "stage2_epochs": 2,
+    "batch_size": 32,
+    "frame_stride": 3,
+    "max_frames": 8,
+    "num_threads": 1,
+}
+
+
 @dataclass
 class FakeFeatures:
     """Dict-backed stand-in for fairser.features.FeatureSet (same attributes)."""

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from pair_fakes import TINY
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
@@ -15,15 +16,6 @@ from fairser.errors import ConfigError, TrainingError
 from fairser.training import METHODS, FittedModel, TrainConfig, fit
 from fairser.training.output_levers import parity_gap
 
-TINY = {
-    "model": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "embed_dim": 16, "gc_hidden": 8},
-    "stage1_epochs": 3,
-    "stage2_epochs": 2,
-    "batch_size": 32,
-    "frame_stride": 3,
-    "max_frames": 8,
-    "num_threads": 1,
-}
 ALL_LEVERS = {
     "input_norm": "per-speaker",
     "erase": "leace",

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pair_fakes import TINY
 
 from fairser.training import fit
 from fairser.training.output_levers import pseudo_labels
-
-TINY = {
-    "model": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "embed_dim": 16, "gc_hidden": 8},
-    "stage1_epochs": 3,
-    "stage2_epochs": 2,
-    "batch_size": 32,
-    "frame_stride": 3,
-    "max_frames": 8,
-    "num_threads": 1,
-}
 
 
 def test_binary_pseudo_labels_take_the_extremes_of_each_gender() -> None:

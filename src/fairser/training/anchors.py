@@ -24,7 +24,8 @@ from sklearn.cluster import MiniBatchKMeans
 from fairser.audio import load_audio
 from fairser.errors import FairserError, TrainingError
 from fairser.training.data import Split
-from fairser.training.rows import RowReader, pool_time
+from fairser.training.pooling import pool_time
+from fairser.training.rows import RowReader
 
 __all__ = ["VOICED_ZCR", "AnchorTable", "anchor_assignments", "frame_activity"]
 

@@ -73,6 +73,7 @@ def _fit_output_levers(
         return
     binary = cfg.task == "binary"
     record: dict[str, Any] = {}
+    emb_tr = emb_tg = None  # the embeddings as predict sees them, once the eraser is fitted
     if cfg.erase != "none" and cfg.erase_on == "embedding":
         tr = prep.train_rows
         e_tr = model.outputs(tr, features, warn=False).embedding
@@ -108,14 +109,19 @@ def _fit_output_levers(
             weight_decay=cfg.weight_decay,
         )
         model.levers.embedding_eraser = eraser
+        emb_tr = erased
+        emb_tg = apply_embedding_eraser(eraser, e_tg, keyed[1], what="fit", warn=False)
     if cfg.self_train > 0:  # after the eraser: the embeddings as predict will see them
+        if emb_tr is None or emb_tg is None:
+            emb_tr = model.outputs(prep.train_rows, features, warn=False).embedding
+            emb_tg = model.outputs(setup.rows, features, warn=False).embedding
         known = np.asarray([v is not None for v in setup.genders], dtype=bool)
         torch.manual_seed(seed)
         record["self_train"] = self_train_head(
             model.net,
-            model.outputs(prep.train_rows, features, warn=False).embedding,
+            emb_tr,
             prep.data.train.y,
-            model.outputs(setup.rows.loc[known], features, warn=False).embedding,
+            emb_tg[known],
             np.asarray(setup.genders, dtype=object)[known],
             fraction=cfg.self_train,
             rounds=cfg.self_train_rounds,

@@ -1,15 +1,16 @@
 """Reading features per batch: one row from the store -> the tensor the network sees.
 
 :class:`RowReader` turns a row's ``(L, T, D)`` store entry into its training input: average
-pooling over ``frame_stride`` frames, a centred crop to ``max_frames``, a finiteness check,
+pooling over ``frame_stride`` frames and a centred crop to ``max_frames``
+(:func:`fairser.training.pooling.pool_time`), a finiteness check,
 and (``input_norm: per-corpus``) standardisation with its corpus's statistics. Features keep
 the store's float16 when it has it (the network casts to float32), float32 otherwise.
 
 :class:`StreamDataset` serves rows of one or more splits to a ``torch`` DataLoader
 (:func:`make_loader`) whose batch sampler is the epoch's plan; :func:`collate` pads a batch to
 its own longest row. Nothing here holds more than one batch of frames, so a fit's memory does
-not grow with the corpus (a fit whose rows all fit in ``cache_mb`` keeps them after the first
-epoch instead of reading them again); :func:`streaming_stats` computes input statistics in
+not grow with the corpus (a fit whose rows all fit in ``cache_mb`` reads each from the store
+once and keeps it: :func:`row_cache`); :func:`streaming_stats` computes input statistics in
 one pass. Every :data:`TRIM_EVERY` batches the dataset hands the C heap's free pages back to the
 system (:func:`release_free_heap`): batches of varying lengths otherwise leave glibc's heap
 fragmented, and the process's memory creeping up with the number of steps (measured: +190 MB
@@ -29,6 +30,7 @@ import torch
 
 from fairser.errors import TrainingError
 from fairser.training.data import FeatureSource, Split
+from fairser.training.pooling import pool_time
 
 __all__ = [
     "HALF_MAX",
@@ -39,7 +41,6 @@ __all__ = [
     "StreamDataset",
     "collate",
     "make_loader",
-    "pool_time",
     "release_free_heap",
     "row_cache",
     "streaming_stats",
@@ -85,58 +86,6 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def _mean_in_order(win: np.ndarray) -> np.ndarray:
-    """(L, n, k, D) float32 -> (L, n, D): each window's k frames summed in order, divided by k.
-
-    Explicit adds: a reduction may reorder the additions (its result then differs in the last
-    bit from the stacked implementation's). numpy, not torch: the same IEEE float32 adds at a
-    fraction of torch's per-call cost on these small arrays.
-    """
-    k = win.shape[2]
-    if k == 1:
-        return win[:, :, 0].copy()
-    acc = win[:, :, 0] + win[:, :, 1]
-    for j in range(2, k):
-        acc += win[:, :, j]
-    acc /= np.float32(k)
-    return acc
-
-
-def pool_time(
-    a: np.ndarray, stride: int, max_frames: int | None = None, *, half: bool = False
-) -> np.ndarray:
-    """Average-pool (L, T, D) over time (kernel = stride = ``stride``, last window partial),
-    then keep the centred ``max_frames`` pooled frames.
-
-    Only the raw frames of the kept windows are read. Each window is summed in frame order and
-    divided by its frame count, in float32; the result is float32, or rounded to float16 when
-    ``half``.
-
-    Raises
-    ------
-    ValueError
-        When a pooled value is NaN or infinite.
-    """
-    L, T, D = a.shape
-    if stride == 1 or T <= 1:
-        stride = 1
-    pooled = -(-T // stride)
-    keep = pooled if max_frames is None else min(pooled, max_frames)
-    start = (pooled - keep) // 2
-    raw = np.array(a[:, start * stride : min(T, (start + keep) * stride)])  # the kept frames
-    # float16 -> float32 through torch (numpy's conversion is several times slower)
-    x = torch.from_numpy(raw).float().numpy() if raw.dtype == np.float16 else raw.astype(
-        np.float32, copy=False)
-    full = min(start + keep, T // stride) - start  # windows of ``stride`` frames
-    out = x if stride == 1 else _mean_in_order(x[:, : full * stride].reshape(L, full, stride, D))
-    if keep > full:  # the partial last window
-        out = np.concatenate([out, _mean_in_order(x[:, full * stride :][:, None])], axis=1)
-    # one pass: a finite sum means finite values (features are far below float32's range)
-    if not np.isfinite(out.sum()) and not np.isfinite(out).all():
-        raise ValueError("features hold NaN or inf")
-    return torch.from_numpy(out).half().numpy() if half else out
 
 
 @dataclass(frozen=True)
