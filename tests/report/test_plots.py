@@ -131,3 +131,38 @@ def test_known_methods_keep_their_colour_and_extra_methods_take_free_ones() -> N
     assert len(set(mixed.values())) == len(known) + len(extra)
     alone = method_colors(known)
     assert all(mixed[m] == alone[m] for m in known)
+
+
+def test_pareto_hides_overlapping_labels_off_the_front_only(results_factory, tmp_path,
+                                                            monkeypatch) -> None:
+    import fairser.report.tradeoff as tradeoff
+
+    figures = []
+    real_save = tradeoff.save
+    monkeypatch.setattr(tradeoff, "save", lambda fig, path: figures.append(fig)
+                        or real_save(fig, path))
+    plain = results_factory(seeds=(0,))
+    # six sweep points of one variant at (almost) the same place: their labels must collide
+    variant = plain[plain.method == "pa"].assign(method="recommended")
+    crowd = pd.concat(
+        [variant.assign(sweep=f"threshold_strength={w}", uar=variant.uar + 1e-4 * i)
+         for i, w in enumerate((0, 0.2, 0.4, 0.6, 0.8, 1))],
+        ignore_index=True,
+    )
+    _check_png(plot_pareto(pd.concat([plain, crowd], ignore_index=True), tmp_path / "c.png"))
+    fig = figures[-1]
+    assert "label(s) of points off the front hidden" in fig.get_suptitle()
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if "=" in t.get_text() or t.get_text() in
+                  {"source-only", "pa", "pa-cfa", "pa-adv", "pa-rew", "pa-fairw"}]
+        shown = [t for t in labels if t.get_visible()]
+        assert 0 < len(shown) < len(labels)
+        # every bold (front) label is shown, and no two shown labels overlap
+        assert all(t.get_visible() for t in labels if t.get_fontweight() == "bold")
+        r = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(r) for t in shown if t.get_fontweight() != "bold"]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    # nothing to hide -> the plain title
+    figures.clear()
+    plot_pareto(pd.concat([plain, variant], ignore_index=True), tmp_path / "v.png")
+    assert "hidden" not in figures[-1].get_suptitle()

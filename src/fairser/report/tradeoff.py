@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -68,7 +70,9 @@ def plot_pareto(
     """UAR against each fairness gap for every configuration, with the Pareto front drawn.
 
     One row of panels per corpus block of ``role`` (a target corpus, a condition), one column
-    per fairness metric. Every point is labelled with its configuration.
+    per fairness metric. Every point is drawn; every point on the front is labelled with its
+    configuration, and every other point too unless its label would overlap one already
+    placed (the figure's title then says so; every configuration is in the results table).
 
     Parameters
     ----------
@@ -105,6 +109,7 @@ def plot_pareto(
     colors = method_colors(df["method"])
     ranks = method_rank(df["method"])
     blocks = ordered_blocks(df)
+    labels: list[tuple[Any, list[tuple[Any, bool]]]] = []
     fig = Figure(figsize=(6.4 * len(fairness) + 1.6, 4.8 * len(blocks)), layout="constrained")
     axes = fig.subplots(len(blocks), len(fairness), squeeze=False)
     for r, (values, part) in enumerate(blocks):
@@ -115,7 +120,7 @@ def plot_pareto(
                 "_rank", kind="stable"
             )
             front = pareto_front(agg, x="uar", y=metric).to_numpy()
-            _draw_points(ax, agg, metric, front, colors)
+            labels.append((ax, _draw_points(ax, agg, metric, front, colors)))
             pts = agg[front].sort_values(metric)
             ax.step(pts[metric], pts["uar"], where="post", color="black", lw=1, ls="--", zorder=2)
             undrawn = int((~agg[["uar", metric]].notna().all(axis=1)).sum())
@@ -135,14 +140,46 @@ def plot_pareto(
         Line2D([], [], color="black", marker="o", mfc="white", ls="--", label="Pareto front")
     )
     fig.legend(handles=handles, loc="outside right upper", fontsize=9, title="method")
-    fig.suptitle(
-        "Trade-off: each point a configuration (mean over seeds and emotions; bars: seed sd)"
-    )
+    title = "Trade-off: each point a configuration (mean over seeds and emotions; bars: seed sd)"
+    fig.suptitle(title)
+    hidden = _declutter(fig, labels)
+    if hidden:
+        fig.suptitle(f"{title}\n{hidden} label(s) of points off the front hidden where they "
+                     "overlapped another label")
     return save(fig, path)
 
 
-def _draw_points(ax, agg: pd.DataFrame, metric: str, front, colors: dict) -> None:
-    """Every configuration as a labelled point; front points bold, the others faded."""
+def _declutter(fig: Figure, labels: list[tuple[Any, list[tuple[Any, bool]]]]) -> int:
+    """Hide off-front labels that overlap a label already kept; the number hidden.
+
+    Front labels are always kept; the others are taken in drawing order (method rank).
+    """
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()  # the constrained layout places the axes, so the boxes are final
+    renderer = fig.canvas.get_renderer()
+    hidden = 0
+    for _ax, texts in labels:
+        kept = [t.get_window_extent(renderer) for t, on in texts if on]
+        for text, on in texts:
+            if on:
+                continue
+            box = text.get_window_extent(renderer)
+            if any(box.overlaps(other) for other in kept):
+                text.set_visible(False)
+                hidden += 1
+            else:
+                kept.append(box)
+    return hidden
+
+
+def _draw_points(
+    ax, agg: pd.DataFrame, metric: str, front, colors: dict
+) -> list[tuple[Any, bool]]:
+    """Every configuration as a labelled point; front points bold, the others faded.
+
+    Returns each label with whether its point is on the front.
+    """
+    texts: list[tuple[Any, bool]] = []
     for i, (_, row) in enumerate(agg.iterrows()):
         if not (pd.notna(row[metric]) and pd.notna(row["uar"])):
             continue
@@ -163,7 +200,7 @@ def _draw_points(ax, agg: pd.DataFrame, metric: str, front, colors: dict) -> Non
             elinewidth=0.7,
             zorder=3 if on else 2,
         )
-        ax.annotate(
+        text = ax.annotate(
             method_label(row["method"], row["sweep"]),
             (row[metric], row["uar"]),
             fontsize=7,
@@ -172,3 +209,5 @@ def _draw_points(ax, agg: pd.DataFrame, metric: str, front, colors: dict) -> Non
             alpha=1.0 if on else 0.6,
             fontweight="bold" if on else "normal",
         )
+        texts.append((text, on))
+    return texts
