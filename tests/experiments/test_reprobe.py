@@ -117,6 +117,9 @@ def test_an_old_protocol_record_is_rescored_from_its_model(finished, tmp_path):
     result = _run(folder, calls)
     assert calls == []  # rescored from the stored model, nothing trained
     assert result.n_skipped == 1 and not result.failed
+    assert result.n_rescored == 1  # counted as rescored, not as trained
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["probes_rescored"] == 1 and meta["invocations"][-1]["trained"] == 0
     res = result.results.set_index(["method", "role"])
     target = res.loc[("recommended", "target")]
     assert target["probe_protocol"] == "cross-fitted"
@@ -145,6 +148,7 @@ def test_an_old_protocol_record_without_a_model_is_refitted(finished, tmp_path):
     calls: list[str] = []
     result = _run(folder, calls)
     assert calls == ["pa"]  # the recommended variant trains pa
+    assert result.n_rescored == 0  # trained again, counted as trained
     res = result.results.set_index(["method", "role"])
     assert res.loc[("recommended", "target"), "probe_protocol"] == "cross-fitted"
     assert res.loc[("recommended", "target"), "probe"] != 0.123
@@ -167,3 +171,18 @@ def test_which_records_need_new_probes():
     assert not needs_reprobe(cfg, eraser, {**in_sample, "status": "failed"})
     off = parse_config({**SETTINGS, "probe": {"enabled": False}})
     assert not needs_reprobe(off, eraser, in_sample)
+
+
+def test_the_cli_summary_counts_rescored_fits_apart():
+    from types import SimpleNamespace
+
+    from fairser.cli.experiment import _summary
+
+    console = Console(record=True, width=200)
+    result = SimpleNamespace(n_runs=10, n_skipped=6, n_rescored=3, wall_s=5.0, notes=[],
+                             out_dir=Path("run"), table=None, report=None, failed=[])
+    _summary(console, result)
+    assert "10 runs (1 trained, 3 rescored, 6 reused)" in console.export_text()
+    console = Console(record=True, width=200)
+    _summary(console, SimpleNamespace(**{**vars(result), "n_rescored": 0}))
+    assert "10 runs (4 trained, 6 reused)" in console.export_text()

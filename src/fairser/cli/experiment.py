@@ -18,8 +18,10 @@ from fairser.errors import ConfigError, FairserError
 
 def _summary(console: Console, result) -> None:
     """Print what a grid produced; exit 1 (after printing) when some fits failed."""
-    done = result.n_runs - result.n_skipped
-    console.print(f"[bold green]done[/]: {result.n_runs} runs ({done} trained, "
+    rescored = getattr(result, "n_rescored", 0)
+    done = result.n_runs - result.n_skipped - rescored
+    again = f"{rescored} rescored, " if rescored else ""
+    console.print(f"[bold green]done[/]: {result.n_runs} runs ({done} trained, {again}"
                   f"{result.n_skipped} reused) in {result.wall_s:.0f} s")
     for note in result.notes:
         console.print(f"[yellow]note[/]: {note}")

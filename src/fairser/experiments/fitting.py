@@ -113,6 +113,9 @@ class FitOutcome:
         ``ok`` or ``failed``.
     reason : str
         Why it failed (empty when ok).
+    rescored : bool
+        A finished fit whose gender probes were rescored from its stored model (nothing
+        trained; :mod:`fairser.experiments.reprobe`).
     """
 
     fit_id: str
@@ -121,6 +124,7 @@ class FitOutcome:
     target_uar: float
     status: str = "ok"
     reason: str = ""
+    rescored: bool = False
 
 
 def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
@@ -137,7 +141,7 @@ def run_fit(ctx: GridContext, task: FitTask) -> FitOutcome:
         if rescored is not None:
             return FitOutcome(fit_id=task.fit_id, key=spec.key,
                               fit_s=float(rescored.get("fit_s") or 0.0),
-                              target_uar=_target_uar(rescored["rows"]))
+                              target_uar=_target_uar(rescored["rows"]), rescored=True)
     start = time.perf_counter()
     try:
         if spec.is_baseline:

@@ -80,6 +80,9 @@ class ExperimentResult:
         Per-speaker figures of every evaluation.
     n_runs, n_skipped : int
         Fits in the plan, and those found finished and skipped.
+    n_rescored : int
+        Finished fits whose gender probes were rescored from their stored models (neither
+        trained nor skipped); ``n_runs - n_skipped - n_rescored`` fits were trained.
     wall_s : float
         Seconds this call took.
     report : Path or None
@@ -103,6 +106,7 @@ class ExperimentResult:
     table: Path | None = None
     notes: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    n_rescored: int = 0
 
 
 def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -197,8 +201,12 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
                 if task.fit_id not in todo_ids:
                     on_run(task.spec, True)
 
+        rescored: list[str] = []
+
         def done(task: FitTask, outcome: FitOutcome) -> None:
             bar.advance(grid)
+            if outcome.rescored:
+                rescored.append(task.fit_id)
             if outcome.status != "ok":
                 console.print(f"[red]fit {task.index + 1}/{len(tasks)} {escape(outcome.key)} "
                               f"failed[/]: {escape(outcome.reason)}", highlight=False)
@@ -227,18 +235,20 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
               if store.status(t.fit_id) == "failed"]
     wall = time.perf_counter() - started
     compute = float(sum(store.load(r).get("fit_s", 0.0) or 0.0 for r in fit_ids))
-    meta = build_meta(out / "meta.json", trained=len(todo), skipped=n_skipped, fields={
+    meta = build_meta(out / "meta.json", trained=len(todo) - len(rescored), skipped=n_skipped,
+                      fields={
         "name": cfg.name, "command": command, "wall_s": round(wall, 1),
         "fit_s_total": round(compute, 1), "runs": len(tasks), "skipped": n_skipped,
         "failed": len(failed), "seeds": cfg.seeds, "frontend": cfg.features.frontend,
         "layers": cfg.features.layers, "target_split": cfg.target_split.mode,
         "notes": data.notes, "executor": runner.label,
-        **({"probes_rescored": len(stale)} if stale else {}),
+        **({"probes_rescored": len(rescored)} if stale else {}),
         **({"variants": variants} if (variants := _variants(cfg)) else {})})
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
     result = ExperimentResult(out_dir=out, results=results, per_speaker=per_speaker,
                               n_runs=len(tasks), n_skipped=n_skipped, wall_s=wall,
-                              notes=list(data.notes), failed=failed)
+                              notes=list(data.notes), failed=failed,
+                              n_rescored=len(rescored))
     if cfg.report and not results.empty:  # the report lists failed fits, leaves them out of means
         result.table, result.report = _write_outputs(cfg, backend, store, fit_ids, results,
                                                      meta, out, comparisons)
