@@ -70,9 +70,10 @@ def plot_pareto(
     """UAR against each fairness gap for every configuration, with the Pareto front drawn.
 
     One row of panels per corpus block of ``role`` (a target corpus, a condition), one column
-    per fairness metric. Every point is drawn; every point on the front is labelled with its
-    configuration, and every other point too unless its label would overlap one already
-    placed (the figure's title then says so; every configuration is in the results table).
+    per fairness metric. Every point is drawn and labelled with its configuration, unless the
+    label would overlap one already placed: front labels are placed first (moved down a line
+    or more to clear each other), other labels are then hidden where they overlap; the title
+    says how many were hidden (every configuration is in the results table).
 
     Parameters
     ----------
@@ -144,32 +145,43 @@ def plot_pareto(
     fig.suptitle(title)
     hidden = _declutter(fig, labels)
     if hidden:
-        fig.suptitle(f"{title}\n{hidden} label(s) of points off the front hidden where they "
-                     "overlapped another label")
+        fig.suptitle(f"{title}\n{hidden} label(s) hidden where they overlapped another label "
+                     "(front labels first)")
     return save(fig, path)
 
 
 def _declutter(fig: Figure, labels: list[tuple[Any, list[tuple[Any, bool]]]]) -> int:
-    """Hide off-front labels that overlap a label already kept; the number hidden.
+    """Keep labels from overlapping; the number hidden.
 
-    Front labels are always kept; the others are taken in drawing order (method rank).
+    Front labels come first: one that overlaps a label already placed is moved down a line
+    at a time (up to :data:`_FRONT_SHIFTS` lines) until it is free, and hidden only if no
+    place is. Labels of points off the front are hidden when they overlap a placed label.
     """
     FigureCanvasAgg(fig)
     fig.canvas.draw()  # the constrained layout places the axes, so the boxes are final
     renderer = fig.canvas.get_renderer()
     hidden = 0
     for _ax, texts in labels:
-        kept = [t.get_window_extent(renderer) for t, on in texts if on]
-        for text, on in texts:
-            if on:
-                continue
-            box = text.get_window_extent(renderer)
-            if any(box.overlaps(other) for other in kept):
+        placed: list[Any] = []
+        for text, on in sorted(texts, key=lambda item: not item[1]):  # front first
+            shifts = range(_FRONT_SHIFTS + 1) if on else range(1)
+            x0, y0 = text.xyann
+            for k in shifts:
+                text.xyann = (x0, y0 - k * _LINE_POINTS)
+                box = text.get_window_extent(renderer)
+                if not any(box.overlaps(other) for other in placed):
+                    placed.append(box)
+                    break
+            else:
+                text.xyann = (x0, y0)
                 text.set_visible(False)
                 hidden += 1
-            else:
-                kept.append(box)
     return hidden
+
+
+#: Lines a front label may move down to clear another label, and the height of one line.
+_FRONT_SHIFTS = 3
+_LINE_POINTS = 9.0
 
 
 def _draw_points(
