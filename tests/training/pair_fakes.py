@@ -13,7 +13,7 @@ EMOTIONS = ("angry", "happy", "sad", "neutral")
 
 
 #: Tiny training options for lever tests (a few epochs of a 16-wide network).
-TINY = {
+LEVER_TINY = {
     "model": {"d_model": 16, "n_heads": 2, "ff_dim": 32, "embed_dim": 16, "gc_hidden": 8},
     "stage1_epochs": 3,
     "stage2_epochs": 2,

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from pair_fakes import TINY
+from pair_fakes import LEVER_TINY
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
@@ -38,7 +38,7 @@ def _fit(pair, cfg, method="pa", emotion="angry", seed=0, **kw):
         features=feats,
         method=method,
         emotion=emotion,
-        config={**TINY, **cfg},
+        config={**LEVER_TINY, **cfg},
         seed=seed,
         progress=False,
         **kw,
@@ -225,7 +225,7 @@ def test_levers_needing_target_rows_say_so(pair) -> None:
             features=feats,
             method="source-only",
             emotion="angry",
-            config={**TINY, "thresholds": "parity"},
+            config={**LEVER_TINY, "thresholds": "parity"},
             progress=False,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pair_fakes import TINY
+from pair_fakes import LEVER_TINY
 
 from fairser.training import fit
 from fairser.training.output_levers import pseudo_labels
@@ -43,7 +43,7 @@ def test_multiclass_pseudo_labels_take_each_class_within_each_gender() -> None:
 def test_self_train_refits_the_head_blind_to_target_emotion(pair_factory, task) -> None:
     src, tgt, feats = pair_factory(seed=2, n_source=160, n_target=96, dim=8)
     garbled = tgt.assign(emotion=tgt["emotion"].sample(frac=1.0, random_state=5).to_numpy())
-    cfg = {**TINY, "self_train": 0.3, "self_train_rounds": 2, "task": task}
+    cfg = {**LEVER_TINY, "self_train": 0.3, "self_train_rounds": 2, "task": task}
     emotion = "angry" if task == "binary" else None
     kw = dict(source=src, features=feats, method="pa", emotion=emotion, seed=0, progress=False)
     a = fit(target=tgt, config=cfg, **kw)

@@ -18,7 +18,7 @@ from fairser.errors import ConfigError, FairserError
 
 def _summary(console: Console, result) -> None:
     """Print what a grid produced; exit 1 (after printing) when some fits failed."""
-    rescored = getattr(result, "n_rescored", 0)
+    rescored = result.n_rescored
     done = result.n_runs - result.n_skipped - rescored
     again = f"{rescored} rescored, " if rescored else ""
     console.print(f"[bold green]done[/]: {result.n_runs} runs ({done} trained, {again}"

@@ -73,7 +73,7 @@ def _fit_output_levers(
         return
     binary = cfg.task == "binary"
     record: dict[str, Any] = {}
-    emb_tr = emb_tg = None  # the embeddings as predict sees them, once the eraser is fitted
+    emb_tr = None  # the erased source training embeddings, once the eraser is fitted
     if cfg.erase != "none" and cfg.erase_on == "embedding":
         tr = prep.train_rows
         e_tr = model.outputs(tr, features, warn=False).embedding
@@ -110,9 +110,10 @@ def _fit_output_levers(
         )
         model.levers.embedding_eraser = eraser
         emb_tr = erased
-        emb_tg = apply_embedding_eraser(eraser, e_tg, keyed[1], what="fit", warn=False)
     if cfg.self_train > 0:  # after the eraser: the embeddings as predict will see them
-        if emb_tr is None or emb_tg is None:
+        if emb_tr is not None:  # erased above: reuse the embeddings the eraser step computed
+            emb_tg = apply_embedding_eraser(eraser, e_tg, keyed[1], what="fit", warn=False)
+        else:
             emb_tr = model.outputs(prep.train_rows, features, warn=False).embedding
             emb_tg = model.outputs(setup.rows, features, warn=False).embedding
         known = np.asarray([v is not None for v in setup.genders], dtype=bool)
