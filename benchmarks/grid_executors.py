@@ -42,6 +42,12 @@ class Timed:
     def __init__(self, inner) -> None:
         self.inner, self.label, self.seconds = inner, inner.label, 0.0
 
+    def warm(self) -> None:
+        self.inner.warm()
+
+    def close(self) -> None:
+        self.inner.close()
+
     def run(self, fn, ctx, tasks, on_done) -> None:
         start = time.perf_counter()
         try:

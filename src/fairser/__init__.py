@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     # metrics
     "compare_methods": "fairser.metrics",
     "evaluate_predictions": "fairser.metrics",
+    "gap_null": "fairser.metrics",
     "gender_probe": "fairser.metrics",
     "paired_bootstrap_test": "fairser.metrics",
     "speaker_bootstrap": "fairser.metrics",
@@ -71,6 +72,7 @@ __all__ = [
     "fit",
     "compare_methods",
     "evaluate_predictions",
+    "gap_null",
     "gender_probe",
     "load_config",
     "generate_pair",
@@ -101,6 +103,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fairser.metrics import (
         compare_methods,
         evaluate_predictions,
+        gap_null,
         gender_probe,
         paired_bootstrap_test,
         speaker_bootstrap,

@@ -47,3 +47,11 @@ def test_os_errors_without_a_path_keep_their_traceback(monkeypatch):
     monkeypatch.setattr(cli, "app", fake_app)
     with pytest.raises(OSError, match="no path involved"):
         main([])
+
+
+def test_help_keeps_square_brackets_that_rich_would_read_as_markup(capsys, monkeypatch):
+    # `pip install 'fairser[ray]'` must survive typer's rich help rendering
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = _cli(["run", "--help"], capsys)
+    assert code == 0
+    assert "pip install 'fairser[ray]'" in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +239,7 @@ class FakeLayers:
 
     def backend(self, *, report: bool = False, real_metrics: bool = False) -> Backend:
         """A picklable Backend over this object (module-level functions only)."""
-        from fairser.metrics import compare_methods
+        from fairser.metrics import compare_methods, gap_nulls
 
         evaluate, probe, gc = fake_evaluate, fake_probe, fake_gc_accuracy
         if real_metrics:
@@ -253,7 +254,8 @@ class FakeLayers:
             evaluate=evaluate, gender_probe=probe, gc_accuracy=gc,
             table_markdown=fake_table if report else None,
             write_report=fake_write_report if report else None, load_model=FakeModel.load,
-            compare_methods=compare_methods if report else None, mlp_probe=fake_probe)
+            compare_methods=compare_methods if report else None, mlp_probe=fake_probe,
+            gap_nulls=gap_nulls if report else None)
 
 
 def fake_train_config(options):
@@ -295,11 +297,12 @@ def fake_table(results):
 
 
 def fake_write_report(results, out_dir, *, embeddings=None, title="", meta=None,
-                      comparisons=None):
+                      comparisons=None, gap_nulls=None):
     path = Path(out_dir) / "report.html"
     n_cmp = 0 if comparisons is None else len(comparisons)
+    n_null = 0 if gap_nulls is None else len(gap_nulls)
     path.write_text(f"<html>{title} {len(results)} {sorted(embeddings or {})} "
-                    f"comparisons={n_cmp}</html>")
+                    f"comparisons={n_cmp} gap_nulls={n_null}</html>")
     return path
 
 
@@ -317,3 +320,21 @@ def recipe_grid_config(name: str, *, methods: list, probe: dict) -> Any:
                      "num_threads": 1, "speaker_norm_min_utterances": 2,
                      "model": {"d_model": 16, "n_heads": 2, "ff_dim": 16, "embed_dim": 8,
                                "gc_hidden": 8}}})
+
+
+@dataclass(frozen=True)
+class EnvTask:
+    """A stand-in for a FitTask: what the executors read of one (index, fit id, cost)."""
+
+    index: int
+    fit_id: str
+    cost: float = 1.0
+
+
+def visible_devices_fit(ctx, task):
+    """A 'fit' that reports which GPUs its worker may see (and takes long enough that every
+    worker of a pool gets one)."""
+    import time
+
+    time.sleep(0.3)
+    return os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from grid_fakes import FakeLayers
+from grid_fakes import EnvTask, FakeLayers, visible_devices_fit
 from rich.console import Console
 
 from fairser.errors import ConfigError
@@ -19,8 +19,10 @@ from fairser.experiments.executors import (
     LocalExecutor,
     ProcessExecutor,
     RayExecutor,
+    gpu_share,
     parse_executor,
     submission_order,
+    visible_gpus,
 )
 from fairser.experiments.planning import plan_tasks
 
@@ -113,3 +115,56 @@ def test_ray_local_cluster_gives_byte_identical_results(local_csv, tmp_path, mon
     elapsed = time.perf_counter() - start
     assert got == local_csv
     assert elapsed < 60, f"ray grid took {elapsed:.0f} s"
+
+
+def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert visible_gpus() == ("2", "3")
+    for none in ("", "-1"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", none)
+        assert visible_gpus() == ()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    assert visible_gpus() == tuple(str(i) for i in range(n))
+
+
+def test_gpu_share_fits_every_cpu_of_the_cluster():
+    assert gpu_share(0, 16) == 0.0
+    assert gpu_share(1, 16) == 0.0625
+    assert gpu_share(4, 2) == 1.0  # one fit never asks for more than one GPU
+    assert gpu_share(1, 3) == 0.3333 and 3 * gpu_share(1, 3) <= 1
+
+
+def test_process_workers_are_dealt_out_over_the_gpus():
+    tasks = [EnvTask(index=i, fit_id=f"t{i}") for i in range(6)]
+    seen: dict[int, str] = {}
+    ProcessExecutor(workers=2, gpus=("5", "7")).run(
+        visible_devices_fit, None, tasks, lambda t, out: seen.__setitem__(t.index, out))
+    assert sorted(seen) == list(range(6))
+    assert set(seen.values()) == {"5", "7"}  # each worker sees one GPU, both are used
+    # without GPUs the workers' environment is left alone
+    seen.clear()
+    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+    ProcessExecutor(workers=2, gpus=()).run(
+        visible_devices_fit, None, tasks[:2], lambda t, out: seen.__setitem__(t.index, out))
+    assert set(seen.values()) == {None}
+
+
+@pytest.mark.slow
+def test_ray_fits_ask_for_a_gpu_share_and_see_their_gpu(monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH",
+                                                                                 "")]))
+    # a local cluster that declares two (fake) GPUs: Ray assigns them and pins each task
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        seen: dict[int, str] = {}
+        tasks = [EnvTask(index=i, fit_id=f"t{i}") for i in range(4)]
+        RayExecutor().run(visible_devices_fit, None, tasks,
+                          lambda t, out: seen.__setitem__(t.index, out))
+    finally:
+        ray.shutdown()
+    assert sorted(seen) == list(range(4))
+    assert set(seen.values()) <= {"0", "1"} and all(seen.values())

@@ -67,6 +67,12 @@ def test_grid_writes_one_row_per_run_and_corpus(small_settings, fake_layers, tmp
     assert on_target["p_value"].between(0, 1).all() and len(on_target) == 2 * 2 * 3
     assert "comparisons=" in result.report.read_text()
     assert "comparisons=0" not in result.report.read_text()
+    # every method's gaps against speaker reassignments, seeds averaged
+    nulls = pd.read_csv(result.out_dir / "gap_null.csv")
+    assert set(nulls["metric"]) == {"dsp", "deo_max"}
+    assert set(nulls["method"]) == set(df["method"])
+    assert nulls["p_value"].dropna().between(0, 1).all() and (nulls["runs"] >= 1).all()
+    assert "gap_nulls=0" not in result.report.read_text()
     meta = json.loads((result.out_dir / "meta.json").read_text())
     assert meta["runs"] == 10 and "torch" in meta["versions"] or "numpy" in meta["versions"]
     # target rows are used unlabelled in training: the fit saw every target row

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fairser.report import ReportError, comparison_html, comparison_markdown, write_report
+from fairser.report import (
+    ReportError,
+    comparison_html,
+    comparison_markdown,
+    gap_null_html,
+    gap_null_markdown,
+    write_report,
+)
 
 
 def _comparisons() -> pd.DataFrame:
@@ -76,3 +83,39 @@ def test_report_gets_a_paired_section(results_factory, tmp_path) -> None:
     without = write_report(df, tmp_path / "b").read_text("utf-8")
     assert '<h2 id="paired">Paired tests</h2>' in with_tests
     assert "Paired tests" not in without
+
+
+def _gap_nulls(n_assignments: int = 6, min_p: float = 1 / 3, exact: bool = True) -> pd.DataFrame:
+    rows = []
+    for role, corpus in (("source", "ravdess"), ("target", "casia")):
+        for method, p in (("pa", 0.333), ("recommended", 0.02)):
+            for metric in ("dsp", "deo_max"):
+                rows.append({"corpus": corpus, "role": role, "emotion": "angry",
+                             "method": method, "sweep": "", "metric": metric,
+                             "estimate": 0.126, "permuted_mean": 0.094, "permuted_hi": 0.13,
+                             "p_value": p, "fair_mean": 0.064, "fair_hi": 0.09,
+                             "min_p": min_p, "n_assignments": n_assignments, "exact": exact,
+                             "runs": 5})
+    return pd.DataFrame(rows)
+
+
+def test_gap_null_tables_say_what_few_speakers_cannot_show() -> None:
+    md = gap_null_markdown(_gap_nulls())
+    assert "### casia (target) (6 speaker assignments, smallest possible p 0.33)" in md
+    assert "0.126 (reassigned 0.094, p=0.33; fair 0.064)" in md
+    assert "no p-value can fall below 0.33" in md
+    many = gap_null_markdown(_gap_nulls(n_assignments=999, min_p=0.001, exact=False))
+    assert "cannot be shown" not in many and "speaker assignments" not in many
+    out = gap_null_html(_gap_nulls(n_assignments=999, min_p=0.001, exact=False))
+    assert out.count('class="best"') == 4  # recommended: p 0.02 < 0.05 in both roles x 2 gaps
+    with pytest.raises(ReportError, match=r"missing column\(s\) \['fair_mean'\]"):
+        gap_null_markdown(_gap_nulls().drop(columns=["fair_mean"]))
+
+
+def test_report_gets_a_gap_section_with_target_rows_only(results_factory, tmp_path) -> None:
+    df = results_factory(seeds=(0,), emotions=("angry",), methods=("source-only", "pa"))
+    page = write_report(df, tmp_path / "a", gap_nulls=_gap_nulls()).read_text("utf-8")
+    assert '<h2 id="gaps">Are the gaps about gender?</h2>' in page
+    section = page.split('id="gaps"')[1].split("<h2")[0]
+    assert "casia (target)" in section and "ravdess" not in section
+    assert "Are the gaps" not in write_report(df, tmp_path / "b").read_text("utf-8")

@@ -55,7 +55,7 @@ def run(
         "local", "--executor", "-x",
         help="Where the fits run: local, processes:N (N worker processes, torch threads = "
         "cores / N), ray (a local Ray cluster), ray:N (one with N CPUs) or ray:ADDRESS (a "
-        "running cluster; needs pip install 'fairser[ray]'). Results do not depend on it."),
+        "running cluster; needs pip install 'fairser\\[ray]'). Results do not depend on it."),
 ) -> None:
     """Run (or resume) an experiment grid and write results, table.md and report.html."""
     from fairser.experiments import default_backend, load_config

@@ -85,11 +85,15 @@ class Backend:
     table_markdown : callable or None
         ``table_markdown(results) -> str``; None skips ``table.md``.
     write_report : callable or None
-        ``write_report(results, out_dir, *, embeddings, title, meta[, comparisons]) -> Path``;
+        ``write_report(results, out_dir, *, embeddings, title, meta[, comparisons,
+        gap_nulls]) -> Path``;
         None skips it.
     compare_methods : callable or None
         ``compare_methods(predictions, *, baseline, n_boot, confidence, seed, progress)``
         (paired tests against a baseline); None skips ``comparisons.csv``.
+    gap_nulls : callable or None
+        ``gap_nulls(predictions, *, n_resamples, confidence, seed[, labels])``
+        (``fairser.metrics.gap_nulls``); None skips ``gap_null.csv``.
     load_model : callable
         ``load_model(dir) -> FittedModelLike`` (``FittedModel.load``).
     mlp_probe : callable or None
@@ -115,6 +119,7 @@ class Backend:
     compare_methods: Callable[..., Any] | None = None
     describe_frontend: Callable[[str, Any], Any] | None = None
     mlp_probe: Callable[..., float] | None = None
+    gap_nulls: Callable[..., Any] | None = None
 
 
 def train_config(options: dict[str, Any]) -> Any:
@@ -146,7 +151,13 @@ def default_backend() -> Backend:
     """Bind the real fairser layers."""
     from fairser.corpora import load_corpus
     from fairser.features import extract
-    from fairser.metrics import compare_methods, evaluate_predictions, gc_accuracy, gender_probe
+    from fairser.metrics import (
+        compare_methods,
+        evaluate_predictions,
+        gap_nulls,
+        gc_accuracy,
+        gender_probe,
+    )
     from fairser.metrics.probe import mlp_gender_probe
     from fairser.report import table_markdown, write_report
     from fairser.training import METHODS, FittedModel, fit
@@ -166,4 +177,5 @@ def default_backend() -> Backend:
         compare_methods=compare_methods,
         describe_frontend=describe_frontend,
         mlp_probe=mlp_gender_probe,
+        gap_nulls=gap_nulls,
     )

@@ -4,12 +4,16 @@
     One after the other in this process (the default).
 ``processes:N``
     N worker processes on this machine (:mod:`concurrent.futures` with the ``spawn`` start
-    method); each sets its torch threads to ``cores // N`` (at least 1).
+    method); each sets its torch threads to ``cores // N`` (at least 1). On a machine with
+    several GPUs the workers are dealt out over them (worker i sees only GPU ``i mod G`` through
+    ``CUDA_VISIBLE_DEVICES``), so ``device: auto`` / ``cuda`` fits spread over every GPU.
 ``ray``, ``ray:N``, ``ray:ADDRESS``
     Ray tasks (the optional extra ``pip install 'fairser[ray]'``): ``ray`` starts a local
     cluster with the machine's cores, ``ray:N`` one with N CPUs, ``ray:ADDRESS`` (e.g.
-    ``ray:auto``, ``ray:10.0.0.5:6379``) connects to a running cluster. One CPU per fit. The
-    run folder and the feature store must be on a filesystem every node sees.
+    ``ray:auto``, ``ray:10.0.0.5:6379``) connects to a running cluster. One CPU per fit, and
+    on a cluster with GPUs a share of one GPU (GPUs / CPUs of the cluster, at most 1), which
+    Ray pins through ``CUDA_VISIBLE_DEVICES``. The run folder and the feature store must be on
+    a filesystem every node sees.
 
 An executor only decides where ``fn(ctx, task)`` runs; every fit writes its own record
 atomically, so the results do not depend on the executor (results.csv is byte-identical apart
@@ -27,14 +31,17 @@ trained are lost, the finished ones keep their records, and a rerun resumes.
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 import pickle
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any, Protocol
 
@@ -48,8 +55,8 @@ from fairser.experiments.worker_lifetime import (
 )
 
 __all__ = ["MAX_RESTARTS", "WATCH_INTERVAL_S", "Executor", "GridTerminated", "LocalExecutor",
-           "ProcessExecutor", "RayExecutor", "available_cores", "parse_executor",
-           "submission_order"]
+           "ProcessExecutor", "RayExecutor", "available_cores", "gpu_share", "parse_executor",
+           "submission_order", "visible_gpus"]
 
 #: Pool restarts after a worker process died, before the grid stops (finished fits are kept).
 MAX_RESTARTS = 3
@@ -68,6 +75,14 @@ class Executor(Protocol):
 
     def check(self) -> None:
         """Raise ``ConfigError`` when this executor cannot run here (e.g. Ray missing)."""
+        ...
+
+    def warm(self) -> None:
+        """Start the workers early, before the data exists (a no-op where nothing starts)."""
+        ...
+
+    def close(self) -> None:
+        """Release what :meth:`warm` started if :meth:`run` never ran (idempotent)."""
         ...
 
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
@@ -94,6 +109,36 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def visible_gpus() -> tuple[str, ...]:
+    """The CUDA devices this process may use, as ``CUDA_VISIBLE_DEVICES`` entries.
+
+    ``CUDA_VISIBLE_DEVICES`` when set (empty or ``-1``: none), else ``0 .. n-1`` for the
+    devices torch counts (none when torch has no CUDA).
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        ids = [d.strip() for d in env.split(",") if d.strip()]
+        return () if not ids or ids[0] == "-1" else tuple(ids)
+    try:
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - a broken CUDA stack means no GPU for the workers
+        n = 0
+    return tuple(str(i) for i in range(n))
+
+
+def gpu_share(n_gpus: float, n_cpus: float) -> float:
+    """GPUs one fit asks Ray for: the cluster's GPUs per CPU, at most 1, 0 without GPUs.
+
+    Rounded down to 1e-4 (Ray's resolution), so that the shares of all CPUs fit the GPUs.
+    """
+    if n_gpus <= 0:
+        return 0.0
+    share = min(1.0, n_gpus / max(n_cpus, 1.0))
+    return max(math.floor(share * 1e4) / 1e4, 1e-4)
+
+
 @dataclass(frozen=True)
 class LocalExecutor:
     """Every fit in this process, in plan order."""
@@ -103,6 +148,12 @@ class LocalExecutor:
     def check(self) -> None:
         """Always available."""
 
+    def warm(self) -> None:
+        """Nothing to start."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:
         """Run the tasks one after the other."""
@@ -110,30 +161,57 @@ class LocalExecutor:
             on_done(task, fn(ctx, task))
 
 
-def _load_context(key: str, payload: bytes, threads: int) -> Any:
-    """Unpickle the grid context in a worker with ``threads`` torch / BLAS threads.
-
-    The environment is set before anything imports torch (it reads ``OMP_NUM_THREADS`` when
-    first imported); if unpickling imported it already, its thread count is set directly.
-    """
+def _set_threads(threads: int) -> None:
+    """Torch / BLAS threads of this worker: the environment first (torch reads
+    ``OMP_NUM_THREADS`` when first imported), then torch itself if it is imported already."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    ctx = _WORKER_CONTEXT[key] = pickle.loads(payload)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+def _load_context(key: str, payload: bytes, threads: int) -> Any:
+    """Unpickle the grid context in a worker with ``threads`` torch / BLAS threads."""
+    _set_threads(threads)
+    ctx = _WORKER_CONTEXT[key] = pickle.loads(payload)
+    _set_threads(threads)
     return ctx
 
 
-def _init_worker(key: str, payload: bytes, threads: int, parent: int | None = None) -> None:
-    """Process-pool initializer: tie the worker to its parent, then the grid context."""
+#: Imported by every ``processes`` worker as it starts, while the parent still loads the data.
+WARM_IMPORTS = ("fairser.experiments.fitting", "fairser.training", "fairser.features",
+                "fairser.metrics", "fairser.levers")
+
+
+def _init_worker(threads: int, parent: int | None = None, gpus: tuple[str, ...] = (),
+                 counter: Any = None) -> None:
+    """Process-pool initializer: tie the worker to its parent, pick its GPU, import the fit code.
+
+    With ``gpus``, the i-th worker started (``counter``, shared by the pool) sees only
+    ``gpus[i mod len(gpus)]``; set before anything imports torch, i.e. before CUDA can start.
+    The grid context is not known yet (the pool may start before the data is loaded): each
+    worker reads it from a file on its first fit (:func:`_call_in_worker`).
+    """
     if parent is not None:
         die_with_parent(parent)
-    _load_context(key, payload, threads)
+    if gpus and counter is not None:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    _set_threads(threads)
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+    _set_threads(threads)
 
 
-def _call_in_worker(key: str, fn: Callable[[Any, Any], Any], task: Any) -> Any:
-    return fn(_WORKER_CONTEXT[key], task)
+def _call_in_worker(key: str, path: str, fn: Callable[[Any, Any], Any], task: Any) -> Any:
+    ctx = _WORKER_CONTEXT.get(key)
+    if ctx is None:  # this grid's context, written by the parent (a private file it owns)
+        with open(path, "rb") as fh:
+            ctx = _WORKER_CONTEXT[key] = pickle.load(fh)
+    return fn(ctx, task)
 
 
 @dataclass(frozen=True)
@@ -146,10 +224,15 @@ class ProcessExecutor:
         Worker processes.
     threads : int
         Torch threads per worker (default ``max(1, cores // workers)``).
+    gpus : tuple of str or None
+        GPUs to deal the workers out over (``CUDA_VISIBLE_DEVICES`` entries); None: those of
+        :func:`visible_gpus`; ``()``: leave the workers' environment as it is.
     """
 
     workers: int
     threads: int = 0
+    gpus: tuple[str, ...] | None = None
+    _pool: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -159,42 +242,69 @@ class ProcessExecutor:
     def check(self) -> None:
         """Always available."""
 
+    def warm(self) -> None:
+        """Start the workers now (they import the fit code while the caller loads the data).
+
+        :meth:`run` uses the started pool; :meth:`close` ends it if ``run`` never comes.
+        """
+        if "pool" not in self._pool:
+            self._pool["pool"] = self._new_pool(self.workers)
+
+    def close(self) -> None:
+        """End a pool started by :meth:`warm` that no :meth:`run` used."""
+        pool = self._pool.pop("pool", None)
+        if pool is not None:
+            stop_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _new_pool(self, n: int) -> ProcessPoolExecutor:
+        threads = self.threads or max(1, available_cores() // self.workers)
+        gpus = visible_gpus() if self.gpus is None else tuple(self.gpus)
+        counter = get_context("spawn").Value("i", 0)
+        return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"),
+                                   initializer=_init_worker,
+                                   initargs=(threads, os.getpid(), gpus, counter))
+
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:
         """Run the tasks in the pool; restart it when a worker dies."""
         key = uuid.uuid4().hex
-        payload = pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL)
-        threads = self.threads or max(1, available_cores() // self.workers)
-        pending = submission_order(tasks)
-        restarts = 0
-        with sigterm_stops_grid():
-            while pending:
-                broken = self._run_pool(fn, tasks=pending, on_done=on_done,
-                                        initargs=(key, payload, threads, os.getpid()))
-                if not broken:
-                    continue
-                restarts += 1
-                if restarts > MAX_RESTARTS:
-                    raise FairserError(
-                        f"executor {self.label}: a worker process died {restarts} times "
-                        f"({len(pending)} fit(s) unfinished; killed or out of memory?); "
-                        "finished fits are kept: rerun to resume, with fewer workers if "
-                        "memory is short")
+        fd, path = tempfile.mkstemp(prefix="fairser-grid-", suffix=".pickle")
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mode 0600: only this user's workers read it
+                pickle.dump(ctx, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pending = submission_order(tasks)
+            restarts = 0
+            with sigterm_stops_grid():
+                while pending:
+                    pool = self._pool.pop("pool", None) or self._new_pool(
+                        min(self.workers, len(pending)))
+                    broken = self._run_pool(fn, pool, key=key, path=path, tasks=pending,
+                                            on_done=on_done)
+                    if not broken:
+                        continue
+                    restarts += 1
+                    if restarts > MAX_RESTARTS:
+                        raise FairserError(
+                            f"executor {self.label}: a worker process died {restarts} times "
+                            f"({len(pending)} fit(s) unfinished; killed or out of memory?); "
+                            "finished fits are kept: rerun to resume, with fewer workers if "
+                            "memory is short")
+        finally:
+            self.close()
+            os.unlink(path)
 
-    def _run_pool(self, fn: Callable[[Any, Any], Any], *, tasks: list[Any], on_done: OnDone,
-                  initargs: tuple[Any, ...]) -> bool:
-        """One pool over ``tasks`` (finished ones removed from it); True if a worker died.
+    def _run_pool(self, fn: Callable[[Any, Any], Any], pool: ProcessPoolExecutor, *, key: str,
+                  path: str, tasks: list[Any], on_done: OnDone) -> bool:
+        """Run ``tasks`` in ``pool`` (finished ones removed from the list); True if a worker
+        died.
 
         Interrupted (SIGTERM, Ctrl-C), the workers are terminated before the exception goes
         on; any other exception of a fit lets the running fits finish first.
         """
-        key = initargs[0]
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
-                                   mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=initargs)
         broken = False
         try:
-            futures = {pool.submit(_call_in_worker, key, fn, t): t for t in tasks}
+            futures = {pool.submit(_call_in_worker, key, path, fn, t): t for t in tasks}
             remaining = set(futures)
             while remaining and not broken:
                 done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -212,7 +322,8 @@ class ProcessExecutor:
             stop_workers(pool)
             raise
         finally:
-            pool.shutdown(wait=not broken, cancel_futures=True)
+            # every fit is done (or the pool is broken): the workers exit on their own
+            pool.shutdown(wait=False, cancel_futures=True)
         return broken
 
 
@@ -246,11 +357,15 @@ class RayExecutor:
         CPUs of a local cluster (default: the machine's cores).
     max_retries : int
         Retries of a fit whose worker died.
+    gpus_per_fit : float or None
+        GPUs each fit asks for; None: :func:`gpu_share` of the cluster's resources (0 on a
+        cluster without GPUs).
     """
 
     address: str | None = None
     num_cpus: int | None = None
     max_retries: int = MAX_RESTARTS
+    gpus_per_fit: float | None = None
 
     @property
     def label(self) -> str:
@@ -262,6 +377,12 @@ class RayExecutor:
     def check(self) -> None:
         """Ray must be installed (the optional extra)."""
         _import_ray()
+
+    def warm(self) -> None:
+        """Nothing to start: Ray starts (or joins) its cluster in :meth:`run`."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def run(self, fn: Callable[[Any, Any], Any], ctx: Any, tasks: Sequence[Any],
             on_done: OnDone) -> None:
@@ -277,7 +398,11 @@ class RayExecutor:
         try:
             key = uuid.uuid4().hex
             payload = ray.put(pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL))
-            remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_call)
+            resources = ray.cluster_resources()
+            gpus = (gpu_share(resources.get("GPU", 0.0), resources.get("CPU", 1.0))
+                    if self.gpus_per_fit is None else self.gpus_per_fit)
+            remote = ray.remote(num_cpus=1, num_gpus=gpus,
+                                max_retries=self.max_retries)(_ray_call)
             refs = {remote.remote(key, payload, fn, t, 1): t for t in submission_order(tasks)}
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)

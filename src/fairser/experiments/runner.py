@@ -12,8 +12,9 @@
    probe protocol (:mod:`fairser.experiments.reprobe`);
 4. gathers the records of the current grid into ``results.parquet`` / ``results.csv``,
    ``per_speaker.csv``, ``predictions.parquet``, ``comparisons.csv`` (paired speaker-bootstrap
-   tests of every method against source-only, seeds averaged), ``table.md``, ``report.html`` and
-   ``meta.json`` (:mod:`fairser.experiments.provenance`).
+   tests of every method against source-only, seeds averaged), ``gap_null.csv`` (each method's
+   gender gaps against speaker reassignments and a group-blind classifier, seeds averaged),
+   ``table.md``, ``report.html`` and ``meta.json`` (:mod:`fairser.experiments.provenance`).
 
 A fit is identified by its grid coordinates plus the hash of every option that changes its
 result, so a rerun of the same command skips finished fits, and editing an option re-runs
@@ -22,6 +23,7 @@ exactly the fits it affects.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -179,46 +181,29 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
                 ) -> ExperimentResult:
     store = ResultsStore(out)
     atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
-    data = load_grid_data(cfg, backend, progress=progress, console=console)
-    probe_input = input_probes(cfg, backend, data, store, console)
-    ctx = GridContext(cfg=cfg, backend=backend, data=data, probe_input=probe_input, root=out)
     tasks = plan_tasks(cfg)
-    # finished fits scored with an older gender-probe protocol: rescored, never mixed in
-    stale = {t.fit_id: t for t in stale_tasks(cfg, backend, store, tasks)}
-    if stale:
-        console.log(f"{len(stale)} finished fit(s) have gender probes of an older protocol: "
-                    "rescoring them from their stored models (refitting those without one)")
-    todo = [stale.get(t.fit_id, t) for t in tasks
-            if t.fit_id in stale or not store.finished(t.fit_id)]
-    todo_ids = {t.fit_id for t in todo}
-    n_skipped = len(tasks) - len(todo)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
-        grid = bar.add_task(f"grid ({runner.label})", total=len(tasks), completed=n_skipped)
-        if on_run:
-            for task in tasks:
-                if task.fit_id not in todo_ids:
-                    on_run(task.spec, True)
-
-        rescored: list[str] = []
-
-        def done(task: FitTask, outcome: FitOutcome) -> None:
-            bar.advance(grid)
-            if outcome.rescored:
-                rescored.append(task.fit_id)
-            if outcome.status != "ok":
-                console.print(f"[red]fit {task.index + 1}/{len(tasks)} {escape(outcome.key)} "
-                              f"failed[/]: {escape(outcome.reason)}", highlight=False)
-            elif not progress:
-                console.log(f"run {task.index + 1}/{len(tasks)} {outcome.key}: target UAR "
-                            f"{outcome.target_uar:.3f}, fit {outcome.fit_s:.1f} s")
-            if on_run:
-                on_run(task.spec, False)
-
-        runner.run(run_fit, ctx, todo, done)
-        bar.update(grid, description="grid done")
-
+    try:
+        if any(not store.finished(t.fit_id) for t in tasks):
+            runner.warm()  # worker processes start (and import torch) while the data loads
+        # finished fits scored with an older gender-probe protocol: rescored, never mixed in
+        stale = {t.fit_id: t for t in stale_tasks(cfg, backend, store, tasks)}
+        if stale:
+            console.log(f"{len(stale)} finished fit(s) have gender probes of an older protocol: "
+                        "rescoring them from their stored models (refitting those without one)")
+        todo = [stale.get(t.fit_id, t) for t in tasks
+                if t.fit_id in stale or not store.finished(t.fit_id)]
+        n_skipped = len(tasks) - len(todo)
+        data = load_grid_data(cfg, backend, progress=progress, console=console)
+        probe_input = input_probes(cfg, backend, data, store, console)
+        # the fits never write reports or compare methods: workers need not import those
+        fit_backend = dataclasses.replace(backend, write_report=None, table_markdown=None,
+                                          compare_methods=None, gap_nulls=None)
+        ctx = GridContext(cfg=cfg, backend=fit_backend, data=data, probe_input=probe_input,
+                          root=out)
+        rescored = _run_fits(runner, ctx, tasks, todo, n_skipped, console=console,
+                             progress=progress, on_run=on_run)
+    finally:
+        runner.close()  # a pool started by warm() that run() never took
     fit_ids = [t.fit_id for t in tasks]
     results = _order_columns(_with_status(_numeric(store.rows(fit_ids))))
     per_speaker = _numeric(store.rows(fit_ids, field="per_speaker"))
@@ -231,6 +216,9 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
     comparisons = _compare(cfg, backend, predictions, console, progress=progress)
     if comparisons is not None:
         atomic_write_frame(comparisons, out / "comparisons.csv")
+    gap_nulls = _gap_nulls(cfg, backend, predictions, console)
+    if gap_nulls is not None:
+        atomic_write_frame(gap_nulls, out / "gap_null.csv")
     failed = [(t.spec.key, str(store.load(t.fit_id).get("reason", ""))) for t in tasks
               if store.status(t.fit_id) == "failed"]
     wall = time.perf_counter() - started
@@ -251,8 +239,41 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
                               n_rescored=len(rescored))
     if cfg.report and not results.empty:  # the report lists failed fits, leaves them out of means
         result.table, result.report = _write_outputs(cfg, backend, store, fit_ids, results,
-                                                     meta, out, comparisons)
+                                                     meta, out, comparisons, gap_nulls)
     return result
+
+
+def _run_fits(runner: Executor, ctx: GridContext, tasks: list[FitTask], todo: list[FitTask],
+              n_skipped: int, *, console: Console, progress: bool,
+              on_run: Callable[[FitSpec, bool], None] | None) -> list[str]:
+    """Run the fits of ``todo`` on ``runner`` with a progress bar; the ids of rescored fits."""
+    todo_ids = {t.fit_id for t in todo}
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    rescored: list[str] = []
+    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+        grid = bar.add_task(f"grid ({runner.label})", total=len(tasks), completed=n_skipped)
+        if on_run:
+            for task in tasks:
+                if task.fit_id not in todo_ids:
+                    on_run(task.spec, True)
+
+        def done(task: FitTask, outcome: FitOutcome) -> None:
+            bar.advance(grid)
+            if outcome.rescored:
+                rescored.append(task.fit_id)
+            if outcome.status != "ok":
+                console.print(f"[red]fit {task.index + 1}/{len(tasks)} {escape(outcome.key)} "
+                              f"failed[/]: {escape(outcome.reason)}", highlight=False)
+            elif not progress:
+                console.log(f"run {task.index + 1}/{len(tasks)} {outcome.key}: target UAR "
+                            f"{outcome.target_uar:.3f}, fit {outcome.fit_s:.1f} s")
+            if on_run:
+                on_run(task.spec, False)
+
+        runner.run(run_fit, ctx, todo, done)
+        bar.update(grid, description="grid done")
+    return rescored
 
 
 def _with_status(df: pd.DataFrame) -> pd.DataFrame:
@@ -276,6 +297,18 @@ def _compare(cfg: ExperimentConfig, backend: Backend, predictions: pd.DataFrame,
         predictions, baseline="source-only", n_boot=cfg.bootstrap.n_resamples,
         confidence=cfg.bootstrap.confidence, seed=cfg.bootstrap.seed, progress=progress,
         **extra)
+
+
+def _gap_nulls(cfg: ExperimentConfig, backend: Backend, predictions: pd.DataFrame,
+               console: Console) -> pd.DataFrame | None:
+    """Every method's dSP and dEO against speaker reassignments and a group-blind classifier."""
+    if backend.gap_nulls is None or predictions.empty or cfg.bootstrap.n_resamples == 0:
+        return None
+    console.log("gender gaps against speaker reassignments (gap_null.csv)")
+    extra = {} if cfg.task == "binary" else {"labels": list(range(len(cfg.emotions)))}
+    return backend.gap_nulls(predictions, n_resamples=cfg.bootstrap.n_resamples,
+                             confidence=cfg.bootstrap.confidence, seed=cfg.bootstrap.seed,
+                             **extra)
 
 
 def _numeric(df: pd.DataFrame) -> pd.DataFrame:
@@ -304,7 +337,8 @@ def _variants(cfg: ExperimentConfig) -> dict[str, str]:
 
 def _write_outputs(cfg: ExperimentConfig, backend: Backend, store: ResultsStore,
                    fit_ids: list[str], results: pd.DataFrame, meta: dict[str, Any],
-                   out: Path, comparisons: pd.DataFrame | None
+                   out: Path, comparisons: pd.DataFrame | None,
+                   gap_nulls: pd.DataFrame | None = None
                    ) -> tuple[Path | None, Path | None]:
     table_path = report_path = None
     if backend.table_markdown is not None:
@@ -313,6 +347,8 @@ def _write_outputs(cfg: ExperimentConfig, backend: Backend, store: ResultsStore,
     if backend.write_report is not None:
         embeddings = _embeddings(store, fit_ids)
         extra = {} if comparisons is None else {"comparisons": comparisons}
+        if gap_nulls is not None:
+            extra["gap_nulls"] = gap_nulls
         report_path = Path(backend.write_report(results, out, embeddings=embeddings,
                                                 title=f"fairser: {cfg.name}", meta=meta,
                                                 **extra))

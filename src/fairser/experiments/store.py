@@ -11,6 +11,7 @@ Layout of a run folder (``runs/NAME`` by default)::
     results.parquet/.csv     every row of the current grid (rewritten at the end of a run)
     predictions.parquet      every per-utterance prediction of the current grid
     comparisons.csv          paired bootstrap tests of every method against source-only
+    gap_null.csv             each method's gaps against speaker reassignments of gender
     per_speaker.csv          per-speaker figures (CASIA has four speakers: read them)
     table.md, report.html    the paper-layout table and the report
     meta.json                command, versions, wall time

@@ -1,16 +1,18 @@
 """Fairness and accuracy metrics for speech emotion recognition (fairlearn conventions).
 
 ``y_true, y_pred`` are positional and ``sensitive_features=`` keyword-only, as in fairlearn.
-Binary tasks (labels in {0, 1}) match fairlearn exactly; multi-class tasks are scored
-one-vs-rest per class and reduced by ``average`` ("macro" or "max"). UAR is defined once
+Binary tasks (labels in {0, 1}) match fairlearn exactly; multi-class tasks are scored one-vs-
+rest per class and reduced by ``average`` ("macro" or "max"). UAR is defined once
 (:mod:`fairser.metrics.recall`). Undefined values are NaN, never a number that only looks
 valid, and :func:`undefined_reasons` says why (see :mod:`fairser.metrics.undefined`).
 Confidence intervals come from a speaker-level bootstrap (:func:`speaker_bootstrap`), method
 comparisons from :func:`paired_bootstrap_test`, gender leakage from :func:`gender_probe` and
 :func:`gc_accuracy`; :func:`evaluate_predictions` returns all of it as one dict, and
 :func:`compare_methods` tests every method against a baseline from a table of stored
-predictions. :func:`pareto_front` picks the configurations no other beats on accuracy and
-fairness.
+predictions. :func:`gap_null` (and :func:`gap_nulls` for a table) says whether a gender gap is
+larger than reassigning the speakers' genders, or a classifier with equal error rates for both
+genders, would measure on the same rows. :func:`pareto_front` picks the configurations no other
+beats on accuracy and fairness.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fairser.metrics.fairness import (
     selection_rate_by_group,
     true_positive_rate_difference,
 )
+from fairser.metrics.null import NULL_COLUMNS, gap_null, gap_nulls
 from fairser.metrics.pareto import pareto_front, pareto_mask
 from fairser.metrics.probe import gc_accuracy, gender_probe, pool_frames
 from fairser.metrics.recall import recall_by_group, uar_from_codes, unweighted_average_recall
@@ -42,6 +45,7 @@ __all__ = [
     "CI_METRICS",
     "EVALUATION_KEYS",
     "NOTE_SUFFIX",
+    "NULL_COLUMNS",
     "PREDICTION_COLUMNS",
     "BootstrapResult",
     "MetricError",
@@ -51,6 +55,8 @@ __all__ = [
     "equalized_odds_difference",
     "evaluate_predictions",
     "false_positive_rate_difference",
+    "gap_null",
+    "gap_nulls",
     "gc_accuracy",
     "gender_probe",
     "group_rates",

@@ -8,9 +8,10 @@ gender probes) and writes text or PNG files. Nothing trains or evaluates: the re
 function of the results. Method names and labels come from :mod:`fairser.methods`.
 
 Modules: ``table`` (the paper table), ``failures`` (failed runs), ``comparison`` (paired
-tests), ``plots`` (the main figures), ``tradeoff`` (accuracy against fairness with the Pareto
-front), ``embeddings`` (PCA figure), ``html`` (the page); ``_results``, ``_order``,
-``_render`` and ``_figure`` hold what they share.
+tests), ``nulls`` (gaps against speaker reassignments), ``plots`` (the main figures),
+``tradeoff`` (accuracy against fairness with the Pareto front), ``embeddings`` (PCA figure),
+``html`` (the page); ``_results``, ``_order``, ``_render`` and ``_figure`` hold what they
+share.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fairser.report.comparison import comparison_html, comparison_markdown
 from fairser.report.embeddings import plot_embeddings
 from fairser.report.failures import failed_runs
 from fairser.report.html import DETECTION, FIGURES, write_report
+from fairser.report.nulls import gap_null_html, gap_null_markdown
 from fairser.report.plots import plot_fairness_gap, plot_fairness_vs_uar, plot_recall_by_gender
 from fairser.report.table import (
     METRIC_HEADERS,
@@ -41,6 +43,8 @@ __all__ = [
     "comparison_html",
     "comparison_markdown",
     "failed_runs",
+    "gap_null_html",
+    "gap_null_markdown",
     "has_sweep",
     "has_tradeoff",
     "method_label",

@@ -29,6 +29,7 @@ from fairser.report._results import (
 from fairser.report.comparison import comparison_html
 from fairser.report.embeddings import plot_embeddings
 from fairser.report.failures import failed_html
+from fairser.report.nulls import gap_null_html
 from fairser.report.plots import plot_fairness_gap, plot_fairness_vs_uar, plot_recall_by_gender
 from fairser.report.table import table_html
 from fairser.report.tradeoff import has_tradeoff, plot_pareto
@@ -166,6 +167,11 @@ def _figure_html(name: str, png: bytes) -> str:
     )
 
 
+def _target_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the deployment corpora (all rows when there is no ``role`` column)."""
+    return table[table["role"] == "target"] if "role" in table.columns else table
+
+
 def write_report(
     results: pd.DataFrame | str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -174,6 +180,7 @@ def write_report(
     title: str = "fairser report",
     meta: Mapping[str, Any] | None = None,
     comparisons: pd.DataFrame | None = None,
+    gap_nulls: pd.DataFrame | None = None,
     progress: bool = False,
 ) -> Path:
     """Write ``report.html`` and its PNG figures (``figures/*.png``) into ``out_dir``.
@@ -201,6 +208,10 @@ def write_report(
     comparisons : pandas.DataFrame, optional
         Paired tests against a baseline (:func:`fairser.metrics.compare_methods`), shown as
         their own section after the results table.
+    gap_nulls : pandas.DataFrame, optional
+        Gaps against speaker reassignments and a group-blind classifier
+        (:func:`fairser.metrics.gap_nulls`), shown after the paired tests; only the target
+        rows when the table has a ``role`` column.
     progress : bool, default False
         Show a progress bar while drawing the figures.
 
@@ -274,6 +285,16 @@ def write_report(
                 "</div>",
             ]
             if comparisons is not None and len(comparisons)
+            else []
+        ),
+        *(
+            [
+                '<h2 id="gaps">Are the gaps about gender?</h2>',
+                '<div class="scroll">',
+                gap_null_html(_target_rows(gap_nulls)),
+                "</div>",
+            ]
+            if gap_nulls is not None and len(_target_rows(gap_nulls))
             else []
         ),
         *(['<h2 id="failed">Failed runs</h2>', failed_html(df)] if failed_html(df) else []),

@@ -1,0 +1,202 @@
+"""gap_null / gap_nulls: speaker-permutation test and fair-classifier floor of the gender gaps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairser.metrics import (
+    NULL_COLUMNS,
+    MetricError,
+    equalized_odds_difference,
+    gap_null,
+    gap_nulls,
+    speaker_bootstrap,
+)
+
+FAIRNESS = ["dsp", "tpr_gap", "fpr_gap", "deo_max", "deo_sum"]
+
+
+def test_table_shape_and_estimate_matches_the_point_metrics(binary_set):
+    t = gap_null(
+        binary_set.y_true,
+        binary_set.y_pred,
+        sensitive_features=binary_set.gender,
+        speakers=binary_set.speaker,
+        n_resamples=200,
+    )
+    assert list(t.index) == FAIRNESS
+    assert list(t.columns) == list(NULL_COLUMNS)
+    boot = speaker_bootstrap(
+        binary_set.y_true,
+        binary_set.y_pred,
+        sensitive_features=binary_set.gender,
+        speakers=binary_set.speaker,
+        n_boot=0,
+    )
+    for name in FAIRNESS:
+        assert t.loc[name, "estimate"] == pytest.approx(boot.estimate[name])
+    assert t.loc["deo_max", "estimate"] == pytest.approx(
+        equalized_odds_difference(
+            binary_set.y_true, binary_set.y_pred, sensitive_features=binary_set.gender
+        )
+    )
+
+
+def test_four_speakers_enumerate_all_six_assignments_by_hand():
+    # speakers a, b male; c, d female; two rows each, one positive and one negative.
+    y = [1, 0, 1, 0, 1, 0, 1, 0]
+    p = [1, 0, 1, 0, 0, 0, 0, 0]  # a and b find their positive, c and d do not
+    t = gap_null(y, p, sensitive_features=list("MMMMFFFF"), speakers=list("aabbccdd"))
+    row = t.loc["tpr_gap"]
+    assert row["exact"] and row["n_assignments"] == 6
+    assert row["min_p"] == pytest.approx(2 / 6)  # two genders of two speakers: mirrored pairs
+    # TPR gap per assignment: {a,b} vs {c,d} and its mirror: 1; the four mixed splits: 0.
+    assert row["estimate"] == 1.0
+    assert row["permuted_mean"] == pytest.approx(2 / 6)
+    assert row["p_value"] == pytest.approx(2 / 6)  # the real assignment and its mirror
+    assert t.loc["fpr_gap", "estimate"] == 0.0
+    assert t.loc["fpr_gap", "p_value"] == 1.0
+
+
+def test_number_of_assignments_is_the_multinomial_for_three_groups():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(["A", "B", "C"], [2 * 5, 3 * 5, 1 * 5])
+    speakers = np.repeat([f"s{i}" for i in range(6)], 5)
+    y = rng.integers(0, 2, len(groups))
+    p = rng.integers(0, 2, len(groups))
+    t = gap_null(y, p, sensitive_features=groups, speakers=speakers, n_resamples=50)
+    assert t.loc["dsp", "exact"]
+    assert t.loc["dsp", "n_assignments"] == math.comb(6, 2) * math.comb(4, 3)
+    assert t.loc["dsp", "min_p"] == pytest.approx(1 / 60)
+
+
+def test_a_real_gender_effect_is_found_and_a_speaker_effect_is_not(make_set):
+    biased = make_set(1, n_speakers=40, utts=30, sel=(0.65, 0.35), speaker_sd=0.05)
+    t = gap_null(
+        biased.y_true,
+        biased.y_pred,
+        sensitive_features=biased.gender,
+        speakers=biased.speaker,
+        n_resamples=499,
+    )
+    assert not t.loc["dsp", "exact"]
+    assert t.loc["dsp", "p_value"] == pytest.approx(1 / 500)  # add-one: none as large
+    assert t.loc["dsp", "estimate"] > t.loc["dsp", "permuted_hi"]
+    # Large speaker differences, no gender effect: the gap is typical of reassignments.
+    spk = make_set(2, n_speakers=40, utts=30, sel=(0.5, 0.5), speaker_sd=0.2)
+    t2 = gap_null(
+        spk.y_true, spk.y_pred, sensitive_features=spk.gender, speakers=spk.speaker,
+        n_resamples=499,
+    )
+    assert t2.loc["dsp", "p_value"] > 0.05
+    assert t2.loc["dsp", "estimate"] <= t2.loc["dsp", "permuted_hi"]
+
+
+def test_fair_floor_matches_the_normal_approximation():
+    # 2 x 100 positives and 2 x 300 negatives, pooled TPR 0.6 and FPR 0.2, no group effect:
+    # |TPR_M - TPR_F| has mean sigma * sqrt(2 / pi), sigma = sqrt(2 * 0.6 * 0.4 / 100).
+    rng = np.random.default_rng(5)
+    y = np.r_[np.ones(100), np.zeros(300), np.ones(100), np.zeros(300)].astype(int)
+    g = np.repeat(["M", "F"], 400)
+    spk = np.repeat(["m1", "m2", "f1", "f2"], 200)
+    p = np.where(y == 1, rng.random(800) < 0.6, rng.random(800) < 0.2).astype(int)
+    t = gap_null(y, p, sensitive_features=g, speakers=spk, n_resamples=4000, seed=1)
+    tpr = p[y == 1].mean()
+    sigma = math.sqrt(2 * tpr * (1 - tpr) / 100)
+    assert t.loc["tpr_gap", "fair_mean"] == pytest.approx(sigma * math.sqrt(2 / math.pi), rel=0.1)
+    assert t.loc["tpr_gap", "fair_hi"] == pytest.approx(1.96 * sigma, rel=0.1)
+    assert t.loc["deo_max", "fair_mean"] >= t.loc["tpr_gap", "fair_mean"]
+
+
+def test_runs_average_like_the_bootstrap_and_the_seed_fixes_the_table(binary_set):
+    rng = np.random.default_rng(9)
+    second = np.where(rng.random(len(binary_set.y_pred)) < 0.2, 1 - binary_set.y_pred,
+                      binary_set.y_pred)
+    runs = np.stack([binary_set.y_pred, second])
+    kw = dict(sensitive_features=binary_set.gender, speakers=binary_set.speaker, n_resamples=100)
+    t = gap_null(binary_set.y_true, runs, **kw)
+    one = gap_null(binary_set.y_true, binary_set.y_pred, **kw)
+    two = gap_null(binary_set.y_true, second, **kw)
+    assert t.loc["dsp", "estimate"] == pytest.approx(
+        (one.loc["dsp", "estimate"] + two.loc["dsp", "estimate"]) / 2
+    )
+    pd.testing.assert_frame_equal(t, gap_null(binary_set.y_true, runs, **kw))
+    assert not t.equals(gap_null(binary_set.y_true, runs, **kw, seed=1))
+
+
+def test_max_exact_zero_samples_instead(make_set):
+    s = make_set(4, n_speakers=4, utts=20)
+    t = gap_null(s.y_true, s.y_pred, sensitive_features=s.gender, speakers=s.speaker,
+                 n_resamples=30, max_exact=0)
+    assert not t.loc["dsp", "exact"] and t.loc["dsp", "n_assignments"] == 30
+    assert t.loc["dsp", "min_p"] == pytest.approx(1 / 31)
+
+
+def test_multiclass_gaps(make_set):
+    s = make_set(6, n_classes=3)
+    t = gap_null(s.y_true, s.y_pred, sensitive_features=s.gender, speakers=s.speaker,
+                 n_resamples=50)
+    assert np.isfinite(t["estimate"]).all() and np.isfinite(t["fair_mean"]).all()
+
+
+def test_one_group_only_gives_nan_not_a_number_that_looks_valid():
+    t = gap_null([1, 0, 1, 0], [1, 0, 0, 0], sensitive_features=list("MMMM"),
+                 speakers=list("aabb"), group_order=("M", "F"))
+    assert t["estimate"].isna().all() and t["p_value"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_resamples": 0}, "n_resamples=0"),
+        ({"max_exact": -1}, "max_exact=-1"),
+        ({"confidence": 1.0}, "confidence=1.0"),
+        ({"average": "mean"}, "average"),
+    ],
+)
+def test_bad_options_are_one_line_errors(binary_set, kwargs, message):
+    with pytest.raises(MetricError, match=message):
+        gap_null(binary_set.y_true, binary_set.y_pred, sensitive_features=binary_set.gender,
+                 speakers=binary_set.speaker, **kwargs)
+
+
+def _predictions(s, method: str, seed: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "method": method, "seed": seed, "emotion": "angry", "role": "target",
+        "utt_id": [f"u{i}" for i in range(len(s.y_true))], "speaker": s.speaker,
+        "gender": s.gender, "y_true": s.y_true, "y_pred": s.y_pred,
+    })
+
+
+def test_gap_nulls_over_a_predictions_table(binary_set, make_set):
+    other = make_set(3, sel=(0.5, 0.5), speaker_sd=0.05)
+    other = type(other)(y_true=binary_set.y_true, y_pred=other.y_pred, gender=binary_set.gender,
+                        speaker=binary_set.speaker)
+    table = pd.concat([
+        _predictions(binary_set, "pa", 0), _predictions(binary_set, "pa", 1),
+        _predictions(other, "recipe", 0),
+    ])
+    out = gap_nulls(table, n_resamples=100)
+    assert list(out.columns) == ["role", "emotion", "method", "sweep", "metric",
+                                 *NULL_COLUMNS, "runs"]
+    assert len(out) == 4  # 2 methods x dsp, deo_max
+    pa = out[(out.method == "pa") & (out.metric == "dsp")].iloc[0]
+    assert pa["runs"] == 2
+    direct = gap_null(binary_set.y_true, binary_set.y_pred, sensitive_features=binary_set.gender,
+                      speakers=binary_set.speaker, n_resamples=100)
+    assert pa["estimate"] == pytest.approx(direct.loc["dsp", "estimate"])
+    assert pa["p_value"] == pytest.approx(direct.loc["dsp", "p_value"])
+
+
+def test_gap_nulls_errors_name_the_fix(binary_set):
+    table = _predictions(binary_set, "pa", 0)
+    with pytest.raises(MetricError, match="missing column"):
+        gap_nulls(table.drop(columns="speaker"))
+    with pytest.raises(MetricError, match="not among"):
+        gap_nulls(table, metrics=["uar"])
+    with pytest.raises(MetricError, match="not in the predictions"):
+        gap_nulls(table, by=["target"])
