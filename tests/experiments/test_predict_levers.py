@@ -97,3 +97,15 @@ def test_device_reaches_extraction_and_the_loaded_model(recipe_run):
     assert seen == {"extract": "cpu", "load": "cpu"}
     cols = [c for c in plain.columns if c.startswith("p_")]
     assert np.array_equal(plain[cols].to_numpy(), on_cpu[cols].to_numpy())
+
+
+def test_each_fit_records_where_it_ran_and_meta_counts_the_devices(recipe_run):
+    import json
+
+    run, _, _ = recipe_run
+    records = [json.loads(p.read_text()) for p in (run / "records").glob("*.json")]
+    trained = [r for r in records if r.get("spec", {}).get("method") == RECOMMENDED]
+    assert trained and all(r["runtime"]["device"] == "cpu" for r in trained)
+    assert all(r["runtime"]["precision"] == "fp32" and r["runtime"]["host"] for r in trained)
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["devices"] == {"cpu fp32": len(trained)}

@@ -23,6 +23,8 @@ config, corpus or feature problem) stops the grid, as does an interrupt.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
 import warnings
@@ -246,4 +248,19 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
     history = getattr(model, "history", None)
     return {"rows": rows, "per_speaker": speakers, "fit_s": fit_s, "predictions": preds,
             "history": history if isinstance(history, list | dict) else None,
-            **({"notes": notes} if notes else {})}
+            "runtime": runtime(model), **({"notes": notes} if notes else {})}
+
+
+#: Keys of a fitted model's metadata that say where and how it ran.
+RUNTIME_KEYS = ("device", "device_name", "precision", "precision_requested", "world_size")
+
+
+def runtime(model: Any) -> dict[str, Any]:
+    """Where a fit ran: its device, device name and precision (from the model's metadata),
+    the host, and on CUDA the ``CUDA_VISIBLE_DEVICES`` its worker saw (which physical GPU)."""
+    meta = getattr(model, "meta", None)
+    info = {k: meta[k] for k in RUNTIME_KEYS if isinstance(meta, dict) and k in meta}
+    info["host"] = socket.gethostname()
+    if str(info.get("device", "")).startswith("cuda"):
+        info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return info

@@ -229,7 +229,7 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
         "fit_s_total": round(compute, 1), "runs": len(tasks), "skipped": n_skipped,
         "failed": len(failed), "seeds": cfg.seeds, "frontend": cfg.features.frontend,
         "layers": cfg.features.layers, "target_split": cfg.target_split.mode,
-        "notes": data.notes, "executor": runner.label,
+        "notes": data.notes, "executor": runner.label, "devices": _devices(store, fit_ids),
         **({"probes_rescored": len(rescored)} if stale else {}),
         **({"variants": variants} if (variants := _variants(cfg)) else {})})
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
@@ -274,6 +274,22 @@ def _run_fits(runner: Executor, ctx: GridContext, tasks: list[FitTask], todo: li
         runner.run(run_fit, ctx, todo, done)
         bar.update(grid, description="grid done")
     return rescored
+
+
+def _devices(store: ResultsStore, fit_ids: list[str]) -> dict[str, int]:
+    """How many of the grid's trained fits ran on each device and precision (from their
+    records' ``runtime``), e.g. ``{"cuda:0 (NVIDIA H200) bf16": 140, "cpu fp32": 4}``."""
+    counts: dict[str, int] = {}
+    for fid in fit_ids:
+        if not store.finished(fid):
+            continue
+        info = store.load(fid).get("runtime") or {}
+        if "device" not in info:
+            continue
+        name = f" ({info['device_name']})" if info.get("device_name") else ""
+        key = f"{info['device']}{name} {info.get('precision', '')}".strip()
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _with_status(df: pd.DataFrame) -> pd.DataFrame:
