@@ -104,7 +104,7 @@ def test_each_fit_records_where_it_ran_and_meta_counts_the_devices(recipe_run):
 
     run, _, _ = recipe_run
     records = [json.loads(p.read_text()) for p in (run / "records").glob("*.json")]
-    trained = [r for r in records if r.get("spec", {}).get("method") == RECOMMENDED]
+    trained = [r for r in records if "spec" in r]  # the recipe fit(s); no linear baseline
     assert trained and all(r["runtime"]["device"] == "cpu" for r in trained)
     assert all(r["runtime"]["precision"] == "fp32" and r["runtime"]["host"] for r in trained)
     meta = json.loads((run / "meta.json").read_text())
