@@ -168,3 +168,24 @@ def test_ray_fits_ask_for_a_gpu_share_and_see_their_gpu(monkeypatch):
         ray.shutdown()
     assert sorted(seen) == list(range(4))
     assert set(seen.values()) <= {"0", "1"} and all(seen.values())
+
+
+def test_warm_pool_is_used_by_run_and_ended_by_close():
+    executor = ProcessExecutor(workers=2, gpus=())
+    executor.warm()
+    pool = executor._pool["pool"]
+    assert len(pool._processes) == 2  # started now, before any fit is known
+    seen: dict[int, str] = {}
+    executor.run(visible_devices_fit, None, [EnvTask(index=0, fit_id="t0")],
+                 lambda t, out: seen.__setitem__(t.index, out))
+    assert seen == {0: None} and "pool" not in executor._pool  # run took the warm pool
+    assert pool._shutdown_thread
+    # warm, then never run (the data failed to load): close ends the workers
+    executor.warm()
+    processes = list(executor._pool["pool"]._processes.values())
+    assert len(processes) == 2
+    executor.close()
+    deadline = time.monotonic() + 30
+    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(p.is_alive() for p in processes) and "pool" not in executor._pool

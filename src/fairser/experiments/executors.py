@@ -248,7 +248,9 @@ class ProcessExecutor:
         :meth:`run` uses the started pool; :meth:`close` ends it if ``run`` never comes.
         """
         if "pool" not in self._pool:
-            self._pool["pool"] = self._new_pool(self.workers)
+            pool = self._pool["pool"] = self._new_pool(self.workers)
+            for _ in range(self.workers):  # a pool starts a process per submit, as needed
+                pool.submit(os.getpid)
 
     def close(self) -> None:
         """End a pool started by :meth:`warm` that no :meth:`run` used."""
