@@ -42,8 +42,8 @@ class Timed:
     def __init__(self, inner) -> None:
         self.inner, self.label, self.seconds = inner, inner.label, 0.0
 
-    def warm(self) -> None:
-        self.inner.warm()
+    def warm(self, n_tasks: int) -> None:
+        self.inner.warm(n_tasks)
 
     def close(self) -> None:
         self.inner.close()

@@ -172,7 +172,9 @@ def test_ray_fits_ask_for_a_gpu_share_and_see_their_gpu(monkeypatch):
 
 def test_warm_pool_is_used_by_run_and_ended_by_close():
     executor = ProcessExecutor(workers=2, gpus=())
-    executor.warm()
+    executor.warm(0)
+    assert "pool" not in executor._pool  # nothing to run: nothing started
+    executor.warm(5)
     pool = executor._pool["pool"]
     assert len(pool._processes) == 2  # started now, before any fit is known
     seen: dict[int, str] = {}
@@ -181,7 +183,10 @@ def test_warm_pool_is_used_by_run_and_ended_by_close():
     assert seen == {0: None} and "pool" not in executor._pool  # run took the warm pool
     assert pool._shutdown_thread
     # warm, then never run (the data failed to load): close ends the workers
-    executor.warm()
+    executor.warm(1)
+    assert len(executor._pool["pool"]._processes) == 1  # one fit: one worker
+    executor.close()
+    executor.warm(3)
     processes = list(executor._pool["pool"]._processes.values())
     assert len(processes) == 2
     executor.close()

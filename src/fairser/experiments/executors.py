@@ -77,8 +77,9 @@ class Executor(Protocol):
         """Raise ``ConfigError`` when this executor cannot run here (e.g. Ray missing)."""
         ...
 
-    def warm(self) -> None:
-        """Start the workers early, before the data exists (a no-op where nothing starts)."""
+    def warm(self, n_tasks: int) -> None:
+        """Start the workers for ``n_tasks`` fits early, before the data exists (a no-op where
+        nothing starts)."""
         ...
 
     def close(self) -> None:
@@ -148,7 +149,7 @@ class LocalExecutor:
     def check(self) -> None:
         """Always available."""
 
-    def warm(self) -> None:
+    def warm(self, n_tasks: int) -> None:
         """Nothing to start."""
 
     def close(self) -> None:
@@ -242,14 +243,16 @@ class ProcessExecutor:
     def check(self) -> None:
         """Always available."""
 
-    def warm(self) -> None:
-        """Start the workers now (they import the fit code while the caller loads the data).
+    def warm(self, n_tasks: int) -> None:
+        """Start the workers for ``n_tasks`` fits now (at most ``workers``): they import the fit
+        code while the caller loads the data.
 
         :meth:`run` uses the started pool; :meth:`close` ends it if ``run`` never comes.
         """
-        if "pool" not in self._pool:
-            pool = self._pool["pool"] = self._new_pool(self.workers)
-            for _ in range(self.workers):  # a pool starts a process per submit, as needed
+        n = min(self.workers, n_tasks)
+        if "pool" not in self._pool and n > 0:
+            pool = self._pool["pool"] = self._new_pool(n)
+            for _ in range(n):  # a pool starts a process per submit, as needed
                 pool.submit(os.getpid)
 
     def close(self) -> None:
@@ -380,7 +383,7 @@ class RayExecutor:
         """Ray must be installed (the optional extra)."""
         _import_ray()
 
-    def warm(self) -> None:
+    def warm(self, n_tasks: int) -> None:
         """Nothing to start: Ray starts (or joins) its cluster in :meth:`run`."""
 
     def close(self) -> None:

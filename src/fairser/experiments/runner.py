@@ -183,8 +183,8 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
     atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
     tasks = plan_tasks(cfg)
     try:
-        if any(not store.finished(t.fit_id) for t in tasks):
-            runner.warm()  # worker processes start (and import torch) while the data loads
+        # worker processes start (and import torch) while the data loads
+        runner.warm(sum(not store.finished(t.fit_id) for t in tasks))
         # finished fits scored with an older gender-probe protocol: rescored, never mixed in
         stale = {t.fit_id: t for t in stale_tasks(cfg, backend, store, tasks)}
         if stale:
