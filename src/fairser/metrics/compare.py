@@ -42,6 +42,29 @@ def _runs_matrix(rows: pd.DataFrame, order: pd.Index, *, what: str) -> tuple[np.
     return np.stack(out), len(out)
 
 
+def predictions_table(
+    predictions: pd.DataFrame, by: Sequence[str] | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """A checked copy of a predictions table (``sweep`` as str, "" for none) and its grouping
+    columns: ``by``, or those of ``condition``, ``target``, ``corpus``, ``role``, ``emotion``
+    present."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise MetricError(
+            f"predictions: missing column(s) {missing}; a predictions table needs "
+            f"{list(PREDICTION_COLUMNS)} (plus seed, sweep and grouping columns)"
+        )
+    df = predictions.copy()
+    df["sweep"] = (
+        df["sweep"].astype("string").fillna("").astype(str) if "sweep" in df.columns else ""
+    )
+    keys = [c for c in _BY_CANDIDATES if c in df.columns] if by is None else list(by)
+    absent = [c for c in keys if c not in df.columns]
+    if absent:
+        raise MetricError(f"by: column(s) {absent} not in the predictions; pick present ones")
+    return df, keys
+
+
 def compare_methods(
     predictions: pd.DataFrame,
     *,
@@ -96,20 +119,7 @@ def compare_methods(
         If a column is missing, or a method lacks some of the baseline's utterances, or the
         utterances disagree on their label, speaker or gender.
     """
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise MetricError(
-            f"predictions: missing column(s) {missing}; a predictions table needs "
-            f"{list(PREDICTION_COLUMNS)} (plus seed, sweep and grouping columns)"
-        )
-    df = predictions.copy()
-    df["sweep"] = (
-        df["sweep"].astype("string").fillna("").astype(str) if "sweep" in df.columns else ""
-    )
-    keys = [c for c in _BY_CANDIDATES if c in df.columns] if by is None else list(by)
-    absent = [c for c in keys if c not in df.columns]
-    if absent:
-        raise MetricError(f"by: column(s) {absent} not in the predictions; pick present ones")
+    df, keys = predictions_table(predictions, by)
     groups = list(df.groupby(keys, sort=False)) if keys else [((), df)]
     jobs = []
     for key, part in groups:

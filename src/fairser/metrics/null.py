@@ -30,7 +30,7 @@ import pandas as pd
 
 from fairser.metrics._core import MetricError, check_average, core_metrics, nanmean
 from fairser.metrics._resample import FAIRNESS, Prepared, prepare
-from fairser.metrics.compare import _BY_CANDIDATES, PREDICTION_COLUMNS, _runs_matrix
+from fairser.metrics.compare import _runs_matrix, predictions_table
 
 __all__ = ["NULL_COLUMNS", "gap_null", "gap_nulls"]
 
@@ -294,23 +294,10 @@ def gap_nulls(
     """
     _check_options(n_resamples=n_resamples, max_exact=max_exact, confidence=confidence,
                    average=average)
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise MetricError(
-            f"predictions: missing column(s) {missing}; a predictions table needs "
-            f"{list(PREDICTION_COLUMNS)} (plus seed, sweep and grouping columns)"
-        )
+    df, keys = predictions_table(predictions, by)
     unknown = [m for m in metrics if m not in FAIRNESS]
     if unknown:
         raise MetricError(f"metrics: {unknown} are not among {list(FAIRNESS)}; pick from those")
-    df = predictions.copy()
-    df["sweep"] = (
-        df["sweep"].astype("string").fillna("").astype(str) if "sweep" in df.columns else ""
-    )
-    keys = [c for c in _BY_CANDIDATES if c in df.columns] if by is None else list(by)
-    absent = [c for c in keys if c not in df.columns]
-    if absent:
-        raise MetricError(f"by: column(s) {absent} not in the predictions; pick present ones")
     out = []
     for key, part in df.groupby([*keys, "method", "sweep"], sort=False):
         values = dict(zip([*keys, "method", "sweep"], key, strict=True))

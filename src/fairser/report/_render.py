@@ -14,6 +14,11 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from fairser.report._order import block_title, method_label, method_rank
 
 __all__ = ["Footnotes", "TableBlock", "blocks_html", "blocks_markdown", "md_escape"]
 
@@ -151,3 +156,63 @@ def blocks_html(blocks: list[TableBlock], legend: str, header: Callable[[str], s
             )
             out.append(f'<ul class="notes">{items}</ul>')
     return "\n".join(out)
+
+
+def method_blocks(
+    df: pd.DataFrame,
+    cell: Callable[[Any], tuple[str, bool] | None],
+    *,
+    title_suffix: Callable[[pd.DataFrame], str] | None = None,
+) -> list[TableBlock]:
+    """Blocks of a long per-method table (paired tests, gap tests): one block per corpus.
+
+    ``df`` has ``method``, ``sweep``, ``metric``, optionally ``emotion`` and the block columns
+    ``condition``, ``target``, ``role``, ``corpus``. Rows are methods (and sweep points) in
+    display order, columns ``(emotion, metric)``; ``cell(record)`` formats one record as
+    ``(text, highlighted)``, or None for "–". ``title_suffix(block_rows)`` is appended to a
+    block's title.
+    """
+    df = df.copy()
+    df["sweep"] = df["sweep"].astype("string").fillna("").astype(str)
+    if "emotion" not in df.columns:
+        df["emotion"] = "all"
+    block_cols = [c for c in ("condition", "target", "role", "corpus") if c in df.columns]
+    ranks = method_rank(df["method"])
+    metrics = list(dict.fromkeys(df["metric"]))
+    emotions = list(dict.fromkeys(df["emotion"]))
+    parts = list(df.groupby(block_cols, sort=False)) if block_cols else [((), df)]
+    blocks = []
+    for key, part in parts:
+        key = key if isinstance(key, tuple) else (key,)
+        values = dict(zip(block_cols, key, strict=True))
+        if {"role", "corpus"} <= set(values):
+            title = block_title(values)
+        else:
+            title = ", ".join(f"{k} {v}" for k, v in values.items()) or "all"
+        if title_suffix is not None:
+            title += title_suffix(part)
+        keys = sorted(
+            dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
+            key=lambda k: ranks[k[0]],  # stable: each method's sweep points as they appear
+        )
+        index = {(r.method, r.sweep, r.emotion, r.metric): r for r in part.itertuples(index=False)}
+        columns = [(e, m) for e in emotions for m in metrics if e in set(part["emotion"])]
+        rows, flags = [], []
+        for method, sweep in keys:
+            cells, marks = [], []
+            for e, m in columns:
+                rec = index.get((method, sweep, e, m))
+                made = None if rec is None else cell(rec)
+                cells.append("–" if made is None else made[0])
+                marks.append(False if made is None else made[1])
+            rows.append((method_label(method, sweep), cells))
+            flags.append(marks)
+        blocks.append(TableBlock(title=title, columns=columns, rows=rows, best=flags))
+    return blocks
+
+
+def plain_blocks(blocks: list[TableBlock]) -> list[TableBlock]:
+    """The blocks without highlights (Markdown marks significance with stars instead)."""
+    return [
+        TableBlock(b.title, b.columns, b.rows, [[False] * len(f) for f in b.best]) for b in blocks
+    ]

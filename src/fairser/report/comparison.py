@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
-from fairser.report._order import block_title, method_label, method_rank
-from fairser.report._render import TableBlock, blocks_html, blocks_markdown
+from fairser.report._order import method_label
+from fairser.report._render import (
+    TableBlock,
+    blocks_html,
+    blocks_markdown,
+    method_blocks,
+    plain_blocks,
+)
 from fairser.report._results import ReportError
 from fairser.report.table import METRIC_HEADERS
 
@@ -25,47 +32,18 @@ def _comparison_blocks(
             f"comparisons: missing column(s) {missing}; pass the output of "
             "fairser.metrics.compare_methods"
         )
-    df = comparisons.copy()
-    df["sweep"] = df["sweep"].astype("string").fillna("").astype(str)
-    if "emotion" not in df.columns:
-        df["emotion"] = "all"
-    block_cols = [c for c in ("condition", "target", "role", "corpus") if c in df.columns]
-    ranks = method_rank(df["method"])
-    metrics = list(dict.fromkeys(df["metric"]))
-    emotions = list(dict.fromkeys(df["emotion"]))
-    parts = list(df.groupby(block_cols, sort=False)) if block_cols else [((), df)]
-    blocks = []
-    for key, part in parts:
-        key = key if isinstance(key, tuple) else (key,)
-        values = dict(zip(block_cols, key, strict=True))
-        if {"role", "corpus"} <= set(values):
-            title = block_title(values)
-        else:
-            title = ", ".join(f"{k} {v}" for k, v in values.items()) or "all"
-        keys = sorted(
-            dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
-            key=lambda k: ranks[k[0]],  # stable: each method's sweep points as they appear
-        )
-        index = {(r.method, r.sweep, r.emotion, r.metric): r for r in part.itertuples(index=False)}
-        columns = [(e, m) for e in emotions for m in metrics if (e in set(part["emotion"]))]
-        rows, flags = [], []
-        for method, sweep in keys:
-            cells, marks = [], []
-            for e, m in columns:
-                rec = index.get((method, sweep, e, m))
-                if rec is None or not math.isfinite(rec.difference):
-                    cells.append("–")
-                    marks.append(False)
-                    continue
-                p = rec.p_value
-                sig = math.isfinite(p) and p < alpha
-                p_text = f"p={p:.3f}" if math.isfinite(p) else "p=–"
-                cells.append(f"{rec.difference:+.{digits}f} ({p_text}){' *' if sig else ''}")
-                marks.append(sig)
-            rows.append((method_label(method, sweep), cells))
-            flags.append(marks)
-        blocks.append(TableBlock(title=title, columns=columns, rows=rows, best=flags))
-    names = list(dict.fromkeys(df["baseline"])) if "baseline" in df.columns else []
+
+    def cell(rec: Any) -> tuple[str, bool] | None:
+        if not math.isfinite(rec.difference):
+            return None
+        p = rec.p_value
+        sig = math.isfinite(p) and p < alpha
+        p_text = f"p={p:.3f}" if math.isfinite(p) else "p=–"
+        return f"{rec.difference:+.{digits}f} ({p_text}){' *' if sig else ''}", sig
+
+    blocks = method_blocks(comparisons, cell)
+    names = (list(dict.fromkeys(comparisons["baseline"])) if "baseline" in comparisons.columns
+             else [])
     baseline = method_label(str(names[0])) if len(names) == 1 else "the baseline"
     legend = (
         f"Difference to {baseline} (method minus baseline) with its paired speaker-bootstrap "
@@ -99,10 +77,9 @@ def comparison_markdown(
     """
     blocks, legend = _comparison_blocks(comparisons, digits=digits, alpha=alpha)
     # stars mark significance in Markdown; the highlight flags are for HTML only
-    plain = [
-        TableBlock(b.title, b.columns, b.rows, [[False] * len(f) for f in b.best]) for b in blocks
-    ]
-    return blocks_markdown(plain, legend, lambda e, m: f"{e} Δ{_header(m)}", heading_level)
+    return blocks_markdown(
+        plain_blocks(blocks), legend, lambda e, m: f"{e} Δ{_header(m)}", heading_level
+    )
 
 
 def comparison_html(comparisons: pd.DataFrame, *, digits: int = 3, alpha: float = 0.05) -> str:

@@ -4,11 +4,17 @@ speakers' genders, and a classifier with equal error rates for both genders, wou
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
-from fairser.report._order import block_title, method_label, method_rank
-from fairser.report._render import TableBlock, blocks_html, blocks_markdown
+from fairser.report._render import (
+    TableBlock,
+    blocks_html,
+    blocks_markdown,
+    method_blocks,
+    plain_blocks,
+)
 from fairser.report._results import ReportError
 from fairser.report.table import METRIC_HEADERS
 
@@ -25,55 +31,28 @@ def _blocks(gap_nulls: pd.DataFrame, *, digits: int, alpha: float) -> tuple[list
             f"gap_nulls: missing column(s) {missing}; pass the output of "
             "fairser.metrics.gap_nulls"
         )
-    df = gap_nulls.copy()
-    df["sweep"] = df["sweep"].astype("string").fillna("").astype(str)
-    if "emotion" not in df.columns:
-        df["emotion"] = "all"
-    block_cols = [c for c in ("condition", "target", "role", "corpus") if c in df.columns]
-    ranks = method_rank(df["method"])
-    metrics = list(dict.fromkeys(df["metric"]))
-    emotions = list(dict.fromkeys(df["emotion"]))
-    parts = list(df.groupby(block_cols, sort=False)) if block_cols else [((), df)]
-    blocks, min_p = [], []
-    for key, part in parts:
-        key = key if isinstance(key, tuple) else (key,)
-        values = dict(zip(block_cols, key, strict=True))
-        if {"role", "corpus"} <= set(values):
-            title = block_title(values)
-        else:
-            title = ", ".join(f"{k} {v}" for k, v in values.items()) or "all"
-        if "min_p" in part.columns and "exact" in part.columns:
-            exact = part[part["exact"].astype(bool)]
-            if len(exact):
-                n = int(exact["n_assignments"].min())
-                low = float(exact["min_p"].max())
-                title += f" ({n} speaker assignments, smallest possible p {low:.2f})"
-                min_p.append(low)
-        keys = sorted(
-            dict.fromkeys(zip(part["method"], part["sweep"], strict=True)),
-            key=lambda k: ranks[k[0]],
-        )
-        index = {(r.method, r.sweep, r.emotion, r.metric): r for r in part.itertuples(index=False)}
-        columns = [(e, m) for e in emotions for m in metrics if e in set(part["emotion"])]
-        rows, flags = [], []
-        for method, sweep in keys:
-            cells, marks = [], []
-            for e, m in columns:
-                rec = index.get((method, sweep, e, m))
-                if rec is None or not math.isfinite(rec.estimate):
-                    cells.append("–")
-                    marks.append(False)
-                    continue
-                p = rec.p_value
-                sig = math.isfinite(p) and p < alpha
-                cells.append(
-                    f"{rec.estimate:.{digits}f} (reassigned {rec.permuted_mean:.{digits}f}, "
-                    f"p={p:.2f}; fair {rec.fair_mean:.{digits}f}){' *' if sig else ''}"
-                )
-                marks.append(sig)
-            rows.append((method_label(method, sweep), cells))
-            flags.append(marks)
-        blocks.append(TableBlock(title=title, columns=columns, rows=rows, best=flags))
+    min_p: list[float] = []
+
+    def suffix(part: pd.DataFrame) -> str:
+        if "min_p" not in part.columns or "exact" not in part.columns:
+            return ""
+        exact = part[part["exact"].astype(bool)]
+        if not len(exact):
+            return ""
+        low = float(exact["min_p"].max())
+        min_p.append(low)
+        n = int(exact["n_assignments"].min())
+        return f" ({n} speaker assignments, smallest possible p {low:.2f})"
+
+    def cell(rec: Any) -> tuple[str, bool] | None:
+        if not math.isfinite(rec.estimate):
+            return None
+        p = rec.p_value
+        sig = math.isfinite(p) and p < alpha
+        return (f"{rec.estimate:.{digits}f} (reassigned {rec.permuted_mean:.{digits}f}, "
+                f"p={p:.2f}; fair {rec.fair_mean:.{digits}f}){' *' if sig else ''}", sig)
+
+    blocks = method_blocks(gap_nulls, cell, title_suffix=suffix)
     legend = (
         "Each gap (mean over seeds), then its mean over reassignments of the genders to the "
         "speakers (each speaker keeps one gender, each gender its number of speakers) with the "
@@ -111,10 +90,9 @@ def gap_null_markdown(
         emotion and gap.
     """
     blocks, legend = _blocks(gap_nulls, digits=digits, alpha=alpha)
-    plain = [
-        TableBlock(b.title, b.columns, b.rows, [[False] * len(f) for f in b.best]) for b in blocks
-    ]
-    return blocks_markdown(plain, legend, lambda e, m: f"{e} {_header(m)}", heading_level)
+    return blocks_markdown(
+        plain_blocks(blocks), legend, lambda e, m: f"{e} {_header(m)}", heading_level
+    )
 
 
 def gap_null_html(gap_nulls: pd.DataFrame, *, digits: int = 3, alpha: float = 0.05) -> str:
