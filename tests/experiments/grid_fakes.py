@@ -332,9 +332,8 @@ class EnvTask:
 
 
 def visible_devices_fit(ctx, task):
-    """A 'fit' that reports which GPUs its worker may see (and takes long enough that every
-    worker of a pool gets one)."""
+    """A 'fit' that reports its worker's pid and the GPUs that worker may see."""
     import time
 
     time.sleep(0.3)
-    return os.environ.get("CUDA_VISIBLE_DEVICES")
+    return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")

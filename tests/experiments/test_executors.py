@@ -6,6 +6,7 @@ import io
 import os
 import sys
 import time
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -137,19 +138,47 @@ def test_gpu_share_fits_every_cpu_of_the_cluster():
     assert gpu_share(1, 3) == 0.3333 and 3 * gpu_share(1, 3) <= 1
 
 
-def test_process_workers_are_dealt_out_over_the_gpus():
+def test_worker_initializer_deals_gpus_in_start_order(monkeypatch):
+    import torch
+
+    from fairser.experiments.executors import _init_worker
+
+    for var in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(var, "x")  # so that teardown restores the value from before
+        monkeypatch.delenv(var)
+    threads = torch.get_num_threads()
+    counter = get_context("spawn").Value("i", 0)
+    try:
+        got = []
+        for _ in range(3):
+            _init_worker(1, None, ("5", "7"), counter)
+            got.append(os.environ["CUDA_VISIBLE_DEVICES"])
+        assert got == ["5", "7", "5"]
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+        _init_worker(1, None, (), counter)  # no GPUs: the environment is left alone
+        assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_process_workers_each_see_one_gpu_of_their_own(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     tasks = [EnvTask(index=i, fit_id=f"t{i}") for i in range(6)]
-    seen: dict[int, str] = {}
+    seen: dict[int, tuple[int, str]] = {}
     ProcessExecutor(workers=2, gpus=("5", "7")).run(
         visible_devices_fit, None, tasks, lambda t, out: seen.__setitem__(t.index, out))
     assert sorted(seen) == list(range(6))
-    assert set(seen.values()) == {"5", "7"}  # each worker sees one GPU, both are used
+    per_worker = {}
+    for pid, gpu in seen.values():
+        assert per_worker.setdefault(pid, gpu) == gpu  # one GPU per worker, for every fit
+    assert set(per_worker.values()) <= {"5", "7"}
+    assert len(set(per_worker.values())) == len(per_worker)  # no two workers share one
     # without GPUs the workers' environment is left alone
     seen.clear()
-    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
     ProcessExecutor(workers=2, gpus=()).run(
         visible_devices_fit, None, tasks[:2], lambda t, out: seen.__setitem__(t.index, out))
-    assert set(seen.values()) == {None}
+    assert {gpu for _, gpu in seen.values()} == {None}
 
 
 @pytest.mark.slow
@@ -160,14 +189,14 @@ def test_ray_fits_ask_for_a_gpu_share_and_see_their_gpu(monkeypatch):
     # a local cluster that declares two (fake) GPUs: Ray assigns them and pins each task
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        seen: dict[int, str] = {}
+        seen: dict[int, tuple[int, str]] = {}
         tasks = [EnvTask(index=i, fit_id=f"t{i}") for i in range(4)]
         RayExecutor().run(visible_devices_fit, None, tasks,
                           lambda t, out: seen.__setitem__(t.index, out))
     finally:
         ray.shutdown()
     assert sorted(seen) == list(range(4))
-    assert set(seen.values()) <= {"0", "1"} and all(seen.values())
+    assert {gpu for _, gpu in seen.values()} <= {"0", "1"}  # each fit sees one GPU
 
 
 def test_warm_pool_is_used_by_run_and_ended_by_close():
@@ -180,7 +209,7 @@ def test_warm_pool_is_used_by_run_and_ended_by_close():
     seen: dict[int, str] = {}
     executor.run(visible_devices_fit, None, [EnvTask(index=0, fit_id="t0")],
                  lambda t, out: seen.__setitem__(t.index, out))
-    assert seen == {0: None} and "pool" not in executor._pool  # run took the warm pool
+    assert [gpu for _, gpu in seen.values()] == [None] and "pool" not in executor._pool
     assert pool._shutdown_thread
     # warm, then never run (the data failed to load): close ends the workers
     executor.warm(1)

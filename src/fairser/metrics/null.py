@@ -304,17 +304,20 @@ def gap_nulls(
         what = ", ".join(f"{k}={v}" for k, v in values.items())
         first = part.drop_duplicates("utt_id").set_index("utt_id")
         runs, n_runs = _runs_matrix(part, first.index, what=what)
-        prep = prepare(
+        table = gap_null(
             first["y_true"].to_numpy(),
-            [runs],
+            runs,
             sensitive_features=first["gender"].to_numpy(),
             speakers=first["speaker"].to_numpy(),
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+            max_exact=max_exact,
             group_order=list(group_order),
             labels=labels,
             pos_label=pos_label,
+            average=average,
         )
-        table = _table(prep, n_resamples=n_resamples, confidence=confidence, seed=seed,
-                       max_exact=max_exact, average=average)
         for metric in metrics:
             out.append({**values, "metric": metric, **table.loc[metric].to_dict(),
                         "runs": n_runs})
