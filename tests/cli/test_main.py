@@ -55,3 +55,12 @@ def test_help_keeps_square_brackets_that_rich_would_read_as_markup(capsys, monke
     code, out, _ = _cli(["run", "--help"], capsys)
     assert code == 0
     assert "pip install 'fairser[ray]'" in out
+
+
+def test_gpus_per_fit_with_a_non_ray_executor_is_one_line_before_any_work(tmp_path, capsys):
+    missing = tmp_path / "never-read.yaml"  # the executor is checked before the config
+    code, _, err = _cli(["run", str(missing), "--executor", "processes:2",
+                         "--gpus-per-fit", "0.5"], capsys)
+    assert code == 2
+    assert err.strip().startswith("error: --gpus-per-fit applies to --executor ray only")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

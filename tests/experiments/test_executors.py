@@ -69,6 +69,18 @@ def test_parse_executor_forms_and_errors():
         assert "\n" not in str(info.value)
 
 
+def test_gpus_per_fit_sets_the_ray_share_and_is_refused_elsewhere():
+    assert parse_executor("ray:2", gpus_per_fit=0.25) == RayExecutor(num_cpus=2,
+                                                                    gpus_per_fit=0.25)
+    assert parse_executor("ray", gpus_per_fit=0).gpus_per_fit == 0.0
+    assert parse_executor("ray").gpus_per_fit is None
+    for text in ("local", "processes:2", None):
+        with pytest.raises(ConfigError, match="--gpus-per-fit applies to --executor ray"):
+            parse_executor(text, gpus_per_fit=0.5)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        parse_executor("ray", gpus_per_fit=-1)
+
+
 @pytest.mark.slow
 def test_parallel_executors_start_the_longest_fits_first():
     tasks = plan_tasks(parse_config(SETTINGS))

@@ -56,6 +56,10 @@ def run(
         help="Where the fits run: local, processes:N (N worker processes, torch threads = "
         "cores / N), ray (a local Ray cluster), ray:N (one with N CPUs) or ray:ADDRESS (a "
         "running cluster; needs pip install 'fairser\\[ray]'). Results do not depend on it."),
+    gpus_per_fit: float | None = typer.Option(
+        None, "--gpus-per-fit", min=0.0,
+        help="Ray only: GPUs each fit asks for (0.25: four fits share a GPU; 0: CPUs only). "
+        "Default: the cluster's GPUs per CPU, at most 1."),
 ) -> None:
     """Run (or resume) an experiment grid and write results, table.md and report.html."""
     from fairser.experiments import default_backend, load_config
@@ -64,7 +68,7 @@ def run(
     from fairser.experiments.executors import parse_executor
 
     console = make_console(stderr=True)
-    runner = parse_executor(executor)  # a bad --executor fails before any work
+    runner = parse_executor(executor, gpus_per_fit=gpus_per_fit)  # fails before any work
     cfg = load_config(config)
     if dry_run_only:
         try:
@@ -82,7 +86,9 @@ def run(
         return
     command = "fairser run " + shlex.join([str(config)] + (["--out", str(out)] if out else [])
                                           + (["--executor", executor] if executor != "local"
-                                             else []))
+                                             else [])
+                                          + (["--gpus-per-fit", str(gpus_per_fit)]
+                                             if gpus_per_fit is not None else []))
     with config_warnings(console):
         result = _run(cfg, out_dir=out, progress=progress, console=console, command=command,
                       executor=runner)

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any
 
@@ -259,17 +259,35 @@ class ProcessExecutor:
         return broken
 
 
-def parse_executor(text: str | Executor | None) -> Executor:
+def parse_executor(text: str | Executor | None, *,
+                   gpus_per_fit: float | None = None) -> Executor:
     """An executor from its command-line form.
 
-    ``local``, ``processes:N`` (N >= 1), ``ray``, ``ray:N`` (a local cluster of N CPUs) or
-    ``ray:ADDRESS`` (a running cluster). An :class:`Executor` passes through.
+    Parameters
+    ----------
+    text : str, Executor or None
+        ``local``, ``processes:N`` (N >= 1), ``ray``, ``ray:N`` (a local cluster of N CPUs)
+        or ``ray:ADDRESS`` (a running cluster). An :class:`Executor` passes through; None is
+        ``local``.
+    gpus_per_fit : float or None
+        GPUs each Ray fit asks for (``--gpus-per-fit``; e.g. 0.25 puts four fits on a GPU);
+        None: the cluster's GPUs-per-CPU share (:func:`gpu_share`). Ray executors only.
 
     Raises
     ------
     ConfigError
-        Any other text, naming the accepted forms.
+        Any other text, naming the accepted forms; ``gpus_per_fit`` negative or given with
+        an executor other than Ray.
     """
+    if gpus_per_fit is not None:
+        if gpus_per_fit < 0:
+            raise ConfigError(f"--gpus-per-fit {gpus_per_fit}: must be >= 0 (0: fits on CPUs)")
+        found = parse_executor(text)
+        if not isinstance(found, RayExecutor):
+            raise ConfigError(f"--gpus-per-fit applies to --executor ray only (got "
+                              f"{getattr(found, 'label', text)!r}); processes:N deals its "
+                              "workers over the visible GPUs itself")
+        return replace(found, gpus_per_fit=float(gpus_per_fit))
     if text is None:
         return LocalExecutor()
     if not isinstance(text, str):
