@@ -116,6 +116,8 @@ def test_fairser_train_folder_is_accepted(finished_run, fake_layers, wavs, tmp_p
         df = predict_files(run_dir, wavs, backend=fake_layers.backend())
         assert list(df.columns) == ["file", "p_angry", "top", "decision", "error"]
         assert df["p_angry"].between(0, 1).all()
+        # one binary model: `top` is its emotion only when decided likelier than the rest
+        assert list(df["top"]) == ["angry" if p >= 0.5 else "rest" for p in df["p_angry"]]
         assert df.attrs["models"][0]["method"] == "pa" and df.attrs["models"][0]["seed"] == 3
 
 

@@ -109,3 +109,25 @@ def test_each_fit_records_where_it_ran_and_meta_counts_the_devices(recipe_run):
     assert all(r["runtime"]["precision"] == "fp32" and r["runtime"]["host"] for r in trained)
     meta = json.loads((run / "meta.json").read_text())
     assert meta["devices"] == {"cpu fp32": len(trained)}
+
+
+def test_rows_without_a_speaker_use_the_named_corpus_statistics(recipe_run, tmp_path):
+    # the fitted per-speaker lever keeps each training corpus's statistics for rows without a
+    # speaker; predict rows reach them only when their corpus is named (column or argument)
+    run, wavs, backend = recipe_run
+    plain = predict_files(run, wavs, backend=backend)
+    named = predict_files(run, wavs, corpus="tgt", backend=backend)
+    csv = tmp_path / "files.csv"
+    csv.write_text("path,corpus\n" + "".join(f"{w},tgt\n" for w in wavs))
+    column = predict_files(run, manifest=csv, backend=backend)
+
+    def norm_note(df):
+        return next(n for n in df.attrs["notes"] if "input_norm per-speaker" in n)
+
+    assert "0 with corpus and 4 with global statistics" in norm_note(plain)
+    assert "4 with corpus and 0 with global statistics" in norm_note(named)
+    assert norm_note(column) == norm_note(named)
+    assert "name it: a `corpus` column or --corpus" in norm_note(plain)
+    probs = [c for c in plain.columns if c.startswith("p_")]
+    assert np.allclose(column[probs], named[probs])
+    assert not np.allclose(plain[probs], named[probs])  # other statistics, other scores

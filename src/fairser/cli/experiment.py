@@ -116,9 +116,13 @@ def predict(
     run_dir: Path = typer.Option(..., "--run", help="Run folder (or one saved model folder)."),
     manifest: Path | None = typer.Option(
         None, "--manifest", "-m",
-        help="CSV with a `path` column and optional `speaker` and `gender` columns, which feed "
-        "the model's levers (per-speaker normalisation, per-gender thresholds); instead of "
-        "FILES."),
+        help="CSV with a `path` column and optional `speaker`, `gender` and `corpus` columns, "
+        "which feed the model's levers (per-speaker normalisation, per-gender thresholds); "
+        "instead of FILES."),
+    corpus: str | None = typer.Option(
+        None, "--corpus",
+        help="Corpus label of files without one (e.g. ased): files without a speaker get that "
+        "corpus's statistics from training, when the model saw it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     method: str | None = typer.Option(None, "--method",
                                       help="Method or variant (default recommended, else "
@@ -144,7 +148,7 @@ def predict(
 
         device = check_device_name(device)
     df = predict_files(run_dir, list(files or []), manifest=manifest, method=method, seed=seed,
-                       target=target, condition=condition, device=device)
+                       target=target, condition=condition, corpus=corpus, device=device)
     err = make_console(stderr=True)
     for note in df.attrs.get("notes", []):
         err.print(f"[yellow]warning[/]: {escape(note)}", highlight=False)

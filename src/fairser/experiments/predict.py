@@ -15,9 +15,11 @@ Every file is scored on its own (a bad file gets its reason in the ``error`` col
 folder or model that cannot be used is one :class:`~fairser.errors.ConfigError` line.
 
 The files may come from a *manifest* (:func:`read_predict_manifest`: a CSV with a ``path``
-column and optional ``speaker`` and ``gender`` columns). Those columns feed the model's levers
-(``input_norm: per-speaker`` reads ``speaker``; ``thresholds: parity`` and ``erase: qleace``
-read ``gender``). Plain files have neither: each lever then falls back as the training layer
+column and optional ``speaker``, ``gender`` and ``corpus`` columns). Those columns feed the
+model's levers (``input_norm: per-speaker`` reads ``speaker``, and ``corpus`` for rows without
+one: their corpus's fitted statistics when the model saw that corpus, e.g. ``ased``, else the
+global ones; ``thresholds: parity`` and ``erase: qleace`` read ``gender``). Plain files have
+none (``corpus=`` names one for all of them): each lever then falls back as the training layer
 documents and warns; every such warning is kept once, as one line, in ``attrs["notes"]``.
 The ``decision`` column holds the model's own decisions (after per-gender thresholds): the
 emotions decided positive (binary one-vs-rest models, comma-separated) or the decided class.
@@ -187,12 +189,13 @@ def _load(backend: Backend, info: dict[str, Any], device: str | None = None) -> 
 
 
 def read_predict_manifest(path: Path | str) -> pd.DataFrame:
-    """The files of a predict manifest: columns ``path``, ``speaker``, ``gender``.
+    """The files of a predict manifest: columns ``path``, ``speaker``, ``gender``, ``corpus``.
 
     A CSV with a ``path`` column (relative paths are resolved against the CSV's folder) and
-    optionally ``speaker`` and ``gender`` (any spelling :func:`fairser.corpora.normalise_gender`
-    knows; empty = unknown). Other columns are ignored. A missing column is all unknown (its
-    lever falls back, see the module docstring).
+    optionally ``speaker``, ``gender`` (any spelling :func:`fairser.corpora.normalise_gender`
+    knows) and ``corpus`` (the corpus label the model was trained with, e.g. ``ased``); empty
+    = unknown. Other columns are ignored. A missing column is all unknown (its lever falls
+    back, see the module docstring).
 
     Raises
     ------
@@ -234,7 +237,10 @@ def read_predict_manifest(path: Path | str) -> pd.DataFrame:
             raise ConfigError(f"{path}: row {i + 2}: unknown gender {value!r}; write M or F "
                               "(or leave it empty when unknown)") from None
     out["gender"] = pd.Series(genders, index=raw.index, dtype="string")
-    out.attrs["columns"] = [c for c in ("speaker", "gender") if c in raw.columns]
+    corpora = raw["corpus"].str.strip() if "corpus" in raw.columns else None
+    out["corpus"] = (pd.Series(pd.NA, index=raw.index, dtype="string") if corpora is None
+                     else corpora.where(corpora != "", pd.NA))
+    out.attrs["columns"] = [c for c in ("speaker", "gender", "corpus") if c in raw.columns]
     return out.reset_index(drop=True)
 
 
@@ -242,6 +248,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
                   manifest: Path | str | pd.DataFrame | None = None,
                   method: str | None = None, seed: int | None = None,
                   target: str | None = None, condition: str | None = None,
+                  corpus: str | None = None,
                   cache_dir: Path | None = None, progress: bool = False,
                   device: str | None = None,
                   backend: Backend | None = None) -> pd.DataFrame:
@@ -258,6 +265,10 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         ``speaker`` and ``gender`` columns feed the model's levers.
     method, seed, target, condition : optional
         Which models to use (see the module docstring for the defaults).
+    corpus : str, optional
+        Corpus label of files without one in the manifest (e.g. ``ased``): rows without a
+        speaker get that corpus's fitted statistics (``input_norm: per-speaker``) when the
+        model saw it, else the global ones (default: none named).
     cache_dir : path, optional
         Feature store folder (default the global cache).
     progress : bool, default=False
@@ -271,9 +282,10 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
     -------
     DataFrame
         One row per file, in order: ``file``, ``p_<emotion>`` per emotion, ``top`` (the
-        emotion with the highest probability), ``decision`` (the model's own decisions, see
-        the module docstring) and ``error`` (None, or why the file could not be scored; its
-        probabilities are then NaN). ``attrs["models"]`` lists the models used,
+        emotion with the highest probability; with a single binary model, the emotion when
+        its probability is at least 0.5, else ``rest``), ``decision`` (the model's own
+        decisions, see the module docstring) and ``error`` (None, or why the file could not
+        be scored; its probabilities are then NaN). ``attrs["models"]`` lists the models used,
         ``attrs["notes"]`` the levers' fallbacks (one line each).
 
     Raises
@@ -289,8 +301,9 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
                  else read_predict_manifest(manifest))
         files = list(table["path"])
         speakers, sexes = list(table["speaker"]), list(table["gender"])
+        named = list(table["corpus"]) if "corpus" in table.columns else [pd.NA] * len(files)
     else:
-        speakers = sexes = [pd.NA] * len(files or [])
+        speakers = sexes = named = [pd.NA] * len(files or [])
     if not files:
         raise ConfigError("predict: no audio files given; pass one or more paths after --run "
                           "(or a manifest with --manifest)")
@@ -305,7 +318,8 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         reason, duration = _file_problem(path)
         errors.append(reason)
         if reason is None:
-            rows.append({"corpus": "predict", "utt_id": f"{i:05d}-{path.stem}",
+            rows.append({"corpus": _text(named[i]) or corpus or "predict",
+                         "utt_id": f"{i:05d}-{path.stem}",
                          "path": str(path.resolve()), "speaker": _text(speakers[i]),
                          "gender": _text(sexes[i]), "emotion": None, "split": None,
                          "language": "und", "duration_s": duration, "_row": i})
@@ -326,8 +340,10 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         reasons = ({} if bad is None or not len(bad) else
                    dict(zip(bad["utt_id"].astype(str), bad["reason"].astype(str), strict=True)))
         keep = []
-        for j, (utt, i) in enumerate(zip(manifest["utt_id"].astype(str), index, strict=True)):
-            if utt in reasons or utt_key("predict", utt) not in feats:
+        for j, (name, utt, i) in enumerate(zip(manifest["corpus"].astype(str),
+                                               manifest["utt_id"].astype(str), index,
+                                               strict=True)):
+            if utt in reasons or utt_key(name, utt) not in feats:
                 errors[i] = f"no features ({reasons.get(utt, 'extraction failed')})"
             else:
                 keep.append(j)
@@ -340,7 +356,9 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
     out = pd.DataFrame({"file": [str(p) for p in paths]})
     for j, col in enumerate(columns):
         out[f"p_{col}"] = proba[:, j]
-    tops = [columns[int(np.argmax(row))] if np.isfinite(row).all() else None for row in proba]
+    tops = [None if not np.isfinite(row).all()
+            else columns[int(np.argmax(row))] if len(columns) > 1 or row[0] >= 0.5 else "rest"
+            for row in proba]
     out["top"] = pd.Series(tops, dtype=object)
     out["decision"] = pd.Series(decided, dtype=object)
     out["error"] = pd.Series(errors, dtype=object)  # None for a scored file

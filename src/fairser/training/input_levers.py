@@ -181,7 +181,8 @@ def speaker_table(
     if warn and (n_missing or report.fell_back):
         why = (
             f"; {n_missing} row(s) without a speaker (no `speaker` column or a missing value) "
-            "got their corpus's statistics"
+            "fell back to their corpus's statistics, or to the global ones where the corpus "
+            "was not seen in fitting (name it: a `corpus` column or --corpus)"
             if n_missing
             else ""
         )
