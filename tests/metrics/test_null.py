@@ -1,7 +1,8 @@
-"""gap_null / gap_nulls: speaker-permutation test and fair-classifier floor of the gender gaps."""
+"""gap_null / gap_nulls: speaker-permutation test and fair-classifier reference of the gaps."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -96,7 +97,7 @@ def test_a_real_gender_effect_is_found_and_a_speaker_effect_is_not(make_set):
     assert t2.loc["dsp", "estimate"] <= t2.loc["dsp", "permuted_hi"]
 
 
-def test_fair_floor_matches_the_normal_approximation():
+def test_fair_reference_matches_the_normal_approximation():
     # 2 x 100 positives and 2 x 300 negatives, pooled TPR 0.6 and FPR 0.2, no group effect:
     # |TPR_M - TPR_F| has mean sigma * sqrt(2 / pi), sigma = sqrt(2 * 0.6 * 0.4 / 100).
     rng = np.random.default_rng(5)
@@ -200,3 +201,89 @@ def test_gap_nulls_errors_name_the_fix(binary_set):
         gap_nulls(table, metrics=["uar"])
     with pytest.raises(MetricError, match="not in the predictions"):
         gap_nulls(table, by=["target"])
+
+
+def _four_speakers(rng, *, tpr_by_speaker, n_pos=100, n_neg=300):
+    """Rows of speakers m1, m2 (M), f1, f2 (F): per speaker n_pos positives, n_neg negatives."""
+    y, p, g, spk = [], [], [], []
+    for name, tpr in tpr_by_speaker.items():
+        yy = np.r_[np.ones(n_pos), np.zeros(n_neg)].astype(int)
+        y.append(yy)
+        p.append(np.where(yy == 1, rng.random(yy.size) < tpr, rng.random(yy.size) < 0.2))
+        g.append(np.repeat(name[0].upper(), yy.size))
+        spk.append(np.repeat(name, yy.size))
+    return (np.concatenate(y), np.concatenate(p).astype(int), np.concatenate(g),
+            np.concatenate(spk))
+
+
+def test_fair_p_flags_error_rates_that_differ_and_the_reference_is_not_a_floor():
+    rng = np.random.default_rng(3)
+    fair = _four_speakers(rng, tpr_by_speaker={"m1": .6, "m2": .6, "f1": .6, "f2": .6})
+    unfair = _four_speakers(rng, tpr_by_speaker={"m1": .8, "m2": .8, "f1": .5, "f2": .5})
+    kw = dict(n_resamples=2000, seed=2)
+    t_fair = gap_null(fair[0], fair[1], sensitive_features=fair[2], speakers=fair[3], **kw)
+    t_unfair = gap_null(unfair[0], unfair[1], sensitive_features=unfair[2],
+                        speakers=unfair[3], **kw)
+    row = t_fair.loc["tpr_gap"]
+    assert row["fair_lo"] < row["fair_mean"] < row["fair_hi"]
+    assert row["fair_lo"] < 0.02  # a fair classifier often measures far less than the mean
+    assert row["fair_p"] > 0.05
+    assert t_unfair.loc["tpr_gap", "fair_p"] < 0.01  # 0.3 apart is far beyond row noise
+    # ... but with 2 + 2 speakers no reassignment test can call it a gender effect
+    assert t_unfair.loc["tpr_gap", "p_value"] >= 2 / 6
+
+
+def _table(sets, *, emotions, method="recipe"):
+    parts = []
+    for (y, p, g, spk), emo in zip(sets, emotions, strict=True):
+        parts.append(pd.DataFrame({"method": method, "seed": 0, "emotion": emo,
+                                   "role": "target", "utt_id": [f"u{i}" for i in range(len(y))],
+                                   "speaker": spk, "gender": g, "y_true": y, "y_pred": p}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_the_pooled_row_is_the_mean_over_tasks_with_aligned_reassignments():
+    rng = np.random.default_rng(11)
+    tasks = [_four_speakers(rng, tpr_by_speaker=tprs, n_pos=30, n_neg=90) for tprs in (
+        {"m1": .8, "m2": .5, "f1": .6, "f2": .5}, {"m1": .4, "m2": .7, "f1": .7, "f2": .3})]
+    out = gap_nulls(_table(tasks, emotions=["angry", "sad"]), n_resamples=3000)
+    per_task = out[out.emotion != "mean"].set_index(["emotion", "metric"])
+    pooled = out[out.emotion == "mean"].set_index("metric")
+    assert list(pooled.index) == ["dsp", "deo_max"]
+    for metric in ("dsp", "deo_max"):
+        assert pooled.loc[metric, "estimate"] == pytest.approx(
+            per_task.xs(metric, level="metric")["estimate"].mean())
+    # the exact p-value of the mean, by hand: relabel the speakers' genders (6 ways), average
+    # the two tasks' deo_max under each relabelling, count those at least the observed one
+    names = ["m1", "m2", "f1", "f2"]
+    means = []
+    for males in itertools.combinations(names, 2):
+        gaps = [gap_null(y, p, sensitive_features=np.where(np.isin(spk, males), "M", "F"),
+                         speakers=spk, n_resamples=1).loc["deo_max", "estimate"]
+                for y, p, _, spk in tasks]
+        means.append(np.mean(gaps))
+    observed = pooled.loc["deo_max", "estimate"]
+    assert pooled.loc["deo_max", "p_value"] == pytest.approx(
+        np.mean(np.array(means) >= observed - 1e-12))
+    assert pooled.loc["deo_max", "permuted_mean"] == pytest.approx(np.mean(means))
+    # independent fair simulations: the spread of the mean is narrower than each task's
+    width = pooled.loc["deo_max", "fair_hi"] - pooled.loc["deo_max", "fair_lo"]
+    task_widths = (per_task.xs("deo_max", level="metric")["fair_hi"]
+                   - per_task.xs("deo_max", level="metric")["fair_lo"])
+    assert width < 0.85 * task_widths.mean()
+
+
+def test_pooling_without_shared_speakers_keeps_the_fair_reference_only():
+    rng = np.random.default_rng(4)
+    a = _four_speakers(rng, tpr_by_speaker={"m1": .6, "m2": .6, "f1": .6, "f2": .6}, n_pos=20)
+    b = _four_speakers(rng, tpr_by_speaker={"m3": .6, "m4": .6, "f3": .6, "f4": .6,
+                                            "f5": .6}, n_pos=20)
+    out = gap_nulls(_table([a, b], emotions=["angry", "sad"]), n_resamples=200)
+    pooled = out[out.emotion == "mean"]
+    assert len(pooled) == 2
+    assert pooled["p_value"].isna().all() and pooled["permuted_mean"].isna().all()
+    assert np.isfinite(pooled["fair_mean"]).all() and np.isfinite(pooled["fair_p"]).all()
+    assert not (gap_nulls(_table([a, b], emotions=["angry", "sad"]), n_resamples=20,
+                          pool=None).emotion == "mean").any()
+    with pytest.raises(MetricError, match="pool='speaker' is not a grouping column"):
+        gap_nulls(_table([a], emotions=["angry"]), pool="speaker")

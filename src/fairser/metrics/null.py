@@ -1,4 +1,4 @@
-"""Is a measured gender gap about gender? A speaker-permutation test and a fair-classifier floor.
+"""Is a measured gender gap about gender? A speaker-permutation test and a fair reference.
 
 A gap such as dEO is measured on a finite test set whose speakers differ in more than gender.
 Two references tell a reader how much of a measured gap the data alone would produce:
@@ -9,10 +9,20 @@ Two references tell a reader how much of a measured gap the data alone would pro
   which speakers happen to be male, not something about gender. With few speakers every
   assignment is enumerated (4 speakers, 2 per gender: 6 assignments, so no p-value can fall
   below 1/6); otherwise ``n_resamples`` random ones are drawn.
-- **Fair-classifier floor.** A classifier whose error rates are the same for every group (each
-  row's prediction drawn from the pooled confusion-matrix row of its true class) still shows a
-  gap on finite data. Its mean and upper percentile over ``n_resamples`` simulations are the
-  smallest gap one can expect to *measure* on these rows, whatever the model.
+- **Fair-classifier reference.** A classifier whose error rates are the same for every row of
+  a class (each row's prediction drawn from the pooled confusion-matrix row of its true class:
+  no group, no speaker differs) still shows a gap on finite data. Its distribution over
+  ``n_resamples`` simulations (mean, ``fair_lo`` and ``fair_hi`` percentiles) is what such a
+  classifier *typically* measures on these rows. It is not a lower bound: one fixed model can
+  measure less by chance (``fair_lo``), and a goal below ``fair_mean`` is one that even this
+  ideal classifier misses more often than not. ``fair_p`` is the share of simulations with a
+  gap at least the observed one: a small ``fair_p`` says the model's error rates do differ
+  between the groups' rows, by gender or by speaker; the permutation p-value says which.
+
+:func:`gap_nulls` also pools the tasks of a method (``pool="emotion"``): a ``mean`` row whose
+gap is the mean over the tasks, with the same reassignment applied to every task (when they
+share their speakers) and independent fair simulations per task, so its percentiles are those
+of the mean, not a mean of percentiles.
 
 Both use the per-speaker confusion matrices of :mod:`fairser.metrics._resample`, so the
 observed value equals :func:`fairser.metrics.speaker_bootstrap`'s estimate.
@@ -23,6 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -41,9 +52,12 @@ NULL_COLUMNS: dict[str, str] = {
     "permuted_hi": "upper percentile (`confidence`) of the gap over the reassignments",
     "p_value": "share of reassignments whose gap is at least the observed one (exact "
     "enumeration: the real assignment included; sampled: add-one corrected)",
-    "fair_mean": "mean gap of a classifier with the same error rates for every group, on "
-    "these rows (the floor of what can be measured here)",
+    "fair_mean": "mean gap of a classifier with the same error rates for every row of a class "
+    "(no group or speaker differs), on these rows: what such a classifier typically measures",
+    "fair_lo": "lower percentile (1 - `confidence`) of that classifier's gap",
     "fair_hi": "upper percentile (`confidence`) of that classifier's gap",
+    "fair_p": "share of that classifier's simulations with a gap at least the observed one "
+    "(add-one corrected): small = the model's error rates differ between the groups' rows",
     "min_p": "the smallest p-value these speakers allow (exact: 1/n_assignments, 2/n for two "
     "genders of equal speaker counts, whose mirrored assignment gives the same gap)",
     "n_assignments": "number of speaker reassignments behind the permuted columns",
@@ -200,53 +214,95 @@ def _check_options(*, n_resamples: Any, max_exact: Any, confidence: float, avera
         raise MetricError(f"confidence={confidence!r} must lie strictly between 0 and 1; e.g. 0.95")
 
 
-def _table(prep: Prepared, *, n_resamples: int, confidence: float, seed: int, max_exact: int,
-           average: str) -> pd.DataFrame:
-    """The :func:`gap_null` table of prepared inputs."""
+@dataclass(frozen=True)
+class _Samples:
+    """Observed gaps and their reference distributions, per metric of :data:`FAIRNESS`."""
+
+    observed: dict[str, float]
+    permuted: dict[str, np.ndarray]  # (B,) one per reassignment, in a fixed order
+    fair: dict[str, np.ndarray]  # (S,) one per fair-classifier simulation
+    exact: bool
+    min_p: float
+    speakers: tuple  # (cluster groups, K): reassignments align only between equal ones
+
+
+def _samples(prep: Prepared, *, n_resamples: int, seed: int, fair_seed: Sequence[int],
+             max_exact: int, average: str) -> _Samples:
+    """The gaps of ``prep`` under the real assignment, every reassignment and the fair model."""
     counts = prep.counts[0]  # (R, K, C, C)
     n_groups = len(prep.groups)
-    rng = np.random.default_rng(seed)
 
     def gaps(group_counts: np.ndarray) -> dict[str, np.ndarray]:
         m = core_metrics(group_counts, pos=prep.pos, average=average, required=prep.required)
         return {name: nanmean(m[name], axis=0) for name in FAIRNESS}  # mean over runs
 
     observed = gaps(_group_counts(counts, prep.cluster_group[None, :], n_groups))
-    assign, exact = _assignments(prep, n_resamples=n_resamples, max_exact=max_exact, rng=rng)
-    permuted = gaps(_group_counts(counts, assign, n_groups))
-    simulated = _fair_counts(counts, n_resamples, rng)
-    fair = gaps(_group_counts(simulated, prep.cluster_group, n_groups))
-    q = 100.0 * confidence
+    assign, exact = _assignments(prep, n_resamples=n_resamples, max_exact=max_exact,
+                                 rng=np.random.default_rng(seed))
+    simulated = _fair_counts(counts, n_resamples, np.random.default_rng([seed, *fair_seed]))
     sizes = sorted(int(np.sum(prep.cluster_group == g)) for g in range(n_groups))
     sizes = [n for n in sizes if n]
     mirrored = len(sizes) == 2 and sizes[0] == sizes[1]
-    min_p = ((2 if mirrored else 1) / len(assign)) if exact else 1 / (len(assign) + 1)
-    rows = []
-    for name in FAIRNESS:
-        obs = float(observed[name][0])
-        perm = permuted[name][~np.isnan(permuted[name])]
-        sim = fair[name][~np.isnan(fair[name])]
-        if np.isnan(obs) or perm.size == 0:
-            p = float("nan")
-        elif exact:
-            p = float(np.mean(perm >= obs - 1e-12))
-        else:
-            p = float((1 + np.sum(perm >= obs - 1e-12)) / (perm.size + 1))
-        rows.append(
-            {
-                "metric": name,
-                "estimate": obs,
-                "permuted_mean": float(perm.mean()) if perm.size else float("nan"),
-                "permuted_hi": float(np.percentile(perm, q)) if perm.size else float("nan"),
-                "p_value": p,
-                "fair_mean": float(sim.mean()) if sim.size else float("nan"),
-                "fair_hi": float(np.percentile(sim, q)) if sim.size else float("nan"),
-                "min_p": float(min_p),
-                "n_assignments": int(len(assign)),
-                "exact": bool(exact),
-            }
-        )
+    return _Samples(
+        observed={name: float(v[0]) for name, v in observed.items()},
+        permuted=gaps(_group_counts(counts, assign, n_groups)),
+        fair=gaps(_group_counts(simulated, prep.cluster_group, n_groups)),
+        exact=exact,
+        min_p=((2 if mirrored else 1) / len(assign)) if exact else 1 / (len(assign) + 1),
+        speakers=tuple(prep.cluster_group.tolist()),
+    )
+
+
+def _row(obs: float, perm: np.ndarray, sim: np.ndarray, *, exact: bool, min_p: float,
+         confidence: float) -> dict[str, Any]:
+    """One row of :data:`NULL_COLUMNS` from an observed gap and its two references."""
+    n_assign = len(perm)
+    perm, sim = perm[~np.isnan(perm)], sim[~np.isnan(sim)]
+    if math.isnan(obs) or perm.size == 0:
+        p = float("nan")
+    elif exact:
+        p = float(np.mean(perm >= obs - 1e-12))
+    else:
+        p = float((1 + np.sum(perm >= obs - 1e-12)) / (perm.size + 1))
+    q = 100.0 * confidence
+    nan = float("nan")
+    return {
+        "estimate": obs,
+        "permuted_mean": float(perm.mean()) if perm.size else nan,
+        "permuted_hi": float(np.percentile(perm, q)) if perm.size else nan,
+        "p_value": p,
+        "fair_mean": float(sim.mean()) if sim.size else nan,
+        "fair_lo": float(np.percentile(sim, 100.0 - q)) if sim.size else nan,
+        "fair_hi": float(np.percentile(sim, q)) if sim.size else nan,
+        "fair_p": (float((1 + np.sum(sim >= obs - 1e-12)) / (sim.size + 1))
+                   if sim.size and not math.isnan(obs) else nan),
+        "min_p": float(min_p),
+        "n_assignments": int(n_assign),
+        "exact": bool(exact),
+    }
+
+
+def _table(prep: Prepared, *, n_resamples: int, confidence: float, seed: int, max_exact: int,
+           average: str) -> pd.DataFrame:
+    """The :func:`gap_null` table of prepared inputs."""
+    got = _samples(prep, n_resamples=n_resamples, seed=seed, fair_seed=(0,),
+                   max_exact=max_exact, average=average)
+    rows = [{"metric": name, **_row(got.observed[name], got.permuted[name], got.fair[name],
+                                    exact=got.exact, min_p=got.min_p, confidence=confidence)}
+            for name in FAIRNESS]
     return pd.DataFrame(rows).set_index("metric")
+
+
+def _pooled(parts: list[_Samples], metric: str, *, confidence: float) -> dict[str, Any]:
+    """The row of the mean over tasks: reassignments aligned when the tasks share speakers."""
+    obs = float(np.mean([p.observed[metric] for p in parts]))
+    fair = np.mean([p.fair[metric] for p in parts], axis=0)  # independent draws per task
+    first = parts[0]
+    aligned = all(p.speakers == first.speakers and p.exact == first.exact
+                  and len(p.permuted[metric]) == len(first.permuted[metric]) for p in parts)
+    perm = (np.mean([p.permuted[metric] for p in parts], axis=0) if aligned
+            else np.full(len(first.permuted[metric]), np.nan))
+    return _row(obs, perm, fair, exact=first.exact, min_p=first.min_p, confidence=confidence)
 
 
 def gap_nulls(
@@ -262,6 +318,7 @@ def gap_nulls(
     labels: Sequence | None = None,
     pos_label: Any = 1,
     average: Literal["macro", "max"] = "macro",
+    pool: str | None = "emotion",
 ) -> pd.DataFrame:
     """:func:`gap_null` of every method (and sweep point) in a table of stored predictions.
 
@@ -278,13 +335,19 @@ def gap_nulls(
         Gaps to report, from ``dsp``, ``tpr_gap``, ``fpr_gap``, ``deo_max``, ``deo_sum``.
     n_resamples, confidence, seed, max_exact, group_order, labels, pos_label, average
         As in :func:`gap_null`; ``group_order`` fixes the genders.
+    pool : str or None, default "emotion"
+        A ``by`` column whose values are pooled: each method then also gets rows with
+        ``mean`` in that column, the gap averaged over its values (e.g. the mean over the
+        binary tasks, as goals are stated), with the percentiles and p-values *of that mean*
+        (see the module docstring; permuted columns NaN when the tasks' speakers differ).
+        None, or a column with a single value, adds nothing.
 
     Returns
     -------
     pandas.DataFrame
         One row per group, method, sweep point and metric: the ``by`` columns, ``method``,
         ``sweep``, ``metric``, the columns of :data:`NULL_COLUMNS` and ``runs`` (seeds
-        averaged).
+        averaged); then the pooled rows.
 
     Raises
     ------
@@ -298,28 +361,38 @@ def gap_nulls(
     unknown = [m for m in metrics if m not in FAIRNESS]
     if unknown:
         raise MetricError(f"metrics: {unknown} are not among {list(FAIRNESS)}; pick from those")
-    out = []
-    for key, part in df.groupby([*keys, "method", "sweep"], sort=False):
+    if pool is not None and pool not in keys:
+        raise MetricError(f"pool={pool!r} is not a grouping column ({keys}); pass one of "
+                          "them or None")
+    out, kept = [], []
+    for i, (key, part) in enumerate(df.groupby([*keys, "method", "sweep"], sort=False)):
         values = dict(zip([*keys, "method", "sweep"], key, strict=True))
         what = ", ".join(f"{k}={v}" for k, v in values.items())
         first = part.drop_duplicates("utt_id").set_index("utt_id")
         runs, n_runs = _runs_matrix(part, first.index, what=what)
-        table = gap_null(
-            first["y_true"].to_numpy(),
-            runs,
-            sensitive_features=first["gender"].to_numpy(),
-            speakers=first["speaker"].to_numpy(),
-            n_resamples=n_resamples,
-            confidence=confidence,
-            seed=seed,
-            max_exact=max_exact,
-            group_order=list(group_order),
-            labels=labels,
-            pos_label=pos_label,
-            average=average,
-        )
+        prep = prepare(first["y_true"].to_numpy(), [runs],
+                       sensitive_features=first["gender"].to_numpy(),
+                       speakers=first["speaker"].to_numpy(), group_order=list(group_order),
+                       labels=labels, pos_label=pos_label)
+        got = _samples(prep, n_resamples=n_resamples, seed=seed, fair_seed=(i,),
+                       max_exact=max_exact, average=average)
+        kept.append((values, got, n_runs))
         for metric in metrics:
-            out.append({**values, "metric": metric, **table.loc[metric].to_dict(),
-                        "runs": n_runs})
+            out.append({**values, "metric": metric, "runs": n_runs,
+                        **_row(got.observed[metric], got.permuted[metric], got.fair[metric],
+                               exact=got.exact, min_p=got.min_p, confidence=confidence)})
+    if pool is not None:
+        rest = [k for k in [*keys, "method", "sweep"] if k != pool]
+        sets: dict[tuple, list[tuple[dict, _Samples, int]]] = {}
+        for values, got, n_runs in kept:
+            sets.setdefault(tuple(values[k] for k in rest), []).append((values, got, n_runs))
+        for members in sets.values():
+            if len(members) < 2:
+                continue
+            base = {**members[0][0], pool: "mean"}
+            parts = [got for _, got, _ in members]
+            for metric in metrics:
+                out.append({**base, "metric": metric, "runs": min(n for *_, n in members),
+                            **_pooled(parts, metric, confidence=confidence)})
     columns = [*keys, "method", "sweep", "metric", *NULL_COLUMNS, "runs"]
     return pd.DataFrame(out, columns=columns)

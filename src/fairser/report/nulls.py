@@ -49,17 +49,25 @@ def _blocks(gap_nulls: pd.DataFrame, *, digits: int, alpha: float) -> tuple[list
             return None
         p = rec.p_value
         sig = math.isfinite(p) and p < alpha
-        return (f"{rec.estimate:.{digits}f} (reassigned {rec.permuted_mean:.{digits}f}, "
-                f"p={p:.2f}; fair {rec.fair_mean:.{digits}f}){' *' if sig else ''}", sig)
+        fair = f"fair {rec.fair_mean:.{digits}f}"
+        lo, hi = getattr(rec, "fair_lo", math.nan), getattr(rec, "fair_hi", math.nan)
+        if math.isfinite(lo) and math.isfinite(hi):
+            fair += f" [{lo:.{digits}f}-{hi:.{digits}f}]"
+        perm = ("" if not math.isfinite(rec.permuted_mean) else
+                f"reassigned {rec.permuted_mean:.{digits}f}, p={p:.2f}; ")
+        return f"{rec.estimate:.{digits}f} ({perm}{fair}){' *' if sig else ''}", sig
 
     blocks = method_blocks(gap_nulls, cell, title_suffix=suffix)
     legend = (
         "Each gap (mean over seeds), then its mean over reassignments of the genders to the "
         "speakers (each speaker keeps one gender, each gender its number of speakers) with the "
-        "share of reassignments whose gap is at least as large (p), then the mean gap of a "
-        "classifier with the same error rates for both genders on these rows (fair): a gap "
-        "near 'reassigned' is about which speakers are in each gender, a gap near 'fair' is "
-        f"the noise of these counts. * marks p < {alpha:g}."
+        "share of reassignments whose gap is at least as large (p), then the gap a classifier "
+        "with the same error rates for every row of a class measures on these rows (fair: its "
+        "mean [central range]; a reference, not a floor: one model can measure less by "
+        "chance). A gap near 'reassigned' is about which speakers are in each gender, a gap "
+        "within 'fair' is the noise of these counts, a gap above both is a gender effect. "
+        "Column 'mean': the mean over the tasks, with the range and p-value of that mean. "
+        f"* marks p < {alpha:g}."
     )
     if min_p and max(min_p) >= alpha:
         legend += (" With this few speakers no p-value can fall below "
