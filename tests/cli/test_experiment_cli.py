@@ -122,3 +122,49 @@ def test_dry_run_checks_corpus_roots_kinds_and_frontend(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     code, _, err = dry(target="casia:nowhere")
     assert "nowhere: corpus root not found" in err
+
+
+def test_run_device_moves_fits_and_extraction_without_changing_fit_ids(tmp_path, capsys,
+                                                                      monkeypatch):
+    import json
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    try:
+        from grid_fakes import FakeLayers
+    finally:
+        sys.path.pop(0)
+    layers = FakeLayers()
+    monkeypatch.setattr("fairser.experiments.runner.default_backend", lambda: layers.backend())
+    path = str(tmp_path / "fake.yaml")
+    Path(path).write_text("source: fake-source:/x\ntargets: [fake-target:/y]\n"
+                          "run_emotions: [angry]\nseeds: [0]\nbootstrap: {n_resamples: 0}\n"
+                          "methods: [source-only, {name: tuned, method: pa, "
+                          "training: {device: auto}}]\n")
+
+    def ids(folder):
+        return sorted(set(pd.read_csv(folder / "results.csv")["run_id"]))
+
+    code, _, err = _cli(["run", path, "--out", str(tmp_path / "plain"), "--no-progress"], capsys)
+    assert code in (0, None), err
+    assert layers.extract_runtime[-1]["device"] == "auto"
+    assert {f["config"].get("device") for f in layers.fits} == {None, "auto"}
+    layers.fits.clear()
+    code, _, err = _cli(["run", path, "--out", str(tmp_path / "cpu"), "--no-progress",
+                         "--device", "cpu"], capsys)
+    assert code in (0, None), err
+    assert layers.extract_runtime[-1]["device"] == "cpu"
+    assert [f["config"]["device"] for f in layers.fits] == ["cpu", "cpu"]  # variant's too
+    assert ids(tmp_path / "cpu") == ids(tmp_path / "plain") and len(ids(tmp_path / "cpu")) == 3
+    meta = json.loads((tmp_path / "cpu" / "meta.json").read_text())
+    assert meta["command"].endswith("--device cpu")
+    # resuming the first folder on the CPU reuses every fit
+    code, _, err = _cli(["run", path, "--out", str(tmp_path / "plain"), "--no-progress",
+                         "--device", "cpu"], capsys)
+    assert code in (0, None) and "(0 trained, 3 reused)" in err, err
+    code, _, err = _cli(["run", path, "--device", "gpu", "--dry-run"], capsys)
+    assert code == 2 and "--device: device 'gpu' is not one of auto | cpu" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

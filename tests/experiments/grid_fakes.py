@@ -181,6 +181,7 @@ class FakeLayers:
         self.fits: list[dict[str, Any]] = []
         self.crash_at = crash_at
         self.extracted = 0
+        self.extract_runtime: list[dict[str, Any]] = []  # device, precision, batch_seconds
         self.diverge = set(diverge)
         self.raise_in = set(raise_in)
         self.die_marker = die_marker
@@ -194,8 +195,10 @@ class FakeLayers:
         return make_manifest("tgt", speakers_per_gender=2, per_emotion=5, with_splits=False)
 
     def extract(self, manifest, frontend, *, layers=None, cache_dir=None, workers=1,
-                progress=True):
+                progress=True, device="auto", precision="fp32", batch_seconds=None):
         self.extracted += 1
+        self.extract_runtime.append({"device": device, "precision": precision,
+                                     "batch_seconds": batch_seconds})
         return FakeFeatures(manifest)
 
     def fit(self, *, source, target, features, method, emotion, config, seed, workdir,
@@ -262,7 +265,8 @@ def fake_train_config(options):
     from fairser.errors import ConfigError
 
     stray = set(options) - {"C", "task", "classes", "alpha", "beta", "thresholds",
-                            "input_norm", "threshold_strength"}
+                            "input_norm", "threshold_strength", "device", "num_workers",
+                            "cache_mb"}
     if stray:
         raise ConfigError(f"training: unknown key(s) {sorted(stray)}")
     return dict(options)

@@ -164,3 +164,28 @@ def test_names_that_would_break_file_names_or_columns_are_config_errors():
                          "methods": ["pa"]})
     with pytest.raises(ConfigError, match="too long for a file name"):
         check_config(long, FakeLayers().backend())
+
+
+def test_feature_extraction_options_have_defaults_and_reject_bad_values(tmp_path):
+    cfg = load_config(_write(tmp_path, "source: ravdess:/r\ntargets: [casia:/c]\n"))
+    assert (cfg.features.device, cfg.features.precision, cfg.features.batch_seconds) == (
+        "auto", "fp32", None)
+    cfg = load_config(_write(tmp_path, "source: ravdess:/r\ntargets: [casia:/c]\nfeatures:\n"
+                                       "  device: cuda:1\n  precision: bf16\n"
+                                       "  batch_seconds: 120\n"))
+    assert (cfg.features.device, cfg.features.precision, cfg.features.batch_seconds) == (
+        "cuda:1", "bf16", 120.0)
+    for line, fragment in [("device: gpu", "features.device: device 'gpu' is not one of "
+                                           "auto | cpu | cuda | cuda:N | mps"),
+                           ("precision: fp8", "features.precision: precision 'fp8' is not "
+                                              "one of fp32 | bf16 | fp16"),
+                           ("batch_seconds: 0", "features.batch_seconds: Input should be "
+                                                "greater than 0"),
+                           ("batch_seconds: .nan", "features.batch_seconds")]:
+        path = _write(tmp_path, f"source: ravdess:/r\ntargets: [casia:/c]\nfeatures:\n"
+                                f"  {line}\n")
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        msg = str(info.value)
+        assert msg.startswith(f"{path}:4: {fragment}"), msg
+        assert "\n" not in msg

@@ -60,16 +60,27 @@ def run(
         None, "--gpus-per-fit", min=0.0,
         help="Ray only: GPUs each fit asks for (0.25: four fits share a GPU; 0: CPUs only). "
         "Default: the cluster's GPUs per CPU, at most 1."),
+    device: str | None = typer.Option(
+        None, "--device",
+        help="auto, cpu, cuda, cuda:N or mps for this run: sets training.device and "
+        "features.device (and a variant's device); fit ids do not change, so finished fits "
+        "are reused. Default: the config's."),
 ) -> None:
     """Run (or resume) an experiment grid and write results, table.md and report.html."""
     from fairser.experiments import default_backend, load_config
     from fairser.experiments import run_experiment as _run
     from fairser.experiments.dryrun import dry_run
     from fairser.experiments.executors import parse_executor
+    from fairser.experiments.planning import on_device
 
     console = make_console(stderr=True)
     runner = parse_executor(executor, gpus_per_fit=gpus_per_fit)  # fails before any work
     cfg = load_config(config)
+    if device is not None:
+        try:
+            cfg = on_device(cfg, device)
+        except ConfigError as exc:
+            raise ConfigError(f"--device: {exc}") from None
     if dry_run_only:
         try:
             with config_warnings(console):
@@ -88,7 +99,8 @@ def run(
                                           + (["--executor", executor] if executor != "local"
                                              else [])
                                           + (["--gpus-per-fit", str(gpus_per_fit)]
-                                             if gpus_per_fit is not None else []))
+                                             if gpus_per_fit is not None else [])
+                                          + (["--device", device] if device else []))
     with config_warnings(console):
         result = _run(cfg, out_dir=out, progress=progress, console=console, command=command,
                       executor=runner)

@@ -66,7 +66,8 @@ class Backend:
     load_corpus : callable
         ``load_corpus(spec, *, options) -> manifest``.
     extract : callable
-        ``extract(manifest, frontend, *, layers, cache_dir, workers, progress) -> FeatureSet``.
+        ``extract(manifest, frontend, *, layers, cache_dir, workers, progress, device,
+        precision, batch_seconds) -> FeatureSet`` (``fairser.features.extract``).
     fit : callable
         ``fit(*, source, target, features, method, emotion, config, seed, workdir, progress)
         -> FittedModelLike``; a diverged or impossible fit raises ``TrainingError``.

@@ -141,9 +141,11 @@ def load_grid_data(cfg: ExperimentConfig, backend: Backend, *, progress: bool,
     everything = pd.concat([source, *targets.values()], ignore_index=True)
     console.log(f"features: {cfg.features.frontend} layers={cfg.features.layers} for "
                 f"{len(everything)} utterances")
-    features = backend.extract(everything, cfg.features.frontend, layers=cfg.features.layers,
-                               cache_dir=cfg.features.cache_dir, workers=cfg.features.workers,
-                               progress=progress)
+    fc = cfg.features
+    features = backend.extract(everything, fc.frontend, layers=fc.layers,
+                               cache_dir=fc.cache_dir, workers=fc.workers, progress=progress,
+                               device=fc.device, precision=fc.precision,
+                               batch_seconds=fc.batch_seconds)
     bad = getattr(features, "bad", None)
 
     def keep(df: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from fairser._hashing import config_hash
+from fairser.device import check_device_name
 from fairser.errors import ConfigError
 from fairser.experiments.backend import Backend
 from fairser.experiments.config import ExperimentConfig, SubsampleSpec
@@ -32,6 +33,8 @@ __all__ = [
     "check_config",
     "condition_of",
     "fit_id",
+    "hashed_training",
+    "on_device",
     "plan_fits",
     "plan_tasks",
     "training_options",
@@ -219,6 +222,26 @@ def training_options(cfg: ExperimentConfig, sweep: Iterable[tuple[str, Any]] = (
     return opts
 
 
+def on_device(cfg: ExperimentConfig, device: str) -> ExperimentConfig:
+    """``cfg`` with extraction and every fit on ``device`` (``fairser run --device``).
+
+    Sets ``features.device``, ``training.device`` and the ``device`` of every variant that
+    names one; fit ids do not change (:func:`hashed_training`).
+
+    Raises
+    ------
+    ConfigError
+        ``device`` is not one of ``auto | cpu | cuda | cuda:N | mps``.
+    """
+    device = check_device_name(device)
+    methods = [m if isinstance(m, str) or "device" not in m.training else
+               m.model_copy(update={"training": {**m.training, "device": device}})
+               for m in cfg.methods]
+    return cfg.model_copy(update={"training": {**cfg.training, "device": device},
+                                  "features": cfg.features.model_copy(update={"device": device}),
+                                  "methods": methods})
+
+
 def check_config(cfg: ExperimentConfig, backend: Backend) -> None:
     """Validate the parts of ``cfg`` that depend on the lower layers, before any work.
 
@@ -294,6 +317,35 @@ def _fairser_version() -> str:
         return "0"
 
 
+def hashed_training(cfg: ExperimentConfig, spec: FitSpec) -> dict[str, Any]:
+    """The training options of a grid fit that enter its id.
+
+    :func:`training_options` (grid block, variant, sweep point) without the options that only
+    say where the fit runs (``fairser.training.config.RUNTIME_OPTIONS``: ``device``,
+    ``num_workers``, ``cache_mb``), so adding them to a config, or ``fairser run --device``,
+    keeps every fit id and a resumed run reuses the finished fits. ``num_threads`` and
+    ``precision`` stay in: they can change the floating-point arithmetic of the result.
+    """
+    from fairser.training.config import RUNTIME_OPTIONS  # imported on use: the training layer
+
+    opts = training_options(cfg, spec.sweep, spec.method)
+    return {k: v for k, v in opts.items() if k not in RUNTIME_OPTIONS}
+
+
+def _hashed_features(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The feature options that enter fit ids: frontend, layers, and a non-fp32 precision.
+
+    ``features.device`` and ``features.batch_seconds`` say where and in what batches the same
+    features are computed, so they stay out; ``features.precision`` changes the features (it is
+    part of the feature store's key) and enters only when not ``fp32``, so the ids of configs
+    from before it existed are unchanged.
+    """
+    out: dict[str, Any] = {"frontend": cfg.features.frontend, "layers": cfg.features.layers}
+    if cfg.features.precision != "fp32":
+        out["precision"] = cfg.features.precision
+    return out
+
+
 def _payload(cfg: ExperimentConfig, spec: FitSpec) -> dict[str, Any]:
     """Everything that changes the result of ``spec`` (hashed into its id)."""
     target = next(t for t in cfg.targets if t.label == spec.target)
@@ -304,9 +356,9 @@ def _payload(cfg: ExperimentConfig, spec: FitSpec) -> dict[str, Any]:
         "emotions": cfg.emotions,
         "task": cfg.task,
         "restrict_emotions": cfg.restrict_emotions,
-        "features": {"frontend": cfg.features.frontend, "layers": cfg.features.layers},
+        "features": _hashed_features(cfg),
         "training": ({"linear_baseline_norm": cfg.linear_baseline_norm}
-                     if spec.is_baseline else training_options(cfg, spec.sweep, spec.method)),
+                     if spec.is_baseline else hashed_training(cfg, spec)),
         "condition": condition_of(cfg, spec.condition).model_dump(mode="json"),
         "source_split": cfg.source_split.model_dump(mode="json"),
         "target_split": cfg.target_split.model_dump(mode="json"),
@@ -327,7 +379,7 @@ def fit_id(cfg: ExperimentConfig, spec: FitSpec) -> tuple[str, str]:
 
 def reference_id(cfg: ExperimentConfig) -> str:
     """Id of the input-feature probe record (one per corpus set, split and probe options)."""
-    payload = {"features": {"frontend": cfg.features.frontend, "layers": cfg.features.layers},
+    payload = {"features": _hashed_features(cfg),
                "source": cfg.source.model_dump(mode="json"),
                "targets": [t.model_dump(mode="json") for t in cfg.targets],
                "emotions": cfg.emotions, "restrict": cfg.restrict_emotions,

@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fairser.device import PRECISIONS, check_device_name
+from fairser.errors import ConfigError
+
 __all__ = [
     "MAX_SEED",
     "BootstrapConfig",
@@ -114,6 +117,39 @@ class FeatureConfig(_Strict):
         default=None,
         description="Feature store folder; null = `$FAIRSER_CACHE` or `~/.cache/fairser`.",
     )
+    device: str = Field(
+        default="auto",
+        description="Where neural frontends (Whisper, `hf:`) extract: auto (CUDA, then MPS, "
+        "else CPU), cpu, cuda, cuda:N or mps; per-file frontends always use the CPU. Not part "
+        "of fit ids (`fairser run --device` sets it and `training.device`).",
+    )
+    precision: str = Field(
+        default="fp32",
+        description="Compute precision of neural frontends: fp32, bf16 or fp16 (autocast; fp16 "
+        "runs as fp32 on the CPU). Part of the feature store's key, and of fit ids when not "
+        "fp32, since it changes the features.",
+    )
+    batch_seconds: float | None = Field(
+        default=None, gt=0.0,
+        description="Padded audio seconds per neural batch (bounds peak memory); null = the "
+        "extractor's default, 60 on the CPU and 600 on a GPU. Not part of fit ids (features "
+        "equal their unbatched ones to float rounding).",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        try:
+            return check_device_name(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in PRECISIONS:
+            raise ValueError(f"precision {value!r} is not one of {' | '.join(PRECISIONS)}")
+        return value
 
 
 class SubsampleSpec(_Strict):

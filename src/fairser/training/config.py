@@ -27,7 +27,7 @@ from fairser._config_io import read_yaml
 from fairser.device import check_device_name
 from fairser.errors import ConfigError
 
-__all__ = ["ModelConfig", "TrainConfig", "load_train_config"]
+__all__ = ["RUNTIME_OPTIONS", "ModelConfig", "TrainConfig", "load_train_config"]
 
 
 #: Options added after results were recorded; left out of digests at their default behaviour.
@@ -40,8 +40,10 @@ _LEVER_OPTIONS = (
     ("selection", "source-dev", ("selection_weight",)),
     ("self_train", 0.0, ("self_train_rounds",)),
 )
-#: Options that change where/how the same computation runs, never what it computes.
-_RUNTIME_OPTIONS = ("device", "num_workers", "cache_mb")
+#: Options that change where/how the same computation runs, never what it computes: left out
+#: of :meth:`TrainConfig.digest` and of grid fit ids (:mod:`fairser.experiments.planning`).
+#: ``num_threads`` and ``precision`` are not among them: they can change float arithmetic.
+RUNTIME_OPTIONS = ("device", "num_workers", "cache_mb")
 
 
 class _Strict(BaseModel):
@@ -335,7 +337,7 @@ class TrainConfig(_Strict):
         if d["input_norm"] == "source":
             for key in _LATER_OPTIONS:
                 d.pop(key)
-        for key in _RUNTIME_OPTIONS:
+        for key in RUNTIME_OPTIONS:
             d.pop(key)
         if not d["bucketing"]:
             d.pop("bucketing")
