@@ -89,11 +89,14 @@ def test_levers_compose_with_every_method(pair, method, tmp_path) -> None:
     cfg = dict(ALL_LEVERS)
     if method in ("pa-adv", "pa-cfa"):  # the input-side and quadratic erasers too
         cfg.update(erase="qleace", erase_on="inputs" if method == "pa-adv" else "embedding")
+    if method == "pa":  # an eraser on the inputs and one on the embedding
+        cfg.update(erase_on="both")
     model = _fit(pair, cfg, method=method)
     lv = model.levers
     assert lv.speaker_norm is not None and lv.thresholds is not None
-    assert (lv.input_eraser is not None) == (cfg.get("erase_on") == "inputs")
-    assert (lv.embedding_eraser is not None) == (cfg.get("erase_on") != "inputs")
+    erase_on = cfg.get("erase_on", "embedding")
+    assert (lv.input_eraser is not None) == (erase_on in ("inputs", "both"))
+    assert (lv.embedding_eraser is not None) == (erase_on in ("embedding", "both"))
     sel = model.history["selection"]
     assert sel["selection_weight"] == 1.0 and "stage1" in sel["selected"]
     assert all("target_dsp" in r for r in model.history["epochs"])

@@ -77,15 +77,16 @@ class ErasedProbe:
 def erases_embedding(config: Any) -> bool:
     """True when a training config (``TrainConfig`` or a mapping) fits an embedding eraser.
 
-    ``erase: leace|qleace`` with ``erase_on: embedding`` (its default): such a model's probes
-    are cross-fitted.
+    ``erase: leace|qleace`` with ``erase_on: embedding`` (its default) or ``both``: such a
+    model's probes are cross-fitted.
     """
     def option(name: str, default: str) -> Any:
         if isinstance(config, Mapping):
             return config.get(name, default)
         return getattr(config, name, default)
 
-    return option("erase", "none") != "none" and option("erase_on", "embedding") == "embedding"
+    return (option("erase", "none") != "none"
+            and option("erase_on", "embedding") in ("embedding", "both"))
 
 
 def eraser_of(model: Any) -> Any:

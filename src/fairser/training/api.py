@@ -68,13 +68,13 @@ def _fit_output_levers(
     if setup is None or (
         cfg.thresholds == "none"
         and cfg.self_train == 0
-        and (cfg.erase == "none" or cfg.erase_on != "embedding")
+        and not cfg.erase_embedding
     ):
         return
     binary = cfg.task == "binary"
     record: dict[str, Any] = {}
     emb_tr = None  # the erased source training embeddings, once the eraser is fitted
-    if cfg.erase != "none" and cfg.erase_on == "embedding":
+    if cfg.erase_embedding:
         tr = prep.train_rows
         e_tr = model.outputs(tr, features, warn=False).embedding
         e_tg = model.outputs(setup.rows, features, warn=False).embedding

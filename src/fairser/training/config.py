@@ -158,12 +158,13 @@ class TrainConfig(_Strict):
         "Fitted with the gender labels of the source training rows and the stage-2 target "
         "rows (for source-only: the target rows passed to fit); never emotion labels.",
     )
-    erase_on: Literal["embedding", "inputs"] = Field(
+    erase_on: Literal["embedding", "inputs", "both"] = Field(
         "embedding",
         description="embedding: after training, fit the eraser on the shared embeddings and "
         "refit the emotion head on the erased source training embeddings (prediction: "
         "encoder -> eraser -> head; embeddings are returned erased). inputs: erase every "
-        "frame vector (layers flattened) before the network, in training and prediction.",
+        "frame vector (layers flattened) before the network, in training and prediction. "
+        "both: the two, an eraser of the same kind on each.",
     )
     erase_strength: float = Field(1.0, ge=0.0, le=1.0, description="Erasure strength (0: off).")
     thresholds: Literal["none", "parity"] = Field(
@@ -309,6 +310,16 @@ class TrainConfig(_Strict):
             return check_device_name(v)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @property
+    def erase_inputs(self) -> bool:
+        """True when an eraser is fitted on the input frames (``erase_on: inputs | both``)."""
+        return self.erase != "none" and self.erase_on in ("inputs", "both")
+
+    @property
+    def erase_embedding(self) -> bool:
+        """True when an eraser is fitted on the embedding (``erase_on: embedding | both``)."""
+        return self.erase != "none" and self.erase_on in ("embedding", "both")
 
     @property
     def resolved_stage2_lr(self) -> float:

@@ -88,7 +88,7 @@ class LeverSetup:
                 self.genders = np.asarray(
                     [groups[int(c)] if c >= 0 else None for c in tgt.g], dtype=object
                 )
-        if cfg.erase == "none" or cfg.erase_on != "inputs":
+        if not cfg.erase_inputs:
             return self.reader
         parts = [(train, self.train_genders), (self.split, self.genders)]
         eraser = fit_input_eraser(self.reader, parts, cfg)

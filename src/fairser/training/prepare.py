@@ -357,7 +357,7 @@ def prepare_fit(
         levers=setup,
         train_rows=(
             tr_rows
-            if (cfg.erase != "none" and cfg.erase_on == "embedding") or cfg.self_train > 0
+            if cfg.erase_embedding or cfg.self_train > 0
             else None
         ),
     )
