@@ -18,7 +18,7 @@ LEACE removes only LINEAR information: a non-linear probe
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -28,7 +28,8 @@ from fairser.levers._base import LeverError, check_strength, pack, register, unp
 
 __all__ = ["GenderEraser"]
 
-_CHUNK_FRAMES = 65536
+_CHUNK_BYTES = 1 << 20  # float64 frame vectors per update of a frame fit: about 1 MiB...
+_MIN_CHUNK_FRAMES = 256  # ...but at least this many frames (wide features)
 
 
 def _frames_2d(item: Any, i: int) -> np.ndarray:
@@ -39,6 +40,57 @@ def _frames_2d(item: Any, i: int) -> np.ndarray:
     if x.ndim == 3:
         return np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
     raise LeverError(f"item {i} has shape {x.shape}; expected frames (L, T, D) or (T, D)")
+
+
+def frame_chunks(items: Iterable[Any], codes: np.ndarray
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Frame vectors of ``items`` in bounded chunks, each frame with its item's code.
+
+    Items are consumed one at a time (a generator is never listed) and copied into one
+    reused float64 buffer of about ``_CHUNK_BYTES``; a chunk is valid until the next one.
+
+    Parameters
+    ----------
+    items : iterable of ndarray
+        ``(L, T, D)`` or ``(T, D)`` frames per item.
+    codes : numpy.ndarray of int
+        One code (concept label) per item.
+
+    Yields
+    ------
+    tuple of numpy.ndarray
+        ``(m, L*D)`` float64 frame vectors and their ``(m,)`` int64 codes.
+    """
+    buf = lab = None
+    held = n = 0
+    for i, item in enumerate(items):
+        if i >= len(codes):
+            raise LeverError(f"more items than the {len(codes)} sensitive_features; pass one "
+                             "gender per item")
+        f = _frames_2d(item, i)
+        if buf is None:
+            rows = max(_MIN_CHUNK_FRAMES, _CHUNK_BYTES // (8 * max(f.shape[1], 1)))
+            buf, lab = np.empty((rows, f.shape[1])), np.empty(rows, dtype=np.int64)
+        elif f.shape[1] != buf.shape[1]:
+            raise LeverError(f"item {i} has {f.shape[1]} values per frame, item 0 "
+                             f"{buf.shape[1]}; pass frames of one width")
+        if not np.isfinite(f).all():
+            raise LeverError(f"item {i} holds NaN or inf; drop it or fix the features")
+        start = 0
+        while start < len(f):
+            take = min(len(f) - start, len(buf) - held)
+            buf[held:held + take] = f[start:start + take]
+            lab[held:held + take] = codes[i]
+            held, start = held + take, start + take
+            if held == len(buf):
+                yield buf, lab
+                held = 0
+        n += 1
+    if n != len(codes):
+        raise LeverError(f"{n} items for {len(codes)} sensitive_features; pass one gender per "
+                         "item")
+    if held:
+        yield buf[:held], lab[:held]
 
 
 @register
@@ -132,27 +184,26 @@ class GenderEraser:
                    ) -> GenderEraser:
         """Fit on frames: each frame vector is a sample with its utterance's gender.
 
+        The items are streamed (a generator is read one item at a time): the statistics
+        are updated in chunks of a bounded number of frames (:func:`frame_chunks`), so
+        memory does not grow with the number of items.
+
         Parameters
         ----------
         items : iterable of ndarray
             ``(L, T, D)`` or ``(T, D)`` frames per utterance (the eraser works on ``L * D``).
         sensitive_features : sequence
-            Gender of each utterance.
+            Gender of each utterance (as many as ``items``).
         """
-        items = list(items)
-        codes = self._codes(sensitive_features, len(items))
-        fitter, buf, lab, held = None, [], [], 0
+        labels = list(sensitive_features)
+        codes = self._codes(labels, len(labels))
+        fitter = None
         eye = np.eye(len(self.classes))
-        for i, item in enumerate(items):
-            f = _frames_2d(item, i).astype(np.float64)
-            fitter = fitter or self._fitter(f.shape[1])
-            buf.append(f)
-            lab.append(np.repeat(eye[codes[i]][None], len(f), axis=0))
-            held += len(f)
-            if held >= _CHUNK_FRAMES or i == len(items) - 1:
-                fitter.update(torch.from_numpy(np.concatenate(buf)),
-                              torch.from_numpy(np.concatenate(lab)))
-                buf, lab, held = [], [], 0
+        for x, c in frame_chunks(items, codes):
+            fitter = fitter or self._fitter(x.shape[1])
+            fitter.update(torch.from_numpy(x), torch.from_numpy(eye[c]))
+        if fitter is None:
+            raise LeverError("no frames to fit on; pass items with at least one frame")
         return self._finish(fitter)
 
     # -- applying --------------------------------------------------------------------------

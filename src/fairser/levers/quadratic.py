@@ -14,13 +14,14 @@ not seen by ``fit`` (or missing) are left unchanged and counted in ``last_unchan
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from fairser.levers._base import LeverError, check_strength, pack, register, unpack
+from fairser.levers.erasure import frame_chunks
 
 __all__ = ["QuadraticGenderEraser"]
 
@@ -51,37 +52,78 @@ class QuadraticGenderEraser:
         self._maps: np.ndarray | None = None  # (k, d, d)
         self.last_unchanged = 0
 
+    def _codes(self, values: Sequence[Any], n: int) -> np.ndarray:
+        labels = np.asarray([str(v) for v in values], dtype=object)
+        if len(labels) != n:
+            raise LeverError(f"sensitive_features has {len(labels)} values for {n} rows; "
+                             "pass one per row")
+        if _MISSING & set(labels.tolist()):
+            raise LeverError("sensitive_features holds a missing value; drop rows without a "
+                             "gender before fitting the eraser")
+        self.classes = sorted(set(labels.tolist()))
+        return np.searchsorted(np.asarray(self.classes, dtype=object), labels)
+
+    def _check_counts(self, counts: Sequence[int], what: str) -> None:
+        if len(self.classes) < 2 or min(counts) < 2:
+            raise LeverError(f"{what} per group {dict(zip(self.classes, counts, strict=True))}:"
+                             f" the quadratic eraser needs two or more groups of 2+ {what} each")
+
+    def _fitter(self, width: int) -> Any:
+        with warnings.catch_warnings():  # the package's other modules use torch.jit.script
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from concept_erasure import QuadraticFitter
+
+        return QuadraticFitter(width, len(self.classes), dtype=torch.float64,
+                               shrinkage=self.shrinkage)
+
+    def _finish(self, fitter: Any) -> QuadraticGenderEraser:
+        eraser = fitter.eraser
+        self._means = eraser.class_means.numpy().astype(np.float64)
+        self._centre = eraser.global_mean.numpy().astype(np.float64)
+        self._maps = eraser.ot_maps.numpy().astype(np.float64)
+        return self
+
     def fit(self, x: Any, *, sensitive_features: Sequence[Any]) -> QuadraticGenderEraser:
         """Fit on pooled rows ``(n, E)`` with each row's gender (source and target)."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or not np.isfinite(x).all():
             raise LeverError(f"x has shape {x.shape} or non-finite values; expected finite "
                              "(n, E)")
-        labels = np.asarray([str(v) for v in sensitive_features], dtype=object)
-        if len(labels) != len(x):
-            raise LeverError(f"sensitive_features has {len(labels)} values for {len(x)} rows; "
-                             "pass one per row")
-        if _MISSING & set(labels.tolist()):
-            raise LeverError("sensitive_features holds a missing value; drop rows without a "
-                             "gender before fitting the eraser")
-        self.classes = sorted(set(labels.tolist()))
-        counts = [int((labels == c).sum()) for c in self.classes]
-        if len(self.classes) < 2 or min(counts) < 2:
-            raise LeverError(f"groups {dict(zip(self.classes, counts, strict=True))}: the "
-                             "quadratic eraser needs two or more groups of 2+ rows each")
-        with warnings.catch_warnings():  # the package's other modules use torch.jit.script
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from concept_erasure import QuadraticFitter
-
-        codes = np.searchsorted(np.asarray(self.classes, dtype=object), labels)
-        fitter = QuadraticFitter(x.shape[1], len(self.classes), dtype=torch.float64,
-                                 shrinkage=self.shrinkage)
+        codes = self._codes(sensitive_features, len(x))
+        self._check_counts(np.bincount(codes, minlength=len(self.classes)).tolist(), "rows")
+        fitter = self._fitter(x.shape[1])
         fitter.update(torch.from_numpy(x), torch.from_numpy(codes.astype(np.int64)))
-        eraser = fitter.eraser
-        self._means = eraser.class_means.numpy().astype(np.float64)
-        self._centre = eraser.global_mean.numpy().astype(np.float64)
-        self._maps = eraser.ot_maps.numpy().astype(np.float64)
-        return self
+        return self._finish(fitter)
+
+    def fit_frames(self, items: Iterable[Any], *, sensitive_features: Sequence[Any]
+                   ) -> QuadraticGenderEraser:
+        """Fit on frames: each frame vector is a sample with its utterance's gender.
+
+        The items are streamed (a generator is read one item at a time) and the
+        class-conditional moments updated in chunks of a bounded number of frames
+        (:func:`fairser.levers.erasure.frame_chunks`); the result is :meth:`fit` on all the
+        frame vectors stacked, within float tolerance.
+
+        Parameters
+        ----------
+        items : iterable of ndarray
+            ``(L, T, D)`` or ``(T, D)`` frames per utterance (the eraser works on ``L * D``).
+        sensitive_features : sequence
+            Gender of each utterance (as many as ``items``).
+        """
+        labels = list(sensitive_features)
+        codes = self._codes(labels, len(labels))
+        if len(self.classes) < 2:
+            raise LeverError(f"sensitive_features holds only {self.classes}; the quadratic "
+                             "eraser needs two or more groups")
+        fitter = None
+        for x, c in frame_chunks(items, codes):
+            fitter = fitter or self._fitter(x.shape[1])
+            fitter.update(torch.from_numpy(x), torch.from_numpy(c))
+        if fitter is None:
+            raise LeverError("no frames to fit on; pass items with at least one frame")
+        self._check_counts([int(v) for v in fitter.n.tolist()], "frames")
+        return self._finish(fitter)
 
     def transform(self, x: Any, *, groups: Sequence[Any]) -> np.ndarray:
         """Erase from pooled rows ``(n, E)`` given each row's gender (float32 out)."""

@@ -235,27 +235,25 @@ def fit_input_eraser(
     reader: RowReader, parts: Sequence[tuple[Split, np.ndarray | None]], cfg: TrainConfig
 ) -> Any:
     """Fit the configured eraser on the frame vectors of ``parts`` ((split, genders) pairs),
-    as the reader standardises them; rows without a gender are skipped."""
-    items, genders = [], []
-    for split, g in parts:
-        if g is None:
-            continue
-        for i in np.flatnonzero([v is not None for v in g]):
-            items.append(reader.read(split.keys[i], str(split.corpora[i]), what="erase"))
-            genders.append(g[i])
+    as the reader standardises them; rows without a gender are skipped.
+
+    The rows are read one at a time while the eraser's statistics are updated in bounded
+    chunks of frames (``fit_frames``): the fit never holds the frames of all the rows.
+    """
+    rows = [
+        (split, int(i), str(g[i]))
+        for split, g in parts
+        if g is not None
+        for i in np.flatnonzero([v is not None for v in g])
+    ]
+    genders = [gender for _, _, gender in rows]
     if len(set(genders)) < 2:
         raise TrainingError(
             f"erase: {cfg.erase} needs rows of at least two genders in the source training "
             f"and target rows, found {sorted(set(genders))}; check the {cfg.attribute} column"
         )
-    if cfg.erase == "leace":
-        return GenderEraser(strength=cfg.erase_strength).fit_frames(
-            items, sensitive_features=genders
-        )
-    flat = np.concatenate(
-        [np.moveaxis(np.asarray(x, np.float64), 1, 0).reshape(x.shape[1], -1) for x in items]
+    frames = (
+        reader.read(split.keys[i], str(split.corpora[i]), what="erase") for split, i, _ in rows
     )
-    per_frame = np.concatenate([[g] * x.shape[1] for x, g in zip(items, genders, strict=True)])
-    return QuadraticGenderEraser(strength=cfg.erase_strength).fit(
-        flat, sensitive_features=per_frame
-    )
+    lever = GenderEraser if cfg.erase == "leace" else QuadraticGenderEraser
+    return lever(strength=cfg.erase_strength).fit_frames(frames, sensitive_features=genders)
