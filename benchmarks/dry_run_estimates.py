@@ -7,10 +7,13 @@ four emotions of the configs, speakers of both genders, and splits train / dev /
 70 / 15 / 15 %. The target (BIIC-Podcast) gets a manifest of ``--target-rows`` utterances drawn
 the same way (default: as many as the source; the store size scales linearly with the rows).
 No audio is read. For each config the script prints the fits, the feature-store size per
-corpus and in total, and the peak memory of one fit, each term apart (docs/grids.md gives the
-formulas).
+corpus and in total, the peak memory of one network fit (streamed), each term apart, and that
+of one linear-baseline fit (in memory; grows with the rows); the formulas are in
+:mod:`fairser.experiments.estimate`. ``--num-workers N`` estimates the network fits with N
+DataLoader workers (the GPU recipe of docs/scaling.md uses 4) instead of the config's.
 
-Usage: ``python benchmarks/dry_run_estimates.py [--rows 151000] [--target-rows N] [--seed 0]``
+Usage: ``python benchmarks/dry_run_estimates.py [--rows 151000] [--target-rows N] [--seed 0]
+[--num-workers N]``
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=151_000)
     ap.add_argument("--target-rows", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--num-workers", type=int, default=None,
+                    help="DataLoader workers per network fit (default: the config's)")
     args = ap.parse_args()
     for var in ("MSP_PODCAST_ROOT", "BIIC_PODCAST_ROOT"):
         os.environ.setdefault(var, "/data/placeholder")
@@ -69,12 +74,18 @@ def main() -> None:
         cfg = load_config(path)
         source = source_with_splits(manifests[cfg.source.kind], cfg.source_split)
         targets = {t.label: manifests[t.kind] for t in cfg.targets}
-        adapt = {k: target_roles(v, cfg.target_split)[0] for k, v in targets.items()}
+        roles = {k: target_roles(v, cfg.target_split) for k, v in targets.items()}
+        adapt = {k: v[0] for k, v in roles.items()}
         shape = backend.describe_frontend(cfg.features.frontend, cfg.features.layers)
         options = backend.train_config(training_options(cfg, ()))
-        store, memory = estimate_cost(cfg, source=source, targets=targets, adapt=adapt,
-                                      shape=shape, options=options)
+        if args.num_workers is not None:
+            options = options.model_copy(update={"num_workers": args.num_workers})
         fits = plan_fits(cfg)
+        n_baselines = len(fits) - len(plan_fits(cfg, baselines=False))
+        store, memory, floor = estimate_cost(cfg, source=source, targets=targets, adapt=adapt,
+                                             shape=shape, options=options,
+                                             baselines=n_baselines > 0,
+                                             evals={k: v[1] for k, v in roles.items()})
         print(f"\n{path.relative_to(REPO)}: {len(fits)} fits; frontend {shape.name} "
               f"layers={cfg.features.layers} ({shape.frame_rate:g} frames/s x {shape.dim} x "
               f"{shape.n_layers} layer(s) x {shape.dtype})")
@@ -83,11 +94,17 @@ def main() -> None:
             size = store_bytes(df["duration_s"].to_numpy(), shape)
             print(f"  {label}: {len(df)} rows, {hours:.0f} h -> {human_bytes(size)}")
         print(f"  feature store total: {human_bytes(store)}")
-        print(f"  peak memory per fit: {human_bytes(memory.total)} = max(training step "
+        print(f"  peak per network fit: {human_bytes(memory.total)} = max(training step "
               f"{human_bytes(memory.train)}, prediction batch {human_bytes(memory.evaluate)}) + "
               f"parameters/optimiser {human_bytes(memory.params)} + torch "
-              f"{human_bytes(memory.overhead)} ({memory.frames} frames per clip, "
+              f"{human_bytes(memory.overhead)} + {options.num_workers} DataLoader workers "
+              f"{human_bytes(memory.workers)} ({memory.frames} frames per clip, "
               f"{memory.rows} rows read)")
+        if floor is not None:
+            print(f"  peak per linear-baseline fit ({n_baselines} of them): "
+                  f"{human_bytes(floor.total)} = max(fitting {human_bytes(floor.fit)}, scoring "
+                  f"{human_bytes(floor.evaluate)}) ({floor.rows} source train rows x "
+                  f"{floor.width} values, {cfg.linear_baseline_norm} norm)")
         print(f"  (estimated in {time.perf_counter() - start:.1f} s)")
 
 

@@ -166,8 +166,10 @@ def test_fairser_train_under_torchrun(tmp_path) -> None:
             "device": "cpu",
         },
     }
-    for name in ("one", "two"):
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    # its own feature cache, so that the two ranks must extract (not read the first run's)
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({**cfg, "cache_dir": "cache2"}),
+                                       encoding="utf-8")
     one = subprocess.run(
         [str(fairser), "train", "one.yaml", "--no-progress", "--json"],
         cwd=tmp_path,
@@ -187,6 +189,97 @@ def test_fairser_train_under_torchrun(tmp_path) -> None:
     assert b["target"]["uar"] == pytest.approx(a["target"]["uar"], abs=1e-9)
     meta = json.loads((tmp_path / "two.run" / "model" / "model.json").read_text())
     assert meta["world_size"] == 2 and meta["device"] == "cpu" and meta["precision"] == "fp32"
+    # both ranks extracted a shard of their own, together every row a single process did
+    (n_rows,) = a["features"]["rows_per_shard"]
+    shares = b["features"]["rows_per_shard"]
+    assert b["features"]["shards"] == 2 and len(shares) == 2 and min(shares) > 0
+    assert sum(shares) == n_rows
+    one_log, two_log = (_extraction_log(tmp_path / c) for c in ("cache", "cache2"))
+    assert [r["shard"] for r in one_log] == [None]
+    assert sorted(r["shard"] for r in two_log) == [[0, 2], [1, 2]]
+    assert sum(r["n_computed"] for r in two_log) == one_log[0]["n_computed"]
+
+
+def _extraction_log(cache: Path) -> list[dict]:
+    (folder,) = (cache / "features").glob("logmel-*")
+    lines = (folder / "extractions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _wav_corpus(root: Path, n: int = 8) -> Path:
+    """``n`` short noise WAVs and their CSV manifest (for logmel extraction)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        sf.write(root / f"u{i}.wav", (0.1 * rng.standard_normal(4800)).astype(np.float32), 16000)
+        rows.append(f"syn,u{i},{root / f'u{i}.wav'},s{i % 2},{'MF'[i % 2]},neutral,train,en,0.3")
+    text = "corpus,utt_id,path,speaker,gender,emotion,split,language,duration_s\n"
+    (root / "m.csv").write_text(text + "\n".join(rows) + "\n", encoding="utf-8")
+    return root / "m.csv"
+
+
+def test_each_rank_extracts_its_shard_and_checks_the_store(tmp_path) -> None:
+    """``extract_run_features`` under a 2-rank Dist: shard ``rank/2`` only, then a complete
+    store or one line naming what is missing (the ranks are played one after the other in a
+    1-process gloo group, so the collective runs for real)."""
+    from fairser.corpora import load_corpus
+    from fairser.errors import FeatureError
+    from fairser.features.shard import shard_of
+    from fairser.training.distributed import Dist
+    from fairser.training.run import RunConfig, extract_run_features
+
+    csv = _wav_corpus(tmp_path / "audio")
+    manifest = load_corpus(f"csv:{csv}")
+    keys = [f"{c}/{u}" for c, u in zip(manifest.corpus, manifest.utt_id, strict=True)]
+    per_shard = [sum(shard_of(k, 2) == r for k in keys) for r in (0, 1)]
+    assert min(per_shard) > 0
+    cfg = RunConfig(source=f"csv:{csv}", frontend="logmel", cache_dir=str(tmp_path / "c"))
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1
+    )
+    try:
+        with pytest.raises(FeatureError, match=rf"{per_shard[1]} row\(s\) missing \(e.g. \w+/u"
+                                               r"\d\) and 0 damaged entries after all 2 ranks"):
+            extract_run_features(cfg, manifest, Dist(0, 2), progress=False)
+        fs, info = extract_run_features(cfg, manifest, Dist(1, 2), progress=False)
+    finally:
+        torch.distributed.destroy_process_group()
+    assert sorted(fs.keys()) == sorted(keys) and len(fs.bad) == 0
+    assert info == {"shards": 2, "rows_per_shard": [0, per_shard[1]]}  # rank 0's share: its own
+    assert sorted(r["shard"] for r in _extraction_log(tmp_path / "c")) == [[0, 2], [1, 2]]
+    alone, info = extract_run_features(cfg, manifest, Dist(), progress=False)
+    assert info == {"shards": 1, "rows_per_shard": [8]} and alone.stats.n_cached == 8
+
+
+def test_process_group_timeout_is_explicit_and_checked(tmp_path, monkeypatch) -> None:
+    import datetime
+
+    from fairser.errors import ConfigError
+    from fairser.training.distributed import DEFAULT_TIMEOUT_S, TIMEOUT_ENV, dist_timeout
+    from fairser.training.run import load_run_config
+
+    monkeypatch.delenv(TIMEOUT_ENV, raising=False)
+    assert dist_timeout() == datetime.timedelta(seconds=DEFAULT_TIMEOUT_S) and \
+        DEFAULT_TIMEOUT_S >= 3600  # well above torch's 10 min (nccl) / 30 min (gloo)
+    assert dist_timeout(environ={TIMEOUT_ENV: "90"}).total_seconds() == 90
+    assert dist_timeout(timeout_s=5, environ={TIMEOUT_ENV: "90"}).total_seconds() == 5
+    for bad in ("soon", "0", "-3", "inf"):
+        with pytest.raises(ConfigError, match=f"{TIMEOUT_ENV}=.*positive number of seconds"):
+            dist_timeout(environ={TIMEOUT_ENV: bad})
+    run = tmp_path / "run.yaml"
+    run.write_text("source: csv:m.csv\nmethod: source-only\nfeatures_device: cuda:1\n"
+                   "features_precision: bf16\nfeatures_batch_seconds: 30\n"
+                   "dist_timeout_s: 600\n", encoding="utf-8")
+    cfg = load_run_config(run)
+    assert (cfg.features_device, cfg.features_precision, cfg.features_batch_seconds,
+            cfg.dist_timeout_s) == ("cuda:1", "bf16", 30.0, 600.0)
+    run.write_text("source: csv:m.csv\nmethod: source-only\nfeatures_device: gpu\n",
+                   encoding="utf-8")
+    with pytest.raises(ConfigError, match="features_device.*'gpu' is not one of auto"):
+        load_run_config(run)
 
 
 def test_ddp_wrap_works_with_and_without_forward_sync_buffers(monkeypatch, tmp_path) -> None:

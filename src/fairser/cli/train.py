@@ -3,9 +3,12 @@
 The file's keys are those of :class:`fairser.training.run.RunConfig` (source and target corpus
 specs, frontend and layers, method, emotion, seed, workdir, and ``training:`` options of
 :class:`fairser.training.TrainConfig`). A rerun resumes from the workdir's last checkpoint.
-``--device`` and ``--precision`` override the file's ``training.device`` / ``precision``;
-launched as ``torchrun --nproc_per_node=N --no-python fairser train RUN.yaml`` it trains with
-DistributedDataParallel on N processes, and only rank 0 prints.
+``--device`` and ``--precision`` override the file's ``training.device`` / ``precision``
+(extraction has its own top-level keys: ``features_device``, ``features_precision``,
+``features_batch_seconds``); launched as ``torchrun --nproc_per_node=N --no-python fairser
+train RUN.yaml`` every process extracts its shard of the features, then trains with
+DistributedDataParallel on N processes (the process group's timeout: ``dist_timeout_s``, else
+``$FAIRSER_DIST_TIMEOUT_S``, else 4 hours), and only rank 0 prints.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ and sweep point (the training layer's own ``TrainConfig``), the corpus specs and
 frontend and its layers, the output and cache paths, and the rows (emotions present, corpus
 names distinct, the source split, every target's adaptation / evaluation split, every source
 condition). Only feature extraction and training are left out. It then estimates the cost
-(:mod:`fairser.experiments.estimate`): the number of fits, the feature store's size and the
-peak memory of one fit.
+(:mod:`fairser.experiments.estimate`): the number of fits, the feature store's size, the
+peak memory of one network fit (streamed: flat in the rows) and, when the grid has linear
+baselines, of one linear-baseline fit (in memory: grows with the source train rows).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import pandas as pd
 from fairser.errors import ConfigError
 from fairser.experiments.backend import Backend
 from fairser.experiments.config import ExperimentConfig
+from fairser.experiments.data import target_roles
 from fairser.experiments.estimate import (
+    BaselineMemory,
     FitMemory,
     FrontendShape,
+    baseline_memory,
     fit_memory,
     fit_rows,
     human_bytes,
@@ -51,7 +55,9 @@ class DryRun:
     store : int or None
         Estimated feature-store bytes.
     memory : FitMemory or None
-        Estimated peak memory of the largest fit.
+        Estimated peak memory of the largest network fit.
+    baseline : BaselineMemory or None
+        Estimated peak memory of the largest linear-baseline fit (None without baselines).
     notes : list of str
         Anything worth saying.
     """
@@ -62,6 +68,7 @@ class DryRun:
     shape: FrontendShape | None = None
     store: int | None = None
     memory: FitMemory | None = None
+    baseline: BaselineMemory | None = None
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -78,37 +85,59 @@ class DryRun:
                        "already stored are not subtracted)")
         if self.memory is not None:
             m = self.memory
-            out.append(f"peak memory per fit: about {human_bytes(m.total)} (a training step "
-                       f"{human_bytes(m.train)} or a prediction batch {human_bytes(m.evaluate)} "
-                       f"at {m.frames} frames per clip, parameters and optimiser "
-                       f"{human_bytes(m.params)}, torch {human_bytes(m.overhead)}) on top of the "
-                       "Python/torch process")
+            workers = (f", DataLoader workers {human_bytes(m.workers)}" if m.workers else "")
+            out.append(f"peak memory per fit: about {human_bytes(m.total)} per network fit (a "
+                       f"training step {human_bytes(m.train)} or a prediction batch "
+                       f"{human_bytes(m.evaluate)} at {m.frames} frames per clip, parameters and "
+                       f"optimiser "
+                       f"{human_bytes(m.params)}, torch {human_bytes(m.overhead)}{workers}) on "
+                       "top of the Python/torch process; flat in the rows (streamed)")
+        if self.baseline is not None:
+            b = self.baseline
+            out.append(f"peak memory per fit: about {human_bytes(b.total)} per linear-baseline "
+                       f"fit (fitting {human_bytes(b.fit)}, scoring "
+                       f"{human_bytes(b.evaluate)}: {b.rows} "
+                       f"source train rows x {b.width} values mean-pooled in memory, grows "
+                       "with the rows)")
         return out + self.notes
 
 
 def estimate_cost(cfg: ExperimentConfig, *, source: pd.DataFrame,
                   targets: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame],
-                  shape: FrontendShape | None, options: Any, adversarial: bool = True
-                  ) -> tuple[int | None, FitMemory | None]:
-    """``(store bytes, peak memory of the largest fit)`` for these manifests.
+                  shape: FrontendShape | None, options: Any, adversarial: bool = True,
+                  baselines: bool = True, evals: dict[str, pd.DataFrame] | None = None
+                  ) -> tuple[int | None, FitMemory | None, BaselineMemory | None]:
+    """``(store bytes, largest network fit, largest linear-baseline fit)`` for these manifests.
 
     ``source`` carries its split, ``targets`` are the target manifests (all rows extracted),
     ``adapt`` their adaptation rows; ``options`` the training options (a ``TrainConfig`` or a
-    mapping).
+    mapping); ``baselines``: whether the grid fits linear baselines (else the third is None);
+    ``evals`` the targets' evaluation rows (default: every target row not adapted on, an upper
+    bound).
     """
     if shape is None:
-        return None, None
+        return None, None, None
     everything = pd.concat([source, *targets.values()], ignore_index=True)
     distinct = everything.drop_duplicates(subset=["corpus", "utt_id"])
     size = store_bytes(distinct["duration_s"].to_numpy(dtype=float), shape)
     n_classes = len(cfg.emotions) if cfg.task == "multiclass" else 1
+    split = source["split"].astype("string")
+    n_train, n_test = int((split == "train").sum()), int((split == "test").sum())
     worst: FitMemory | None = None
-    for rows in adapt.values():
+    floor: BaselineMemory | None = None
+    for label, rows in adapt.items():
         n, longest = fit_rows(source, rows)
         mem = fit_memory(rows=n, longest_s=longest, shape=shape, options=options,
                          n_classes=n_classes, adversarial=adversarial)
         worst = mem if worst is None or mem.total > worst.total else worst
-    return size, worst
+        if baselines:
+            lin = baseline_memory(train_rows=n_train, test_rows=n_test, adapt_rows=len(rows),
+                                  eval_rows=(len(evals[label]) if evals is not None else
+                                             max(0, len(targets[label]) - len(rows))),
+                                  width=shape.n_layers * shape.dim,
+                                  norm=cfg.linear_baseline_norm)
+            floor = lin if floor is None or lin.total > floor.total else floor
+    return size, worst, floor
 
 
 def _check_paths(cfg: ExperimentConfig, out_dir: Path | None) -> None:
@@ -164,10 +193,12 @@ def dry_run(cfg: ExperimentConfig, backend: Backend, *, out_dir: Path | str | No
     adapt = check_rows(cfg, source, targets)
     grid, fits = plan_fits(cfg, baselines=False), plan_fits(cfg)
     options = backend.train_config(training_options(cfg, ()))
-    store, memory = estimate_cost(cfg, source=source, targets=targets, adapt=adapt, shape=shape,
-                                  options=options)
+    evals = {label: target_roles(df, cfg.target_split)[1] for label, df in targets.items()}
+    store, memory, baseline = estimate_cost(cfg, source=source, targets=targets, adapt=adapt,
+                                            shape=shape, options=options,
+                                            baselines=len(fits) > len(grid), evals=evals)
     corpora = [(cfg.source.label, len(source), float(source["duration_s"].sum()) / 3600)]
     corpora += [(label, len(df), float(df["duration_s"].sum()) / 3600)
                 for label, df in targets.items()]
     return DryRun(n_grid=len(grid), n_fits=len(fits), corpora=corpora, shape=shape,
-                  store=store, memory=memory)
+                  store=store, memory=memory, baseline=baseline)

@@ -11,8 +11,8 @@ Feature store (per frontend configuration)::
     entry = 128 + T_i * L * D * bytes(dtype)     (npy header + data), rounded up to 4 KiB blocks
     store = sum of entries over the distinct utterances of the source and every target
 
-Peak memory of one fit (float32; the training layer streams batches from the store, so no term
-grows with the number of rows)::
+Peak memory of one network fit (float32; the training layer streams batches from the store,
+so no term grows with the number of rows)::
 
     T'       = min(max_frames, ceil(T_max / frame_stride))    T_max: longest clip's frames
     input    = 3 * B * L * T' * D * 4                         a training batch: float32 copy,
@@ -27,15 +27,46 @@ grows with the number of rows)::
                (+ E*G + 3G + 2 with a gender head)     d = d_model, E = embed_dim, G = gc_hidden
     overhead = 90 MB                                          torch's training machinery
                                                               (measured, see below)
-    peak     = max(train, evaluate) + params + overhead       (on top of the Python/torch
-                                                              process before the fit)
+    workers  = num_workers * (loaders * 40 MB + 2 * max(B, B_eval) * L * T' * D * bytes(dtype))
+               loaders: 2 (train, dev), 3 with selection: target-parity; each keeps its
+               num_workers processes for the whole fit, but one loader is iterated at a time,
+               its workers holding 2 prepared batches each (in the store's dtype)
+    peak     = max(train, evaluate) + params + overhead + workers   (on top of the
+                                                              Python/torch process before
+                                                              the fit)
 
 ``B`` is ``batch_size``, ``B_eval`` ``eval_batch_size``. Checked on RAVDESS -> CASIA (whisper-base
 layer 2, pa-adv, 1360 rows, T' = 64), as the growth of the process's anonymous resident memory
 during ``fit`` (sampled every 20 ms): B 64 / B_eval 256: 192 MB estimated, 198 MB measured;
 B 64 / B_eval 32: 192 MB, 190 MB; B 8 / B_eval 32: 104 MB, 101 MB (the 90 MB overhead is the
 intercept of these runs). The store: 210.0 MB estimated, 209.4 MB on disk. Pages of the store
-read by a fit are cached by the OS and count in its RSS, but are reclaimable.
+read by a fit are cached by the OS and count in its RSS, but are reclaimable. A DataLoader
+worker is a forked process: 37 MB of private memory each after 20 batches (Python 3.11, fork;
+measured in ``/proc/PID/smaps_rollup``; its RSS, 294 MB, is mostly pages shared with the
+fit's process), rounded up to :data:`WORKER_OVERHEAD`, plus the ``prefetch_factor`` (2)
+batches it holds. Copy-on-write can grow a worker's share over a long fit; that is not
+estimated.
+
+Peak memory of one linear-baseline fit (:mod:`fairser.experiments.baseline`). It is **not**
+streamed: it mean-pools every source train row into memory, so it grows with the rows. With
+``W = L * D`` float32 values per pooled row and ``n_t`` source train, ``n_s`` source test,
+``n_a`` target adaptation and ``n_e`` target evaluation rows (counted from the manifests;
+``n_e`` is every target row not adapted on, an upper bound)::
+
+    fit      = 12 * n_t * W    pooled rows, their centred temporary and the z-scored copy
+                               (scikit-learn 1.9's lbfgs keeps float32: no float64 copy)
+    evaluate = 8 * n_t * W     pooled and z-scored train rows stay alive while scoring, plus
+               + W * max(12 * n_s,                    the source test rows, normed
+                         4 * n_s + 8 * n_e,           pooling the target rows
+                         target)
+    target   = 4 * max(2 * (n_e + n_a), 3 * n_e + n_a)   per-corpus: the adaptation rows'
+               statistics (their pooled copy and std's temporary)
+             = 12 * n_e                                  other norms
+    peak     = max(fit, evaluate)
+
+(the factor 4 of float32 is inside the coefficients). Measured with ``tracemalloc`` on the
+same steps (6000 train, 6000 adaptation and 1500 evaluation rows, W = 3584): 12.0 and 18.0
+bytes per ``n_t * W`` for the fit and the target's evaluation, as the formulas give.
 """
 
 from __future__ import annotations
@@ -48,8 +79,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TRAINING_OVERHEAD", "FitMemory", "FrontendShape", "fit_memory", "fit_rows",
-           "human_bytes", "store_bytes"]
+__all__ = ["TRAINING_OVERHEAD", "WORKER_OVERHEAD", "BaselineMemory", "FitMemory",
+           "FrontendShape", "baseline_memory", "fit_memory", "fit_rows", "human_bytes",
+           "store_bytes"]
 
 _NPY_HEADER = 128
 _BLOCK = 4096
@@ -97,6 +129,10 @@ def store_bytes(durations: np.ndarray, shape: FrontendShape) -> int:
 
 #: Memory torch's training machinery adds to a process (measured intercept, see above).
 TRAINING_OVERHEAD = 90_000_000
+#: Private memory of one forked DataLoader worker besides its batches (37 MB measured).
+WORKER_OVERHEAD = 40_000_000
+#: Batches a DataLoader worker prepares ahead (torch's ``prefetch_factor`` default).
+PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -113,6 +149,8 @@ class FitMemory:
         Parameters, gradients and optimiser state.
     overhead : int
         torch's training machinery.
+    workers : int
+        The DataLoader worker processes of every loader of the fit (0 without workers).
     frames : int
         ``T'``, frames per clip after striding and the cap.
     rows : int
@@ -126,11 +164,39 @@ class FitMemory:
     overhead: int
     frames: int
     rows: int
+    workers: int = 0
 
     @property
     def total(self) -> int:
-        """``max(train, evaluate) + params + overhead``."""
-        return max(self.train, self.evaluate) + self.params + self.overhead
+        """``max(train, evaluate) + params + overhead + workers``."""
+        return max(self.train, self.evaluate) + self.params + self.overhead + self.workers
+
+
+@dataclass(frozen=True)
+class BaselineMemory:
+    """Peak memory of one linear-baseline fit, by phase (bytes; see the module docstring).
+
+    Attributes
+    ----------
+    fit : int
+        Pooling, z-scoring and fitting the source train rows.
+    evaluate : int
+        Scoring the source test and the target's evaluation rows.
+    rows : int
+        Source train rows ``n_t`` (both phases grow with them).
+    width : int
+        ``W = L * D``, float32 values per pooled row.
+    """
+
+    fit: int
+    evaluate: int
+    rows: int
+    width: int
+
+    @property
+    def total(self) -> int:
+        """``max(fit, evaluate)``."""
+        return max(self.fit, self.evaluate)
 
 
 def _option(options: Any, name: str, default: Any) -> Any:
@@ -167,7 +233,7 @@ def fit_memory(*, rows: int, longest_s: float, shape: FrontendShape, options: An
         The frontend configuration.
     options : TrainConfig or mapping
         Training options (``batch_size``, ``eval_batch_size``, ``frame_stride``,
-        ``max_frames``, ``model``).
+        ``max_frames``, ``model``, ``num_workers``, ``selection``).
     n_classes : int, default 1
         Width of the emotion head (1 for binary).
     adversarial : bool, default True
@@ -189,9 +255,38 @@ def fit_memory(*, rows: int, longest_s: float, shape: FrontendShape, options: An
     acts = (n * batch_size * frames * (8 * d + 2 * ff) * 4
             + n * batch_size * heads * frames * frames * 4 * 2
             + batch_size * frames * d * 4 * 4)
+    n_workers = int(_option(options, "num_workers", 0) or 0)
+    loaders = 3 if _option(options, "selection", None) == "target-parity" else 2
+    batch = max(batch_size, eval_batch) * frames * width * _DTYPE_BYTES.get(shape.dtype, 4)
+    workers = n_workers * (loaders * WORKER_OVERHEAD + PREFETCH * batch)
     return FitMemory(train=2 * (inputs + acts), evaluate=3 * eval_batch * frames * width * 4,
                      params=_param_count(shape, model, n_classes, adversarial) * 4 * 4,
-                     overhead=TRAINING_OVERHEAD, frames=frames, rows=rows)
+                     overhead=TRAINING_OVERHEAD, frames=frames, rows=rows, workers=workers)
+
+
+def baseline_memory(*, train_rows: int, test_rows: int, adapt_rows: int, eval_rows: int,
+                    width: int, norm: str = "per-corpus") -> BaselineMemory:
+    """Peak memory of one linear-baseline fit (see the module docstring for the formula).
+
+    Parameters
+    ----------
+    train_rows, test_rows : int
+        Source train rows ``n_t`` and source test rows ``n_s``.
+    adapt_rows, eval_rows : int
+        The target's adaptation rows ``n_a`` and evaluation rows ``n_e``.
+    width : int
+        ``L * D``: values per mean-pooled row.
+    norm : str, default "per-corpus"
+        ``linear_baseline_norm`` (``per-corpus`` pools the adaptation rows for their
+        statistics when scoring the target).
+    """
+    row = 4 * width  # one pooled float32 row
+    n_t, n_s, n_a, n_e = train_rows, test_rows, adapt_rows, eval_rows
+    target = (max(8 * (n_e + n_a), 12 * n_e + 4 * n_a) if norm == "per-corpus"
+              else 12 * n_e)
+    scoring = max(12 * n_s, 4 * n_s + 8 * n_e, target)
+    return BaselineMemory(fit=3 * n_t * row, evaluate=(2 * n_t * row + scoring * width),
+                          rows=n_t, width=width)
 
 
 def fit_rows(source: pd.DataFrame, adapt: pd.DataFrame) -> tuple[int, float]:

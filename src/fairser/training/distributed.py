@@ -7,21 +7,37 @@ Every rank builds the same plan from the same seed and takes its share of every 
 gradients are averaged over the whole batch. Rank 0 alone writes checkpoints and results; the
 other ranks wait at a barrier. Without ``torchrun`` (or with one process) every helper here is
 a no-op and nothing distributed is imported into the path.
+
+Every collective, barriers included, gives up after the process group's timeout: torch's
+defaults (30 min for gloo, 10 min for nccl) are shorter than the longest legitimate wait of a
+run (ranks finishing their extraction shards at different times, rank 0 evaluating while the
+others wait), so :func:`process_group` sets it explicitly: ``timeout_s``, else the environment
+variable ``FAIRSER_DIST_TIMEOUT_S``, else :data:`DEFAULT_TIMEOUT_S` (4 hours). A rank that
+really hangs is therefore reported only after that long; lower it when debugging.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["Dist", "current", "ddp_wrap", "launched_by_torchrun", "process_group"]
+from fairser.errors import ConfigError
+
+__all__ = ["DEFAULT_TIMEOUT_S", "TIMEOUT_ENV", "Dist", "current", "ddp_wrap", "dist_timeout",
+           "launched_by_torchrun", "process_group"]
+
+#: Seconds a collective (a barrier included) waits for the other ranks before failing.
+DEFAULT_TIMEOUT_S = 4 * 3600.0
+#: Environment variable overriding :data:`DEFAULT_TIMEOUT_S` (seconds).
+TIMEOUT_ENV = "FAIRSER_DIST_TIMEOUT_S"
 
 
 @dataclass(frozen=True)
@@ -101,21 +117,53 @@ def current() -> Dist:
     return Dist()
 
 
+def dist_timeout(*, timeout_s: float | None = None,
+                 environ: Mapping[str, str] | None = None) -> datetime.timedelta:
+    """The process group's timeout: ``timeout_s``, else ``$FAIRSER_DIST_TIMEOUT_S``, else 4 h.
+
+    Raises
+    ------
+    ConfigError
+        The value is not a positive number of seconds.
+    """
+    env = os.environ if environ is None else environ
+    where, raw = "dist_timeout_s", timeout_s
+    if raw is None:
+        where, raw = TIMEOUT_ENV, env.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{where}={raw!r}: expected a positive number of seconds, e.g. "
+                          f"{where}=14400 (4 hours)")
+    return datetime.timedelta(seconds=seconds)
+
+
 @contextlib.contextmanager
-def process_group(device: torch.device) -> Iterator[Dist]:
+def process_group(device: torch.device, *, timeout_s: float | None = None) -> Iterator[Dist]:
     """Join the process group that ``torchrun`` describes, for the duration of the block.
 
     Uses nccl for a CUDA device (each rank on ``cuda:LOCAL_RANK``), gloo otherwise. When not
     launched by torchrun, or when a group is already initialised, yields :func:`current`
     unchanged and initialises nothing.
+
+    Parameters
+    ----------
+    device : torch.device
+        The training device (chooses the backend).
+    timeout_s : float, optional
+        Seconds every collective waits for the other ranks (see :func:`dist_timeout`;
+        default ``$FAIRSER_DIST_TIMEOUT_S``, else :data:`DEFAULT_TIMEOUT_S`).
     """
     if not launched_by_torchrun() or torch.distributed.is_initialized():
         yield current()
         return
+    timeout = dist_timeout(timeout_s=timeout_s)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    torch.distributed.init_process_group(backend=backend)
+    torch.distributed.init_process_group(backend=backend, timeout=timeout)
     try:
         yield current()
     finally:

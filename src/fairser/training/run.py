@@ -9,6 +9,8 @@ Example::
     method: pa-cfa
     emotion: angry
     seed: 0
+    features_device: auto                      # extraction: or cpu, cuda, cuda:N, mps
+    features_precision: fp32                   # extraction: or bf16, fp16
     training:                                  # fairser.training.TrainConfig options
       alpha: 0.5
       beta: 0.5
@@ -16,23 +18,25 @@ Example::
       precision: fp32                          # or bf16, fp16
 
 ``torchrun --nproc_per_node=N --no-python fairser train RUN.yaml`` trains the same run with
-DistributedDataParallel on N processes (see :func:`run_from_file`).
+DistributedDataParallel on N processes (see :func:`run_from_file`); every process extracts
+its own shard of the features first (:func:`extract_run_features`).
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError
+import torch
+from pydantic import Field, ValidationError, field_validator
 
 from fairser._config_io import read_yaml, validation_message
 from fairser.decision import decide
-from fairser.device import resolve_device
-from fairser.errors import ConfigError
+from fairser.device import check_device_name, resolve_device
+from fairser.errors import ConfigError, FeatureError
 from fairser.metrics import unweighted_average_recall
 from fairser.models.spec_checks import (
     PositionalLeakWarning,
@@ -41,9 +45,9 @@ from fairser.models.spec_checks import (
 )
 from fairser.training.api import FittedModel, fit
 from fairser.training.config import TrainConfig, _Strict
-from fairser.training.distributed import process_group
+from fairser.training.distributed import Dist, process_group
 
-__all__ = ["RunConfig", "evaluate_run", "run_from_file"]
+__all__ = ["RunConfig", "evaluate_run", "extract_run_features", "run_from_file"]
 
 
 class RunConfig(_Strict):
@@ -74,9 +78,39 @@ class RunConfig(_Strict):
         "the file); a rerun resumes there.",
     )
     cache_dir: str | None = Field(None, description="Feature cache (default: FAIRSER_CACHE).")
+    features_device: str = Field(
+        "auto",
+        description="Where neural frontends extract: auto (CUDA, then MPS, else CPU; "
+        "cuda:LOCAL_RANK under torchrun), cpu, cuda, cuda:N or mps.",
+    )
+    features_precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="Extraction precision of neural frontends (part of the store key: fp32 "
+        "and bf16 features never mix).",
+    )
+    features_batch_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Padded audio seconds per neural extraction batch (bounds its memory; "
+        "default 60 on the CPU, 600 on an accelerator).",
+    )
+    dist_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Under torchrun: seconds a rank waits for the others at a barrier or "
+        "collective (default: $FAIRSER_DIST_TIMEOUT_S, else 4 hours).",
+    )
     training: TrainConfig = Field(
         default_factory=TrainConfig, description="fairser.training.TrainConfig options."
     )
+
+    @field_validator("features_device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        try:
+            return check_device_name(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _resolve_spec(spec: str, base: Path) -> str:
@@ -176,6 +210,64 @@ def evaluate_run(
     return res
 
 
+def extract_run_features(cfg: RunConfig, manifest: pd.DataFrame, dist: Dist, *,
+                         progress: bool) -> tuple[Any, dict[str, Any]]:
+    """Features of every row of ``manifest``, extracted by every rank of ``dist`` together.
+
+    One process extracts everything. Under torchrun, rank ``r`` of ``N`` extracts shard
+    ``r/N`` of the manifest (:mod:`fairser.features.shard`, as ``fairser features extract``
+    does) into the shared, content-hashed store, all ranks meet at a barrier, and each then
+    opens the store for the whole manifest without computing anything and checks it is
+    complete.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Frontend, layers, cache and the ``features_*`` options.
+    manifest : pandas.DataFrame
+        Source and target rows.
+    dist : Dist
+        This process's place in the process group.
+    progress : bool
+        Show this process's progress bar and summary.
+
+    Returns
+    -------
+    features : FeatureSet
+        Every row's features (failed files in ``features.bad``, as in one process).
+    info : dict
+        ``shards`` (the number of ranks that extracted) and ``rows_per_shard`` (the rows each
+        rank extracted or found stored, in rank order).
+
+    Raises
+    ------
+    FeatureError
+        Rows are missing or entries damaged after every rank's shard.
+    """
+    from fairser.features import extract
+
+    kw: dict[str, Any] = {"layers": cfg.layers, "cache_dir": cfg.cache_dir,
+                          "device": cfg.features_device, "precision": cfg.features_precision,
+                          "batch_seconds": cfg.features_batch_seconds}
+    if not dist.active:
+        fs = extract(manifest, cfg.frontend, progress=progress, **kw)
+        return fs, {"shards": 1, "rows_per_shard": [fs.stats.n_rows]}
+    mine = extract(manifest, cfg.frontend, shard=(dist.rank, dist.world), progress=progress,
+                   **kw)
+    counts = torch.zeros(dist.world, dtype=torch.int64)
+    counts[dist.rank] = mine.stats.n_rows
+    dist.sum_(counts)  # also a barrier: every shard is in the store after it
+    fs = extract(manifest, cfg.frontend, check_only=True, progress=False, **kw)
+    if fs.missing or len(fs.damaged):
+        example = fs.missing[0] if fs.missing else fs.damaged.iloc[0]["utt_id"]
+        raise FeatureError(
+            f"{fs.folder}: {len(fs.missing)} row(s) missing (e.g. {example}) and "
+            f"{len(fs.damaged)} damaged entr{'y' if len(fs.damaged) == 1 else 'ies'} after "
+            f"all {dist.world} ranks extracted their shards; rerun the same command to "
+            "compute them")
+    return fs, {"shards": dist.world, "rows_per_shard": counts.tolist()}
+
+
 def run_from_file(
     path: str | Path,
     *,
@@ -186,10 +278,11 @@ def run_from_file(
 ) -> tuple[FittedModel, dict[str, Any]]:
     """Load corpora and features, train, save and evaluate the run described by ``path``.
 
-    Launched by ``torchrun`` (``WORLD_SIZE`` > 1), every process joins one process group and
-    trains with DistributedDataParallel: rank 0 loads the corpora and extracts the features
-    first (the others then read them from the cache), rank 0 alone writes checkpoints, the
-    model and evaluates it; the other ranks wait for it at a barrier.
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1), every process joins one process group
+    (timeout ``dist_timeout_s``) and trains with DistributedDataParallel: rank 0 loads the
+    corpora first (the others then read its caches), every rank extracts its shard of the
+    features and checks the store is complete (:func:`extract_run_features`), rank 0 alone
+    writes checkpoints, the model and evaluates it; the other ranks wait for it at a barrier.
 
     Parameters
     ----------
@@ -207,30 +300,24 @@ def run_from_file(
         The trained model (also saved under ``<workdir>/model``).
     summary : dict
         ``workdir``, ``source_test`` and ``target`` scores (UAR, own gender head accuracy),
-        ``device``, ``precision``, ``world_size`` and this process's ``rank`` (scores on rank
-        0 only).
+        ``device``, ``precision``, ``world_size``, this process's ``rank`` (scores on rank
+        0 only) and ``features`` (how the extraction was shared, see
+        :func:`extract_run_features`).
     """
     from fairser.corpora import load_corpus
-    from fairser.features import extract
 
     cfg = load_run_config(path)
     if positional_leak(cfg.training.model):
         warnings.warn(positional_leak_message(f"{path}: training"), PositionalLeakWarning,
                       stacklevel=2)
     dev = resolve_device(device or cfg.training.device)
-    with process_group(dev) as dist:
+    with process_group(dev, timeout_s=cfg.dist_timeout_s) as dist:
         main = dist.is_main
         with dist.main_first():
             source = load_corpus(cfg.source, options=cfg.source_options)
             target = load_corpus(cfg.target, options=cfg.target_options) if cfg.target else None
-            both = source if target is None else pd.concat([source, target], ignore_index=True)
-            features = extract(
-                both,
-                cfg.frontend,
-                layers=cfg.layers,
-                cache_dir=cfg.cache_dir,
-                progress=progress and main,
-            )
+        both = source if target is None else pd.concat([source, target], ignore_index=True)
+        features, shared = extract_run_features(cfg, both, dist, progress=progress and main)
         model = fit(
             source=source,
             target=target,
@@ -252,6 +339,7 @@ def run_from_file(
             "world_size": dist.world,
             "device": model.meta.get("device"),
             "precision": model.meta.get("precision"),
+            "features": shared,
         }
         if main:
             summary["source_test"] = evaluate_run(model, source, features, split="test")
