@@ -64,3 +64,13 @@ def test_gpus_per_fit_with_a_non_ray_executor_is_one_line_before_any_work(tmp_pa
     assert code == 2
     assert err.strip().startswith("error: --gpus-per-fit applies to --executor ray only")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_python_dash_m_fairser_is_the_fairser_command():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "fairser", "--help"], capture_output=True,
+                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    assert "run" in out.stdout and "predict" in out.stdout
