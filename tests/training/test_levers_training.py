@@ -261,3 +261,17 @@ def test_run_yaml_training_block_takes_the_lever_options(tmp_path) -> None:
     path.write_text("source: ravdess:/r\ntraining:\n  thresholds: equal\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"run.yaml:3: training.thresholds"):
         load_run_config(path)
+
+
+def test_input_leace_after_per_speaker_norm_is_the_identity_and_says_so(pair) -> None:
+    # gender is constant within a speaker, so centring every speaker's frames leaves gender no
+    # linear cross-covariance with them: LEACE has nothing to remove (measured on CASIA in
+    # session 13: identical scores with and without it)
+    with pytest.warns(UserWarning, match="input eraser is the identity here.*per-speaker"):
+        model = _fit(pair, {"input_norm": "per-speaker", "erase": "leace", "erase_on": "inputs"})
+    assert model.levers.input_eraser.rank == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="(?!erase_on inputs)")
+        model = _fit(pair, {"input_norm": "per-corpus", "erase": "leace", "erase_on": "inputs"})
+    assert model.levers.input_eraser.rank == 1

@@ -13,6 +13,7 @@ Which rows each lever is fitted on:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,16 @@ class LeverSetup:
             return self.reader
         parts = [(train, self.train_genders), (self.split, self.genders)]
         eraser = fit_input_eraser(self.reader, parts, cfg)
+        if cfg.erase == "leace" and eraser.rank == 0:
+            warnings.warn(
+                "erase_on inputs: the LEACE input eraser is the identity here: gender has no "
+                "linear trace left in the frames"
+                + (" (input_norm per-speaker centres every speaker's frames, and gender is "
+                   "constant within a speaker); use erase_on: embedding"
+                   if cfg.input_norm == "per-speaker" else ""),
+                UserWarning,
+                stacklevel=2,
+            )
         genders: dict[str, str] = {}
         for split, g in (*parts, (dev, gender_strings(dev_rows, cfg.attribute))):
             if g is not None:
