@@ -287,3 +287,22 @@ def test_pooling_without_shared_speakers_keeps_the_fair_reference_only():
                           pool=None).emotion == "mean").any()
     with pytest.raises(MetricError, match="pool='speaker' is not a grouping column"):
         gap_nulls(_table([a], emotions=["angry"]), pool="speaker")
+
+
+def test_pooling_needs_the_same_speakers_not_just_the_same_gender_pattern():
+    rng = np.random.default_rng(8)
+    a = _four_speakers(rng, tpr_by_speaker={"m1": .8, "m2": .5, "f1": .6, "f2": .5}, n_pos=20)
+    b = _four_speakers(rng, tpr_by_speaker={"m3": .4, "m4": .7, "f3": .7, "f4": .3}, n_pos=20)
+    out = gap_nulls(_table([a, b], emotions=["angry", "sad"]), n_resamples=200)
+    pooled = out[out.emotion == "mean"]
+    assert pooled["p_value"].isna().all() and pooled["permuted_mean"].isna().all()
+
+
+def test_a_tasks_table_does_not_depend_on_the_other_rows_passed():
+    rng = np.random.default_rng(9)
+    a = _four_speakers(rng, tpr_by_speaker={"m1": .8, "m2": .5, "f1": .6, "f2": .5}, n_pos=20)
+    b = _four_speakers(rng, tpr_by_speaker={"m1": .4, "m2": .7, "f1": .7, "f2": .3}, n_pos=20)
+    both = gap_nulls(_table([a, b], emotions=["angry", "sad"]), n_resamples=300)
+    alone = gap_nulls(_table([b], emotions=["sad"]), n_resamples=300)
+    pd.testing.assert_frame_equal(both[both.emotion == "sad"].reset_index(drop=True),
+                                  alone.reset_index(drop=True))

@@ -21,17 +21,16 @@ Two references tell a reader how much of a measured gap the data alone would pro
 
 :func:`gap_nulls` also pools the tasks of a method (``pool="emotion"``): a ``mean`` row whose
 gap is the mean over the tasks, with the same reassignment applied to every task (when they
-share their speakers) and independent fair simulations per task, so its percentiles are those
-of the mean, not a mean of percentiles.
-
-Both use the per-speaker confusion matrices of :mod:`fairser.metrics._resample`, so the
-observed value equals :func:`fairser.metrics.speaker_bootstrap`'s estimate.
+share their speakers) and independent fair simulations per task (seeded by each task's key),
+so its percentiles are those of the mean, not a mean of percentiles. Both references use the
+per-speaker confusion matrices of :mod:`fairser.metrics._resample`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -223,11 +222,11 @@ class _Samples:
     fair: dict[str, np.ndarray]  # (S,) one per fair-classifier simulation
     exact: bool
     min_p: float
-    speakers: tuple  # (cluster groups, K): reassignments align only between equal ones
+    speakers: tuple  # (speaker, group) pairs: reassignments align only between equal ones
 
 
 def _samples(prep: Prepared, *, n_resamples: int, seed: int, fair_seed: Sequence[int],
-             max_exact: int, average: str) -> _Samples:
+             max_exact: int, average: str, speakers: Sequence[str] = ()) -> _Samples:
     """The gaps of ``prep`` under the real assignment, every reassignment and the fair model."""
     counts = prep.counts[0]  # (R, K, C, C)
     n_groups = len(prep.groups)
@@ -249,7 +248,7 @@ def _samples(prep: Prepared, *, n_resamples: int, seed: int, fair_seed: Sequence
         fair=gaps(_group_counts(simulated, prep.cluster_group, n_groups)),
         exact=exact,
         min_p=((2 if mirrored else 1) / len(assign)) if exact else 1 / (len(assign) + 1),
-        speakers=tuple(prep.cluster_group.tolist()),
+        speakers=tuple(zip(speakers, prep.cluster_group.tolist(), strict=False)),
     )
 
 
@@ -365,7 +364,7 @@ def gap_nulls(
         raise MetricError(f"pool={pool!r} is not a grouping column ({keys}); pass one of "
                           "them or None")
     out, kept = [], []
-    for i, (key, part) in enumerate(df.groupby([*keys, "method", "sweep"], sort=False)):
+    for key, part in df.groupby([*keys, "method", "sweep"], sort=False):
         values = dict(zip([*keys, "method", "sweep"], key, strict=True))
         what = ", ".join(f"{k}={v}" for k, v in values.items())
         first = part.drop_duplicates("utt_id").set_index("utt_id")
@@ -374,8 +373,11 @@ def gap_nulls(
                        sensitive_features=first["gender"].to_numpy(),
                        speakers=first["speaker"].to_numpy(), group_order=list(group_order),
                        labels=labels, pos_label=pos_label)
-        got = _samples(prep, n_resamples=n_resamples, seed=seed, fair_seed=(i,),
-                       max_exact=max_exact, average=average)
+        # fair draws seeded by the group's key: independent per task, whatever else is passed
+        got = _samples(prep, n_resamples=n_resamples, seed=seed,
+                       fair_seed=(zlib.crc32(repr(key).encode()),), max_exact=max_exact,
+                       average=average,
+                       speakers=sorted(np.unique(first["speaker"].astype(str)).tolist()))
         kept.append((values, got, n_runs))
         for metric in metrics:
             out.append({**values, "metric": metric, "runs": n_runs,
