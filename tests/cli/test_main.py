@@ -74,3 +74,10 @@ def test_python_dash_m_fairser_is_the_fairser_command():
                          text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stderr
     assert "run" in out.stdout and "predict" in out.stdout
+
+
+def test_predict_rejects_an_unknown_precision_in_one_line(tmp_path, capsys):
+    code, _, err = _cli(["predict", "--run", str(tmp_path), "--precision", "fp8",
+                         str(tmp_path / "a.wav")], capsys)
+    assert code == 2
+    assert err.strip() == "error: --precision 'fp8' is not one of fp32 | bf16 | fp16"

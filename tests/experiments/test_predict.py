@@ -187,3 +187,38 @@ def test_files_and_a_manifest_together_are_an_error(finished_run, fake_layers, w
     with pytest.raises(ConfigError, match="not both"):
         predict_files(finished_run, wavs, manifest=tmp_path / "x.csv",
                       backend=fake_layers.backend())
+
+
+def test_models_trained_on_bf16_features_are_fed_bf16_features(finished_run, fake_layers,
+                                                               wavs):
+    for folder, _ in find_models(finished_run):
+        info = json.loads((folder / "run.json").read_text())
+        (folder / "run.json").write_text(json.dumps({**info, "features_precision": "bf16"}))
+    fake_layers.extract_runtime.clear()
+    df = predict_files(finished_run, wavs, backend=fake_layers.backend())
+    assert df["error"].isna().all()
+    assert [r["precision"] for r in fake_layers.extract_runtime] == ["bf16"]
+
+
+def test_features_of_two_precisions_cannot_be_mixed(finished_run, fake_layers, wavs):
+    folders = [f for f, _ in find_models(finished_run)]
+    info = json.loads((folders[0] / "run.json").read_text())
+    (folders[0] / "run.json").write_text(json.dumps({**info, "features_precision": "bf16"}))
+    with pytest.raises(ConfigError, match="different precisions"):
+        predict_files(finished_run, wavs, backend=fake_layers.backend())
+
+
+def test_precision_reaches_the_loaded_model(finished_run, fake_layers, wavs):
+    import dataclasses
+
+    seen = []
+    backend = fake_layers.backend()
+
+    def load(directory, **kw):
+        seen.append(kw)
+        return backend.load_model(directory, **{k: v for k, v in kw.items()
+                                                if k != "precision"})
+
+    df = predict_files(finished_run, wavs, precision="bf16",
+                       backend=dataclasses.replace(backend, load_model=load))
+    assert df["error"].isna().all() and seen and all(k["precision"] == "bf16" for k in seen)

@@ -146,6 +146,10 @@ def predict(
     device: str | None = typer.Option(None, "--device",
                                       help="auto (default: CUDA, then MPS, else CPU), cpu, "
                                       "cuda, cuda:N or mps."),
+    precision: str | None = typer.Option(
+        None, "--precision",
+        help="The model's arithmetic: fp32 (default), bf16 or fp16 (autocast on CUDA). "
+        "Features are extracted at the precision the model was trained on."),
 ) -> None:
     """Emotion probabilities per file from the models of a finished run (or `fairser train`).
 
@@ -159,8 +163,15 @@ def predict(
         from fairser.device import check_device_name
 
         device = check_device_name(device)
+    if precision is not None:
+        from fairser.device import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise ConfigError(f"--precision {precision!r} is not one of "
+                              f"{' | '.join(PRECISIONS)}")
     df = predict_files(run_dir, list(files or []), manifest=manifest, method=method, seed=seed,
-                       target=target, condition=condition, corpus=corpus, device=device)
+                       target=target, condition=condition, corpus=corpus, device=device,
+                       precision=precision)
     err = make_console(stderr=True)
     for note in df.attrs.get("notes", []):
         err.print(f"[yellow]warning[/]: {escape(note)}", highlight=False)

@@ -238,7 +238,10 @@ def _fit_and_score(ctx: GridContext, task: FitTask, store: ResultsStore) -> dict
             "emotion": spec.emotion, "seed": spec.seed,
             "target": spec.target, "condition": spec.condition, "sweep": dict(spec.sweep),
             "task": cfg.task, "emotions": cfg.emotions, "frontend": cfg.features.frontend,
-            "layers": cfg.features.layers, "config_hash": task.digest})
+            "layers": cfg.features.layers, "config_hash": task.digest,
+            # predict extracts at the features' precision (recorded when not the default)
+            **({"features_precision": cfg.features.precision}
+               if cfg.features.precision != "fp32" else {})})
     if emb_parts:
         store.save_embeddings(
             task.fit_id, embeddings=np.concatenate([p[0] for p in emb_parts]),

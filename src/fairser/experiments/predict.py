@@ -176,10 +176,13 @@ def _file_problem(path: Path) -> tuple[str | None, float]:
     return None, float(info.duration_s)
 
 
-def _load(backend: Backend, info: dict[str, Any], device: str | None = None) -> Any:
+def _load(backend: Backend, info: dict[str, Any], device: str | None = None,
+          precision: str | None = None) -> Any:
     model_dir = Path(info["model_dir"])
     try:
         where = {} if device is None else {"device": device}
+        if precision is not None:
+            where["precision"] = precision
         return backend.load_model(model_dir, **where)
     except FairserError:
         raise
@@ -250,7 +253,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
                   target: str | None = None, condition: str | None = None,
                   corpus: str | None = None,
                   cache_dir: Path | None = None, progress: bool = False,
-                  device: str | None = None,
+                  device: str | None = None, precision: str | None = None,
                   backend: Backend | None = None) -> pd.DataFrame:
     """Emotion probabilities of ``files`` from the models saved in ``run_dir``.
 
@@ -275,6 +278,10 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         Show the extraction progress bar.
     device : str, optional
         ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``: extraction and model.
+    precision : str, optional
+        ``fp32`` (default), ``bf16`` or ``fp16``: the model's arithmetic (autocast on CUDA).
+        Features are always extracted at the precision the model was trained on (recorded
+        in its ``run.json``; fp32 when absent), so they match the training features.
     backend : Backend, optional
         The lower layers (default the real ones).
 
@@ -310,7 +317,7 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
     chosen = _choose(find_models(run_dir), method=method, seed=seed, target=target,
                      condition=condition)
     backend = backend or default_backend()
-    models = [(info, _load(backend, info, device)) for _, info in chosen]
+    models = [(info, _load(backend, info, device, precision)) for _, info in chosen]
     paths = [Path(f) for f in files]
     errors: list[str | None] = []
     rows = []
@@ -333,7 +340,14 @@ def predict_files(run_dir: Path | str, files: list[Path | str] | None = None, *,
         manifest = coerce_manifest(pd.DataFrame(rows).drop(columns="_row"))
         index = [r["_row"] for r in rows]
         info0 = models[0][0]
-        where = {} if device is None else {"device": device}
+        where: dict[str, Any] = {} if device is None else {"device": device}
+        trained_at = {str(i.get("features_precision") or "fp32") for _, i in chosen}
+        if len(trained_at) > 1:
+            raise ConfigError(f"predict: the chosen models were trained on features of "
+                              f"different precisions ({sorted(trained_at)}); choose models "
+                              "of one run (--method, --seed)")
+        if trained_at != {"fp32"}:
+            where["precision"] = trained_at.pop()
         feats = backend.extract(manifest, info0["frontend"], layers=info0.get("layers"),
                                 cache_dir=cache_dir, workers=1, progress=progress, **where)
         bad = getattr(feats, "bad", None)
