@@ -98,7 +98,9 @@ class LeverSetup:
                 "erase_on inputs: the LEACE input eraser is the identity here: gender has no "
                 "linear trace left in the frames"
                 + (" (input_norm per-speaker centres every speaker's frames, and gender is "
-                   "constant within a speaker); use erase_on: embedding"
+                   "constant within a speaker); "
+                   + ("with erase_on: both only the embedding eraser acts"
+                      if cfg.erase_on == "both" else "use erase_on: embedding")
                    if cfg.input_norm == "per-speaker" else ""),
                 UserWarning,
                 stacklevel=2,
