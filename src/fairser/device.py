@@ -13,7 +13,9 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
 
 from fairser.errors import ConfigError
 
@@ -28,6 +30,17 @@ def check_device_name(name: str) -> str:
     if not isinstance(name, str) or not _DEVICE_RE.match(name):
         raise ConfigError(f"device {name!r} is not one of {DEVICE_CHOICES}")
     return name
+
+
+def _device_field(name: str) -> str:
+    try:
+        return check_device_name(name)
+    except ConfigError as exc:  # pydantic reports ValueError as a field error
+        raise ValueError(str(exc)) from None
+
+
+#: A config field holding a device option (checked by :func:`check_device_name`).
+DeviceName = Annotated[str, AfterValidator(_device_field)]
 
 
 def resolve_device(name: str = "auto"):

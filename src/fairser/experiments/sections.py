@@ -14,8 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fairser.device import PRECISIONS, check_device_name
-from fairser.errors import ConfigError
+from fairser.device import PRECISIONS, DeviceName
 
 __all__ = [
     "MAX_SEED",
@@ -117,7 +116,7 @@ class FeatureConfig(_Strict):
         default=None,
         description="Feature store folder; null = `$FAIRSER_CACHE` or `~/.cache/fairser`.",
     )
-    device: str = Field(
+    device: DeviceName = Field(
         default="auto",
         description="Where neural frontends (Whisper, `hf:`) extract: auto (CUDA, then MPS, "
         "else CPU), cpu, cuda, cuda:N or mps; per-file frontends always use the CPU. Not part "
@@ -135,14 +134,6 @@ class FeatureConfig(_Strict):
         "extractor's default, 60 on the CPU and 600 on a GPU. Not part of fit ids (features "
         "equal their unbatched ones to float rounding).",
     )
-
-    @field_validator("device")
-    @classmethod
-    def _known_device(cls, value: str) -> str:
-        try:
-            return check_device_name(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("precision")
     @classmethod

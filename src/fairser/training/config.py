@@ -19,12 +19,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from fairser._config_io import read_yaml
-from fairser.device import check_device_name
+from fairser.device import DeviceName
 from fairser.errors import ConfigError
 
 __all__ = ["RUNTIME_OPTIONS", "ModelConfig", "TrainConfig", "load_train_config"]
@@ -286,7 +285,7 @@ class TrainConfig(_Strict):
         "when all of them fit in this many MiB (small corpora: read once); larger corpora, "
         "and any fit with workers, read each batch from the store every epoch (0: always).",
     )
-    device: str = Field(
+    device: DeviceName = Field(
         "auto",
         description="Where to train: auto (CUDA if available, then MPS, else CPU), cpu, cuda, "
         "cuda:N or mps.",
@@ -302,14 +301,6 @@ class TrainConfig(_Strict):
         if self.task == "multiclass" and len(set(self.classes)) < 2:
             raise ValueError("multiclass needs at least two distinct `classes`")
         return self
-
-    @field_validator("device")
-    @classmethod
-    def _known_device(cls, v: str) -> str:
-        try:
-            return check_device_name(v)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
 
     @property
     def erase_inputs(self) -> bool:

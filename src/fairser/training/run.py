@@ -31,11 +31,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from fairser._config_io import read_yaml, validation_message
 from fairser.decision import decide
-from fairser.device import check_device_name, resolve_device
+from fairser.device import DeviceName, resolve_device
 from fairser.errors import ConfigError, FeatureError
 from fairser.metrics import unweighted_average_recall
 from fairser.models.spec_checks import (
@@ -78,7 +78,7 @@ class RunConfig(_Strict):
         "the file); a rerun resumes there.",
     )
     cache_dir: str | None = Field(None, description="Feature cache (default: FAIRSER_CACHE).")
-    features_device: str = Field(
+    features_device: DeviceName = Field(
         "auto",
         description="Where neural frontends extract: auto (CUDA, then MPS, else CPU; "
         "cuda:LOCAL_RANK under torchrun), cpu, cuda, cuda:N or mps.",
@@ -103,14 +103,6 @@ class RunConfig(_Strict):
     training: TrainConfig = Field(
         default_factory=TrainConfig, description="fairser.training.TrainConfig options."
     )
-
-    @field_validator("features_device")
-    @classmethod
-    def _known_device(cls, v: str) -> str:
-        try:
-            return check_device_name(v)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
 
 
 def _resolve_spec(spec: str, base: Path) -> str:
