@@ -53,6 +53,8 @@ def _layer(module: str) -> int | None:
     if len(parts) == 1:
         return TOP
     head = parts[1]
+    if head == "__main__":  # `python -m fairser`: the command line's entry, like the top level
+        return TOP
     if head in BASE:
         return 0
     if head in ORDER:

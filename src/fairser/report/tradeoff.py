@@ -141,8 +141,8 @@ def plot_pareto(
         Line2D([], [], color="black", marker="o", mfc="white", ls="--", label="Pareto front")
     )
     fig.legend(handles=handles, loc="outside right upper", fontsize=9, title="method")
-    title = ("Trade-off: each point a configuration (mean over seeds and emotions; bars: seed "
-             "sd, or the bootstrap interval of a single seed)")
+    title = ("Trade-off: each point a configuration (mean over seeds and emotions)\n"
+             "bars: seed sd, or a single seed's bootstrap interval")
     fig.suptitle(title)
     hidden = _declutter(fig, labels)
     if hidden:
