@@ -235,9 +235,15 @@ class GenderEraser:
 
     @property
     def rank(self) -> int:
-        """Rank of the edit (at most the number of groups minus one)."""
+        """Rank of the edit (at most the number of groups minus one).
+
+        Computed on the ``k x k`` core of the ``(D, k) @ (k, D)`` factors (QR of each), never
+        on the ``D x D`` product: cheap for wide inputs (``L * D`` frames).
+        """
         self._check_fitted()
-        return int(np.linalg.matrix_rank(self._left @ self._right))
+        _, r_left = np.linalg.qr(self._left)
+        _, r_right = np.linalg.qr(self._right.T)
+        return int(np.linalg.matrix_rank(r_left @ r_right.T))
 
     # -- serialised form -------------------------------------------------------------------
     def to_dict(self, *, lists: bool = False) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from fairser.methods import METHODS
 from fairser.training.api import fit
-from fairser.training.config import ModelConfig, TrainConfig, coerce_config, load_train_config
+from fairser.training.config import ModelConfig, TrainConfig
+from fairser.training.config_io import coerce_config, load_train_config
 from fairser.training.model import FittedModel, Outputs
 from fairser.training.prepare import Prepared, prepare_fit
 

@@ -25,7 +25,8 @@ from fairser.device import device_metadata, resolve_device, resolve_precision
 from fairser.errors import TrainingError
 from fairser.levers import GenderEraser, GroupThresholds, QuadraticGenderEraser
 from fairser.training.checkpoint import Checkpointer, atomic_write_text
-from fairser.training.config import TrainConfig, coerce_config
+from fairser.training.config import TrainConfig
+from fairser.training.config_io import coerce_config
 from fairser.training.data import FeatureSource
 from fairser.training.distributed import current, rank_device
 from fairser.training.loop import run_stages

@@ -24,7 +24,8 @@ from fairser.errors import TrainingError
 from fairser.methods import Method, get_method
 from fairser.models import FairSERNet, NetSpec
 from fairser.training.anchors import anchor_assignments
-from fairser.training.config import TrainConfig, coerce_config
+from fairser.training.config import TrainConfig
+from fairser.training.config_io import coerce_config
 from fairser.training.data import FeatureSource, LabelSpace, Split, make_split, select_rows
 from fairser.training.lever_setup import LeverSetup, setup_levers
 from fairser.training.loop import FitData
