@@ -8,7 +8,10 @@ names distinct, the source split, every target's adaptation / evaluation split, 
 condition). Only feature extraction and training are left out. It then estimates the cost
 (:mod:`fairser.experiments.estimate`): the number of fits, the feature store's size, the
 peak memory of one network fit (streamed: flat in the rows) and, when the grid has linear
-baselines, of one linear-baseline fit (in memory: grows with the source train rows).
+baselines, of one linear-baseline fit (in memory: grows with the source train rows), and, for
+an executor that runs fits at once on this machine (``processes:N``, local Ray), the peak of
+the largest fits it runs together against the memory available
+(:mod:`fairser.experiments.memory_guard`).
 """
 
 from __future__ import annotations
@@ -27,14 +30,13 @@ from fairser.experiments.estimate import (
     BaselineMemory,
     FitMemory,
     FrontendShape,
-    baseline_memory,
-    fit_memory,
-    fit_rows,
+    fit_estimates,
     human_bytes,
     store_bytes,
 )
 from fairser.experiments.executors import Executor, parse_executor
 from fairser.experiments.inputs import check_rows, load_rows
+from fairser.experiments.memory_guard import ConcurrentMemory, concurrent_memory
 from fairser.experiments.planning import check_config, plan_fits, training_options
 
 __all__ = ["DryRun", "dry_run", "estimate_cost"]
@@ -58,6 +60,9 @@ class DryRun:
         Estimated peak memory of the largest network fit.
     baseline : BaselineMemory or None
         Estimated peak memory of the largest linear-baseline fit (None without baselines).
+    concurrent : ConcurrentMemory or None
+        The fits the executor runs at once and their peak, against the memory available
+        (None for ``local``, a remote Ray cluster, or without estimates).
     notes : list of str
         Anything worth saying.
     """
@@ -69,6 +74,7 @@ class DryRun:
     store: int | None = None
     memory: FitMemory | None = None
     baseline: BaselineMemory | None = None
+    concurrent: ConcurrentMemory | None = None
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -99,6 +105,8 @@ class DryRun:
                        f"{human_bytes(b.evaluate)}: {b.rows} "
                        f"source train rows x {b.width} values mean-pooled in memory, grows "
                        "with the rows)")
+        if self.concurrent is not None:
+            out.append(self.concurrent.line())
         return out + self.notes
 
 
@@ -121,22 +129,13 @@ def estimate_cost(cfg: ExperimentConfig, *, source: pd.DataFrame,
     distinct = everything.drop_duplicates(subset=["corpus", "utt_id"])
     size = store_bytes(distinct["duration_s"].to_numpy(dtype=float), shape)
     n_classes = len(cfg.emotions) if cfg.task == "multiclass" else 1
-    split = source["split"].astype("string")
-    n_train, n_test = int((split == "train").sum()), int((split == "test").sum())
-    worst: FitMemory | None = None
-    floor: BaselineMemory | None = None
-    for label, rows in adapt.items():
-        n, longest = fit_rows(source, rows)
-        mem = fit_memory(rows=n, longest_s=longest, shape=shape, options=options,
-                         n_classes=n_classes, adversarial=adversarial)
-        worst = mem if worst is None or mem.total > worst.total else worst
-        if baselines:
-            lin = baseline_memory(train_rows=n_train, test_rows=n_test, adapt_rows=len(rows),
-                                  eval_rows=(len(evals[label]) if evals is not None else
-                                             max(0, len(targets[label]) - len(rows))),
-                                  width=shape.n_layers * shape.dim,
-                                  norm=cfg.linear_baseline_norm)
-            floor = lin if floor is None or lin.total > floor.total else floor
+    eval_rows = {label: (len(evals[label]) if evals is not None
+                         else max(0, len(targets[label]) - len(rows)))
+                 for label, rows in adapt.items()}
+    worst, floor = fit_estimates(source=source, adapt=adapt, eval_rows=eval_rows, shape=shape,
+                                 options=options, n_classes=n_classes,
+                                 norm=cfg.linear_baseline_norm, adversarial=adversarial,
+                                 baselines=baselines)
     return size, worst, floor
 
 
@@ -181,7 +180,8 @@ def dry_run(cfg: ExperimentConfig, backend: Backend, *, out_dir: Path | str | No
     ConfigError, CorpusError
         The first problem the run would hit, in one line.
     """
-    parse_executor(executor).check()
+    runner = parse_executor(executor)
+    runner.check()
     check_config(cfg, backend)
     _check_paths(cfg, None if out_dir is None else Path(out_dir))
     if check_roots:
@@ -200,5 +200,7 @@ def dry_run(cfg: ExperimentConfig, backend: Backend, *, out_dir: Path | str | No
     corpora = [(cfg.source.label, len(source), float(source["duration_s"].sum()) / 3600)]
     corpora += [(label, len(df), float(df["duration_s"].sum()) / 3600)
                 for label, df in targets.items()]
+    concurrent = concurrent_memory(executor=runner, network=memory, baseline=baseline,
+                                   n_network=len(grid), n_baselines=len(fits) - len(grid))
     return DryRun(n_grid=len(grid), n_fits=len(fits), corpora=corpora, shape=shape,
-                  store=store, memory=memory, baseline=baseline)
+                  store=store, memory=memory, baseline=baseline, concurrent=concurrent)

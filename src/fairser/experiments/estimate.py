@@ -80,8 +80,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["TRAINING_OVERHEAD", "WORKER_OVERHEAD", "BaselineMemory", "FitMemory",
-           "FrontendShape", "baseline_memory", "fit_memory", "fit_rows", "human_bytes",
-           "store_bytes"]
+           "FrontendShape", "baseline_memory", "fit_estimates", "fit_memory", "fit_rows",
+           "human_bytes", "store_bytes"]
 
 _NPY_HEADER = 128
 _BLOCK = 4096
@@ -296,6 +296,50 @@ def fit_rows(source: pd.DataFrame, adapt: pd.DataFrame) -> tuple[int, float]:
     durations = pd.concat([used["duration_s"], adapt["duration_s"]], ignore_index=True)
     longest = float(np.nanmax(durations.to_numpy(dtype=float))) if len(durations) else 0.0
     return len(used) + len(adapt), longest
+
+
+def fit_estimates(*, source: pd.DataFrame, adapt: Mapping[str, pd.DataFrame],
+                  eval_rows: Mapping[str, int], shape: FrontendShape, options: Any,
+                  n_classes: int = 1, norm: str = "per-corpus", adversarial: bool = True,
+                  baselines: bool = True) -> tuple[FitMemory | None, BaselineMemory | None]:
+    """``(largest network fit, largest linear-baseline fit)`` over the targets of a grid.
+
+    Parameters
+    ----------
+    source : DataFrame
+        Source rows with their ``split`` and ``duration_s``.
+    adapt : mapping of str to DataFrame
+        Per target: its adaptation rows (``duration_s``).
+    eval_rows : mapping of str to int
+        Per target: its evaluation rows ``n_e``.
+    shape : FrontendShape
+        The frontend configuration.
+    options : TrainConfig or mapping
+        Training options (see :func:`fit_memory`).
+    n_classes : int, default 1
+        Width of the emotion head.
+    norm : str, default "per-corpus"
+        ``linear_baseline_norm``.
+    adversarial : bool, default True
+        Whether the network fits have a gender head.
+    baselines : bool, default True
+        Whether the grid fits linear baselines (else the second is None).
+    """
+    split = source["split"].astype("string")
+    n_train, n_test = int((split == "train").sum()), int((split == "test").sum())
+    worst: FitMemory | None = None
+    floor: BaselineMemory | None = None
+    for label, rows in adapt.items():
+        n, longest = fit_rows(source, rows)
+        mem = fit_memory(rows=n, longest_s=longest, shape=shape, options=options,
+                         n_classes=n_classes, adversarial=adversarial)
+        worst = mem if worst is None or mem.total > worst.total else worst
+        if baselines:
+            lin = baseline_memory(train_rows=n_train, test_rows=n_test, adapt_rows=len(rows),
+                                  eval_rows=eval_rows[label], width=shape.n_layers * shape.dim,
+                                  norm=norm)
+            floor = lin if floor is None or lin.total > floor.total else floor
+    return worst, floor
 
 
 def human_bytes(n: float) -> str:

@@ -7,9 +7,11 @@
    (:mod:`fairser.experiments.inputs`), and probes the input features for gender once per
    corpus;
 3. runs every fit of the plan that has no record yet (:mod:`fairser.experiments.fitting`;
-   the linear baseline of :mod:`fairser.experiments.baseline` included), each writing its
-   record atomically, and rescores the gender probes of finished fits scored with an older
-   probe protocol (:mod:`fairser.experiments.reprobe`);
+   the linear baseline of :mod:`fairser.experiments.baseline` included; with ``processes:N``, a
+   warning first when N fits at once would not fit in memory:
+   :mod:`fairser.experiments.memory_guard`), each writing its record atomically, and rescores
+   the gender probes of finished fits scored with an older probe protocol
+   (:mod:`fairser.experiments.reprobe`);
 4. gathers the records of the current grid into ``results.parquet`` / ``results.csv``,
    ``per_speaker.csv``, ``predictions.parquet``, ``comparisons.csv`` (paired speaker-bootstrap
    tests of every method against source-only, seeds averaged), ``gap_null.csv`` (each method's
@@ -52,6 +54,7 @@ from fairser.experiments.config import ExperimentConfig
 from fairser.experiments.executors import Executor, parse_executor
 from fairser.experiments.fitting import FitOutcome, GridContext, run_fit
 from fairser.experiments.inputs import input_probes, load_grid_data
+from fairser.experiments.memory_guard import memory_warning
 from fairser.experiments.planning import FitSpec, FitTask, check_config, plan_tasks
 from fairser.experiments.provenance import build_meta
 from fairser.experiments.reprobe import stale_tasks
@@ -194,6 +197,8 @@ def _run_locked(cfg: ExperimentConfig, *, out: Path, backend: Backend, runner: E
                 if t.fit_id in stale or not store.finished(t.fit_id)]
         n_skipped = len(tasks) - len(todo)
         data = load_grid_data(cfg, backend, progress=progress, console=console)
+        if (warning := memory_warning(cfg, backend, data, todo, executor=runner)) is not None:
+            console.log(f"[yellow]warning[/]: {escape(warning)}", highlight=False)
         probe_input = input_probes(cfg, backend, data, store, console)
         # the fits never write reports or compare methods: workers need not import those
         fit_backend = dataclasses.replace(backend, write_report=None, table_markdown=None,
