@@ -39,7 +39,14 @@ def load_candidates(specs: list[str], *, seeds: list[int]) -> pd.DataFrame:
         if p.empty:
             raise SystemExit(f"{spec}: no target predictions of method {method!r} "
                              f"for seeds {seeds}")
-        frames.append(p.assign(method=name or method))
+        missing = sorted(set(seeds) - set(p["seed"].unique()))
+        if missing:
+            raise SystemExit(f"{spec}: no target predictions for seeds {missing}; "
+                             "pass --seeds with the seeds every candidate has")
+        label = name or method
+        if any(f["method"].iloc[0] == label for f in frames):
+            raise SystemExit(f"{spec}: a second candidate named {label!r}; give it =NAME")
+        frames.append(p.assign(method=label))
     out = pd.concat(frames, ignore_index=True)
     out["gender"] = out["gender"].astype(str)
     return out

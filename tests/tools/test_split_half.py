@@ -65,3 +65,13 @@ def test_missing_method_is_a_clear_error(tool, tmp_path):
     _rows("good", flip_speakers=set()).to_parquet(tmp_path / "predictions.parquet")
     with pytest.raises(SystemExit, match="no target predictions of method 'other'"):
         tool.load_candidates([f"{tmp_path}:other"], seeds=[0])
+
+
+def test_missing_seed_and_duplicate_names_are_errors(tool, tmp_path):
+    _rows("good", flip_speakers=set()).to_parquet(tmp_path / "predictions.parquet")
+    with pytest.raises(SystemExit, match=r"no target predictions for seeds \[2\]"):
+        tool.load_candidates([f"{tmp_path}:good"], seeds=[0, 1, 2])
+    with pytest.raises(SystemExit, match="a second candidate named 'good'"):
+        tool.load_candidates([f"{tmp_path}:good", f"{tmp_path}:good"], seeds=[0, 1])
+    both = tool.load_candidates([f"{tmp_path}:good", f"{tmp_path}:good=copy"], seeds=[0, 1])
+    assert sorted(both["method"].unique()) == ["copy", "good"]
