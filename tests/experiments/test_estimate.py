@@ -214,3 +214,21 @@ def test_dry_run_on_fake_layers_counts_fits_and_checks_rows(small_settings):
     with pytest.raises(Exception, match=r"targets.1: fake-target:/z: its corpus name 'tgt' is "
                                         r"also that of targets.0 \(fake-target:/y\)"):
         dry_run(twice, FakeLayers().backend(), check_roots=False)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attentive_stats"])
+def test_param_count_without_embedding_layer_matches_the_network(pooling):
+    from fairser.experiments.estimate import _param_count
+    from fairser.models import FairSERNet, NetSpec
+
+    def counts(embed_dim):
+        model = {"d_model": 16, "n_layers": 0, "embed_dim": embed_dim, "pooling": pooling,
+                 "gc_hidden": 4}
+        net = FairSERNet(NetSpec(n_layers_in=LOGMEL.n_layers, in_dim=LOGMEL.dim, n_outputs=1,
+                                 n_groups=2, **model))
+        return _param_count(LOGMEL, model, 1, True), sum(p.numel() for p in net.parameters())
+
+    (est0, net0), (est8, net8) = counts(0), counts(8)
+    # dropping the embedding layer (and widening the heads' input) changes the estimate by
+    # exactly what it changes the network by
+    assert est8 - est0 == net8 - net0 != 0

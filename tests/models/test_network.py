@@ -98,3 +98,22 @@ def test_gender_branch_gradient_is_reversed_into_embedding() -> None:
     assert torch.allclose(rev, -emb.grad)
     net.set_beta(0.25)
     assert net.gender.reversal.beta == 0.25
+
+
+@pytest.mark.parametrize(("pooling", "width"), [("mean", 16), ("attentive_stats", 32)])
+def test_embed_dim_zero_makes_the_pooled_vector_the_embedding(pooling: str, width: int) -> None:
+    torch.manual_seed(0)
+    net = FairSERNet(_spec(embed_dim=0, pooling=pooling, n_layers=0)).eval()
+    assert isinstance(net.embed, torch.nn.Identity) and net.embedding_dim == width
+    x, m = torch.randn(4, 3, 5, 10), torch.ones(4, 5, dtype=torch.bool)
+    out = net(x, m)
+    assert out.embedding.shape == (4, width) and out.gender_logits.shape == (4, 2)
+    # the embedding is the pooled encoder output itself, and the head reads it directly
+    assert torch.allclose(out.embedding, net.pool(out.frames, m))
+    assert torch.allclose(out.logits, net.emotion(out.embedding)[0].squeeze(-1))
+    # one linear layer fewer than with an embedding layer
+    with_layer = FairSERNet(_spec(pooling=pooling, n_layers=0))
+    n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n_params(with_layer) - n_params(net) == (
+        width * 8 + 8 - (width - 8) * (1 + 4)  # embed layer; heads read `width`, not 8, inputs
+    )

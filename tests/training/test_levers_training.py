@@ -275,3 +275,22 @@ def test_input_leace_after_per_speaker_norm_is_the_identity_and_says_so(pair) ->
         warnings.filterwarnings("ignore", message="(?!erase_on inputs)")
         model = _fit(pair, {"input_norm": "per-corpus", "erase": "leace", "erase_on": "inputs"})
     assert model.levers.input_eraser.rank == 1
+
+
+def test_no_embedding_layer_fits_erases_and_round_trips(pair, tmp_path) -> None:
+    """``model: {embed_dim: 0}``: the pooled projection is the shared embedding, levers and all."""
+    src, tgt, feats = pair
+    model = _fit(pair, {"model": {**LEVER_TINY["model"], "embed_dim": 0, "n_layers": 0,
+                                  "positional": False},
+                        "input_norm": "per-speaker", "erase": "leace", "thresholds": "parity"})
+    d_model = LEVER_TINY["model"]["d_model"]
+    assert model.net.embedding_dim == d_model
+    out = _quiet_outputs(model, tgt, feats)
+    assert out.embedding.shape == (len(tgt), d_model)
+    g = tgt["gender"].to_numpy(dtype=object)
+    assert _probe(out.embedding, g) < 0.65
+    model.save(tmp_path / "m")
+    back = FittedModel.load(tmp_path / "m")
+    np.testing.assert_array_equal(_quiet_outputs(back, tgt, feats).proba, out.proba)
+    with pytest.raises(Exception, match="embed_dim=1"):
+        TrainConfig(model={"embed_dim": 1})

@@ -23,8 +23,9 @@ so no term grows with the number of rows)::
     train    = 2 * (input + acts)                             saved for backward + gradients
     evaluate = 3 * B_eval * L * T' * D * 4                    a prediction batch (no gradients)
     params   = P * 4 * 4                                      weights, grads, Adam m and v
-    P        = L + D*d + d + n_layers*(4d^2 + 2d*ff + 9d + ff) + d*E + E + E*C + C
+    P        = L + D*d + d + n_layers*(4d^2 + 2d*ff + 9d + ff) + p*E + E + E*C + C
                (+ E*G + 3G + 2 with a gender head)     d = d_model, E = embed_dim, G = gc_hidden
+               p = d (2d with attentive_stats pooling); embed_dim 0: no p*E + E term, E = p
     overhead = 90 MB                                          torch's training machinery
                                                               (measured, see below)
     workers  = num_workers * (loaders * 40 MB + 2 * max(B, B_eval) * L * T' * D * bytes(dtype))
@@ -213,7 +214,12 @@ def _param_count(shape: FrontendShape, model: Any, n_classes: int, adversarial: 
     gc = int(_option(model, "gc_hidden", 64))
     count = shape.n_layers + shape.dim * d + d  # layer weighting, projection D -> d_model
     count += n * (4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d)  # attention, FF, norms
-    count += d * emb + emb + emb * n_classes + n_classes  # embedding and emotion head
+    pooled = d * (2 if _option(model, "pooling", "mean") == "attentive_stats" else 1)
+    if emb:
+        count += pooled * emb + emb  # embedding layer
+    else:  # no embedding layer: the heads read the pooled vector
+        emb = pooled
+    count += emb * n_classes + n_classes  # emotion head
     if adversarial:
         count += emb * gc + gc + gc * 2 + 2
     return count

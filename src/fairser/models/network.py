@@ -35,7 +35,8 @@ class NetSpec:
     pooling : str
         ``mean`` or ``attentive_stats``.
     embed_dim : int
-        Width of the shared embedding.
+        Width of the shared embedding layer (linear + GELU after pooling); 0: no such layer,
+        the pooled encoder output is the shared embedding (:attr:`FairSERNet.embedding_dim`).
     positional : bool
         Sinusoidal positions on the frames.
     gc_hidden : int
@@ -115,13 +116,20 @@ class FairSERNet(nn.Module):
             positional=spec.positional,
         )
         self.pool = make_pooling(spec.pooling, spec.d_model)
-        self.embed = nn.Sequential(
-            nn.Linear(self.pool.out_dim, spec.embed_dim), nn.GELU(), nn.Dropout(spec.dropout)
+        self.embedding_dim = spec.embed_dim or self.pool.out_dim
+        self.embed = (
+            nn.Sequential(
+                nn.Linear(self.pool.out_dim, spec.embed_dim), nn.GELU(), nn.Dropout(spec.dropout)
+            )
+            if spec.embed_dim
+            else nn.Identity()
         )
-        self.emotion = MLPHead(spec.embed_dim, spec.n_outputs, hidden=spec.ec_hidden, dropout=0.0)
+        self.emotion = MLPHead(
+            self.embedding_dim, spec.n_outputs, hidden=spec.ec_hidden, dropout=0.0
+        )
         self.gender = (
             AttributeHead(
-                spec.embed_dim,
+                self.embedding_dim,
                 spec.n_groups,
                 hidden=spec.gc_hidden,
                 dropout=spec.dropout,

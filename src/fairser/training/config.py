@@ -54,7 +54,13 @@ class ModelConfig(_Strict):
     pooling: Literal["mean", "attentive_stats"] = Field(
         "mean", description="Pooling of frames into one vector: mean or attentive statistics."
     )
-    embed_dim: int = Field(64, ge=2, description="Width of the shared embedding.")
+    embed_dim: int = Field(
+        64,
+        ge=0,
+        description="Width of the shared embedding (a linear layer + GELU after pooling). "
+        "0: no such layer, the pooled encoder output is the shared embedding (d_model wide, "
+        "2 x d_model with attentive_stats pooling).",
+    )
     positional: bool = Field(True, description="Add sinusoidal position encodings.")
     gc_hidden: int = Field(64, ge=1, description="Hidden width of the gender classifier MLP.")
     ec_hidden: int = Field(0, ge=0, description="Hidden width of the emotion head (0: linear).")
@@ -63,6 +69,9 @@ class ModelConfig(_Strict):
     def _heads_divide(self) -> ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model}")
+        if self.embed_dim == 1:
+            raise ValueError("embed_dim=1 is too narrow; use 2 or more, or 0 for no embedding "
+                             "layer")
         return self
 
 

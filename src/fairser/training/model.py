@@ -243,7 +243,7 @@ class FittedModel:
         )
         binary = self.labels.task == "binary"
         proba = np.zeros((n,) if binary else (n, len(self.classes)), np.float64)
-        emb = np.zeros((n, self.net.spec.embed_dim), np.float64)
+        emb = np.zeros((n, self.net.embedding_dim), np.float64)
         att = np.zeros(n, np.int64) if self.net.gender is not None else None
         feed = iterate(dataset, batches, num_workers=rt.num_workers, pin=rt.pin)
         for batch, out in forward_batches(self.net, feed, rt):
