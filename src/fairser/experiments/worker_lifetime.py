@@ -107,3 +107,11 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join(1.0)
+    # The pool's manager thread sees the dead workers and closes its wake-up pipe. Wait for it
+    # (bounded): otherwise concurrent.futures' exit hook can write to that pipe while it is
+    # being closed, and Python prints "Exception ignored ... OSError: [Errno 9] Bad file
+    # descriptor" with a traceback after the one-line message (seen under load).
+    pool.shutdown(wait=False, cancel_futures=True)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager.is_alive():
+        manager.join(_STOP_TIMEOUT_S)
