@@ -117,3 +117,17 @@ def test_bad_input() -> None:
     lever = GroupThresholds().fit(scores, groups=gender)
     with pytest.raises(LeverError, match="fitted on binary scores"):
         lever.predict(np.full((20, 3), 1 / 3), groups=gender)
+
+
+def test_multiclass_offsets_match_nearly_flat_probabilities():
+    """A strongly shrunk model spreads its log-probabilities over ~0.01: parity still holds."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    g = np.array(["M"] * 700 + ["F"] * 500)
+    logits = rng.normal(size=(n, 4)) + np.where(g[:, None] == "M", [0.8, 0, 0, 0], [0, 0, 0.8, 0])
+    flat = 0.01 * logits
+    proba = np.exp(flat) / np.exp(flat).sum(axis=1, keepdims=True)
+    thr = GroupThresholds().fit(proba, groups=g)
+    labels = thr.adjust(proba, groups=g).argmax(axis=1)
+    rates = {k: np.bincount(labels[g == k], minlength=4) / (g == k).sum() for k in ("M", "F")}
+    assert np.abs(rates["M"] - rates["F"]).max() < 0.01, rates

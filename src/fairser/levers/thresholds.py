@@ -14,7 +14,9 @@ The labels come from :func:`fairser.decision.decide` with ``group_thresholds``.
 Multi-class scores ``(n, C)`` (class probabilities): there is no threshold, so each group gets
 additive offsets on the log-probabilities, fitted by a damped iteration so that the group's
 arg-max class distribution matches the distribution of arg-max classes over all rows
-(the multi-class form of demographic parity); ``strength`` scales the offsets.
+(the multi-class form of demographic parity); ``strength`` scales the offsets. The steps
+are in units of the log-scores' spread (at most 1), so a model with nearly flat probabilities
+(strong weight decay) is matched as closely as a confident one.
 :meth:`GroupThresholds.adjust` returns the shifted log-scores, whose arg-max
 (:func:`~fairser.decision.decide`) are the labels.
 
@@ -140,6 +142,10 @@ class GroupThresholds:
             x = logp[g == name]
             best, best_gap = offsets[i].copy(), np.inf
             b = np.zeros(n_cls)
+            # steps in units of the log-scores' own spread (at most 1): a strongly shrunk model
+            # spreads its log-probabilities over ~0.01, where unit steps only oscillate
+            centred = x - x.mean(axis=1, keepdims=True)
+            scale = min(1.0, max(float(centred.std()), 1e-12))
             for it in range(self.max_iter):
                 rate = np.bincount((x + b).argmax(axis=1), minlength=n_cls) / len(x)
                 gap = float(np.abs(rate - target).max())
@@ -147,7 +153,7 @@ class GroupThresholds:
                     best, best_gap = b.copy(), gap
                 if gap <= 0.5 / len(x):
                     break
-                step = 1.0 / np.sqrt(it + 1.0)
+                step = scale / np.sqrt(it + 1.0)
                 b += step * (np.log(target + 1e-3) - np.log(rate + 1e-3))
                 b -= b.mean()
             offsets[i] = best
