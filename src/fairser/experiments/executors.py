@@ -186,8 +186,7 @@ class ProcessExecutor:
         """End a pool started by :meth:`warm` that no :meth:`run` used."""
         pool = self._pool.pop("pool", None)
         if pool is not None:
-            stop_workers(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers(pool)  # also shuts the pool down
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
         threads = self.threads or max(1, available_cores() // self.workers)

@@ -66,7 +66,7 @@ class ModelConfig(_Strict):
     ec_hidden: int = Field(0, ge=0, description="Hidden width of the emotion head (0: linear).")
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> ModelConfig:
+    def _check_shapes(self) -> ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model}")
         if self.embed_dim == 1:
