@@ -89,14 +89,15 @@ def bare_reference(steps: int = 20) -> float:
     return best
 
 
-def manifests(n: int):
-    """(source, target): n // 2 rows each, RAVDESS audio replicated with new ids/speakers."""
+def manifests(n: int, corpus: str | None = None):
+    """(source, target): n // 2 rows each, real audio (RAVDESS unless ``corpus``, a KIND:ROOT)
+    replicated with new ids/speakers."""
     import numpy as np
     import pandas as pd
 
     from fairser.corpora import load_corpus
 
-    base = load_corpus(f"ravdess:{SHARED / 'ravdess'}")
+    base = load_corpus(corpus or f"ravdess:{SHARED / 'ravdess'}")
 
     def side(corpus: str, rows: int, offset: int) -> pd.DataFrame:
         idx = (np.arange(rows) + offset) % len(base)
@@ -124,7 +125,7 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    src, tgt = manifests(args.child)
+    src, tgt = manifests(args.child, args.corpus)
     feats = extract(
         pd.concat([src, tgt], ignore_index=True),
         args.frontend,
@@ -135,7 +136,7 @@ def child(args: argparse.Namespace) -> None:
     cfg = {"stage1_epochs": 1, "stage2_epochs": 1, "patience": 2, "num_threads": args.threads}
     if not args.legacy:
         cfg.update(
-            device="cpu",
+            device=args.device,
             num_workers=args.workers,
             cache_mb=args.cache_mb,
             bucketing=args.bucketing == "on",
@@ -145,6 +146,8 @@ def child(args: argparse.Namespace) -> None:
     anon_before = _rss_mb("RssAnon")
     sampler = _Sampler()
     sampler.start()
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     t1 = time.perf_counter()
     model = fit(
         source=src,
@@ -179,6 +182,10 @@ def child(args: argparse.Namespace) -> None:
                 "anon_before_fit_mb": anon_before,
                 "fit_peak_anon_mb": sampler.peak_anon,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "device": str(model.meta.get("device")),
+                "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20
+                if args.device.startswith("cuda")
+                else None,
             }
         ),
         flush=True,
@@ -197,13 +204,15 @@ def main() -> None:
     ap.add_argument("--bucketing", choices=["on", "off"], default="on")
     ap.add_argument("--legacy", action="store_true", help="only options older code knows")
     ap.add_argument("--pythonpath", default=None, help="PYTHONPATH of the children")
+    ap.add_argument("--corpus", default=None, help="KIND:ROOT to replicate (default RAVDESS)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps (training)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         child(args)
         return
-    if not (SHARED / "ravdess").is_dir():
-        sys.exit(f"needs the real RAVDESS audio at {SHARED / 'ravdess'}")
+    if args.corpus is None and not (SHARED / "ravdess").is_dir():
+        sys.exit(f"needs the real RAVDESS audio at {SHARED / 'ravdess'} (or --corpus)")
     env = dict(os.environ)
     if args.pythonpath:
         env["PYTHONPATH"] = args.pythonpath
@@ -211,6 +220,7 @@ def main() -> None:
     flags += ["--threads", str(args.threads), "--workers", str(args.workers)]
     flags += ["--cache-mb", str(args.cache_mb), "--bucketing", args.bucketing]
     flags += ["--legacy"] if args.legacy else []
+    flags += ["--device", args.device] + (["--corpus", args.corpus] if args.corpus else [])
     load = os.getloadavg()
     print(
         f"PA fit, 1 epoch per stage, {args.frontend} layers {args.layers}, torch threads "
@@ -243,7 +253,8 @@ def main() -> None:
             f"norm {res['norm_per_utt'] / base['norm_per_utt']:.2f}x), "
             f"train {1e3 * res['train_s_per_row']:.2f} ms/row/epoch "
             f"({res['train_s_per_row'] / base['train_s_per_row']:.2f}x); "
-            f"manifest+features {res['prep_s']:.0f} s; load {os.getloadavg()[0]:.1f}",
+            f"manifest+features {res['prep_s']:.0f} s; load {os.getloadavg()[0]:.1f}"
+            + (f"; peak GPU {res['peak_gpu_mb']:.0f} MiB" if res.get("peak_gpu_mb") else ""),
             flush=True,
         )
 
