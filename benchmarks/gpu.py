@@ -284,32 +284,12 @@ def synthetic_clips(folder: Path, n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def part_extract(args) -> dict:
-    from transformers import WhisperConfig, WhisperModel
+    from random_whisper import save_random_whisper  # benchmarks/, beside this script
 
     from fairser.features import extract
 
     tmp = Path(tempfile.mkdtemp(prefix="fairser-gpu-"))
-    size = (
-        dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128)
-        if args.small
-        else dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048)
-    )
-    cfg = WhisperConfig(
-        **size,
-        decoder_layers=1,
-        decoder_attention_heads=size["encoder_attention_heads"],
-        decoder_ffn_dim=size["encoder_ffn_dim"],
-        vocab_size=64,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-        num_mel_bins=80,
-        max_source_positions=1500,
-        max_target_positions=32,
-    )
-    torch.manual_seed(0)
-    WhisperModel(cfg).save_pretrained(tmp / "enc")
+    size = save_random_whisper(tmp / "enc", small=args.small)
     df = synthetic_clips(tmp / "wav", args.clips)
     audio = float(df["duration_s"].sum())
     name = f"hf:{tmp / 'enc'}"

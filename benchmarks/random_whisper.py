@@ -14,17 +14,16 @@ import argparse
 import torch
 from transformers import WhisperConfig, WhisperModel
 
+#: Encoder sizes: whisper-base's, and a tiny one for rehearsals on a CPU.
+SIZES = {
+    "base": dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048),
+    "small": dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128),
+}
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder")
-    ap.add_argument("--small", action="store_true", help="d_model 64, 2 blocks (a rehearsal)")
-    args = ap.parse_args()
-    size = (
-        dict(d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128)
-        if args.small
-        else dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048)
-    )
+
+def save_random_whisper(folder, *, small: bool = False) -> dict:
+    """Save the random model (seed 0) into ``folder``; return its encoder size."""
+    size = SIZES["small" if small else "base"]
     cfg = WhisperConfig(
         **size,
         decoder_layers=1,
@@ -40,7 +39,16 @@ def main() -> None:
         max_target_positions=32,
     )
     torch.manual_seed(0)
-    WhisperModel(cfg).save_pretrained(args.folder)
+    WhisperModel(cfg).save_pretrained(folder)
+    return size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder")
+    ap.add_argument("--small", action="store_true", help="d_model 64, 2 blocks (a rehearsal)")
+    args = ap.parse_args()
+    save_random_whisper(args.folder, small=args.small)
 
 
 if __name__ == "__main__":
