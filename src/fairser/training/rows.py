@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import multiprocessing
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,10 +42,10 @@ __all__ = [
     "StreamDataset",
     "collate",
     "make_loader",
-    "worker_start_method",
     "release_free_heap",
     "row_cache",
     "streaming_stats",
+    "worker_start_method",
 ]
 
 #: Largest finite float16 value.
@@ -306,9 +305,7 @@ def worker_start_method() -> str | None:
     plain process. They only read the store and collate on the CPU, so a CUDA context in the
     parent is safe (the usual PyTorch practice). macOS and Windows keep their defaults.
     """
-    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
-        return "fork"
-    return None
+    return "fork" if sys.platform.startswith("linux") else None
 
 
 def iterate(
